@@ -1,0 +1,154 @@
+"""Easel entry point: read the config, build the bot, run it.
+
+python bot.py --config config.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from cogs.utils.publisher import DiscordPublisher
+from easel.catalog import Catalog
+from easel.config import Config, ConfigError, load_config
+from easel.logs import setup_logging
+from easel.queue import Backend, JobQueue
+from easel.store import Store
+from easel.webui import WebuiClient
+
+log = logging.getLogger("easel")
+
+EXTENSIONS = ("cogs.draw", "cogs.queue")
+SHUTDOWN_GRACE = 30.0
+
+
+class EaselBot(commands.Bot):
+    """The bot: owns the HTTP session, the store, the catalog and the queue; cogs reach them from here."""
+
+    store: Store
+    catalog: Catalog
+    queue: JobQueue
+    publisher: DiscordPublisher
+    webui_session: aiohttp.ClientSession
+
+    def __init__(self, config: Config, *, shutdown_grace: float = SHUTDOWN_GRACE) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            # Nothing a user typed can ping anyone; the result message mentions its requester explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.config = config
+        self.shutdown_grace = shutdown_grace
+
+    async def setup_hook(self) -> None:
+        cfg = self.config
+        self.webui_session = aiohttp.ClientSession()
+        self.store = await Store.open(cfg.storage.path)
+        self.catalog = Catalog()
+        backends = [
+            Backend(
+                b,
+                WebuiClient(
+                    b.url,
+                    self.webui_session,
+                    name=b.name,
+                    username=b.username,
+                    password=b.password,
+                    connect_timeout=cfg.webui.connect_timeout,
+                    read_timeout=cfg.webui.read_timeout,
+                ),
+            )
+            for b in cfg.backends
+        ]
+        self.publisher = DiscordPublisher(self)
+        self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
+        for ext in EXTENSIONS:
+            await self.load_extension(ext)
+        await self.sync_commands()
+        await self.queue.start()
+
+    async def sync_commands(self) -> None:
+        """To the configured guilds (instant, for development), or globally (may take up to an hour)."""
+        if self.config.discord.guild_ids:
+            for guild_id in self.config.discord.guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("registered %d commands in guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("registered %d global commands", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def close(self) -> None:
+        queue = getattr(self, "queue", None)
+        if queue is not None:
+            await queue.stop(self.shutdown_grace)
+        await super().close()
+        store = getattr(self, "store", None)
+        if store is not None:
+            await store.close()
+        session = getattr(self, "webui_session", None)
+        if session is not None:
+            await session.close()
+
+
+async def run(config: Config) -> int:
+    bot = EaselBot(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # Windows
+            pass
+    runner = asyncio.create_task(bot.start(config.discord.token))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if stopper in done:
+        log.info("shutting down: waiting up to %.0f s for running jobs", bot.shutdown_grace)
+        await bot.close()
+        await asyncio.gather(runner, return_exceptions=True)
+        return 0
+    stopper.cancel()
+    try:
+        runner.result()
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check DISCORD_TOKEN or [discord] token (Bot tab of the application)")
+        await bot.close()
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bot.py", description="Easel: Stable Diffusion for your Discord server")
+    parser.add_argument("--config", default="config.toml", type=Path, help="config file (default: config.toml)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"easel: config error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.logging)
+    if not config.discord.token:
+        log.error("no Discord token: set DISCORD_TOKEN or [discord] token in %s", args.config)
+        return 2
+    return asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

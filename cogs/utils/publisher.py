@@ -1,0 +1,172 @@
+"""The Discord side of the queue: edits the requester's queued reply and posts results.
+
+- The first answer to /draw is ephemeral and follows the job (position, started, progress, done, failed),
+  edited through the interaction webhook while its 15-minute token is valid; never after.
+- The result is one channel message with every image, mentioning only the requester. It carries the job's
+  nonce with ``enforce_nonce``, so posting again after a crash returns the same message: exactly once.
+- Where the bot can't post in the channel (a DM or a user-installed app), the interaction followup is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import discord
+
+from easel import render
+from easel.jobs import Job, StoredImage
+
+if TYPE_CHECKING:
+    from bot import EaselBot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+# Room for the multipart envelope and payload_json beside the files.
+UPLOAD_MARGIN = 64 * 1024
+
+
+def mention_only(user_id: int) -> discord.AllowedMentions:
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False)
+
+
+def split_for_upload(sizes: list[int], limit: int, per_message: int = 10) -> list[list[int]]:
+    """Group image indexes into messages whose total size stays under ``limit``."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if current and (total + size > limit or len(current) >= per_message):
+            groups.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+class DiscordPublisher:
+    def __init__(self, bot: EaselBot) -> None:
+        self.bot = bot
+        self._acked: dict[str, asyncio.Event] = {}
+        self._last_progress: dict[str, float] = {}
+
+    # The cog calls expect() before submitting and acked() once the first answer is sent, so that an
+    # edit of that answer never races ahead of it.
+    def expect(self, job_id: str) -> None:
+        self._acked[job_id] = asyncio.Event()
+
+    def acked(self, job_id: str) -> None:
+        event = self._acked.get(job_id)
+        if event is not None:
+            event.set()
+
+    async def _edit_reply(self, job: Job, content: str) -> None:
+        reply = job.reply
+        if reply is None or not reply.valid():
+            return
+        event = self._acked.get(job.id)
+        if event is not None and not event.is_set():
+            try:
+                async with asyncio.timeout(5):
+                    await event.wait()
+            except TimeoutError:
+                return
+        webhook = discord.Webhook.partial(reply.application_id, reply.token, client=self.bot)
+        try:
+            await webhook.edit_message("@original", content=content, allowed_mentions=discord.AllowedMentions.none())  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            # 401/50027: the token expired early; 404: the user dismissed the ephemeral message.
+            log.info("job %s: could not edit the queued reply (%s %s)", job.id, exc.status, exc.code)
+
+    # ---- Publisher protocol -----------------------------------------------------------------
+
+    async def queued(self, job: Job, position: int, eta: float | None) -> None:
+        await self._edit_reply(job, render.queued_text(job, position, eta))
+
+    async def started(self, job: Job, backend: str) -> None:
+        await self._edit_reply(job, render.started_text(job, backend))
+
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
+        interval = self.bot.config.queue.status_interval
+        now = time.monotonic()
+        if now - self._last_progress.get(job.id, 0.0) < interval:
+            return
+        self._last_progress[job.id] = now
+        await self._edit_reply(job, render.progress_text(job, job.backend or "?", fraction, eta))
+
+    async def failed(self, job: Job, message: str) -> None:
+        self._forget(job)
+        text = render.failed_text(job, message)
+        if job.reply is not None and job.reply.valid():
+            await self._edit_reply(job, text)
+            return
+        # The interaction token has expired: tell the requester in the channel, pinging only them.
+        await self._channel_notice(job, f"<@{job.user_id}> {text}")
+
+    async def cancelled(self, job: Job) -> None:
+        self._forget(job)
+        await self._edit_reply(job, render.cancelled_text(job))
+
+    async def deliver(self, job: Job, images: list[StoredImage]) -> int | None:
+        await self.bot.wait_until_ready()
+        limit = self._upload_limit(job) - UPLOAD_MARGIN
+        groups = split_for_upload([len(im.data) for im in images], limit)
+        content = render.result_summary(job, images)
+        first_id: int | None = None
+        for n, group in enumerate(groups):
+            files = [self._file(job, images[i]) for i in group]
+            text = content if n == 0 else f"`{job.id}` ({n + 1}/{len(groups)})"
+            message = await self._post(job, text, files, nonce=job.nonce if n == 0 else f"{job.nonce}-{n}")
+            if first_id is None and message is not None:
+                first_id = message.id
+        self._forget(job)
+        jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
+        await self._edit_reply(job, render.done_text(job) + (f" {jump}" if jump else ""))
+        return first_id
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _forget(self, job: Job) -> None:
+        self._last_progress.pop(job.id, None)
+        self._acked.pop(job.id, None)
+
+    def _upload_limit(self, job: Job) -> int:
+        if job.guild_id is not None:
+            guild = self.bot.get_guild(job.guild_id)
+            if guild is not None:
+                return guild.filesize_limit
+        return DEFAULT_UPLOAD_LIMIT
+
+    @staticmethod
+    def _file(job: Job, image: StoredImage) -> discord.File:
+        name = f"easel-{job.id}-{image.index + 1}.png"
+        return discord.File(io.BytesIO(image.data), filename=name, spoiler=job.request.spoiler)
+
+    async def _post(self, job: Job, content: str, files: list[discord.File], *, nonce: str) -> discord.Message | None:
+        allowed = mention_only(job.user_id)
+        if job.guild_id is not None or job.reply is None or not job.reply.valid():
+            channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+            try:
+                return await channel.send(content, files=files, nonce=nonce, allowed_mentions=allowed)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                if job.reply is None or not job.reply.valid():
+                    raise
+                log.info("job %s: can't post in channel %s (%s); using the followup", job.id, job.channel_id, exc)
+                for f in files:
+                    f.reset()
+        assert job.reply is not None
+        webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
+        return await webhook.send(content, files=files, allowed_mentions=allowed, wait=True)
+
+    async def _channel_notice(self, job: Job, content: str) -> None:
+        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            await channel.send(content, allowed_mentions=mention_only(job.user_id))
+        except discord.HTTPException as exc:
+            log.warning("job %s: could not tell user %s in channel %s: %s", job.id, job.user_id, job.channel_id, exc)

@@ -1,0 +1,288 @@
+"""Configuration: a TOML file read with tomllib and validated at start into typed, frozen objects.
+
+A bad config raises :class:`ConfigError` naming the key and the problem; ``bot.py`` prints it and exits.
+Every key is documented in ``config.example.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or has a bad value. The message names the key."""
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    token: str = field(default="", repr=False)
+    guild_ids: tuple[int, ...] = ()
+    moderator_role_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    exclusive: bool = False  # Easel is the only user of this webui: the global /progress is this job's
+
+
+@dataclass(frozen=True)
+class WebuiConfig:
+    connect_timeout: float = 5.0
+    read_timeout: float = 600.0
+    catalog_refresh: float = 300.0
+    max_attempts: int = 3
+    probe_max_interval: float = 60.0
+
+
+@dataclass(frozen=True)
+class Defaults:
+    model: str = ""
+    sampler: str = "Euler a"
+    scheduler: str = ""
+    steps: int = 25
+    width: int = 512
+    height: int = 512
+    cfg_scale: float = 7.0
+    negative_prompt: str = ""
+    count: int = 1
+    strength: float = 0.6
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 50
+    max_width: int = 1024
+    max_height: int = 1024
+    max_pixels: int = 1024 * 1024
+    max_count: int = 4
+    max_prompt_length: int = 1500
+    max_queued_per_user: int = 3
+    cooldown_seconds: float = 0.0
+    max_init_image_bytes: int = 8 * 1024 * 1024
+    max_init_image_pixels: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HiresConfig:
+    upscaler: str = "Latent"
+    scale: float = 2.0
+    denoising_strength: float = 0.5
+    second_pass_steps: int = 0
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    status_interval: float = 5.0
+    affinity_max_skips: int = 3
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str = "easel.db"
+    keep_results_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    discord: DiscordConfig
+    backends: tuple[BackendConfig, ...]
+    webui: WebuiConfig = WebuiConfig()
+    defaults: Defaults = Defaults()
+    limits: Limits = Limits()
+    hires: HiresConfig = HiresConfig()
+    queue: QueueConfig = QueueConfig()
+    storage: StorageConfig = StorageConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
+    if key not in table:
+        return default
+    value = table[key]
+    name = f"{where}.{key}"
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _positive(name: str, value: float, *, zero_ok: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"{name}: must be {'>= 0' if zero_ok else '> 0'}, got {value!r}")
+
+
+def _check_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}]: expected a table")
+    return value
+
+
+def _simple(cls: type[T], table: Mapping[str, Any], where: str) -> T:
+    """Build a flat dataclass from a TOML table, type-checking each key against the field's default."""
+    defaults = cls()  # type: ignore[call-arg]
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    _check_unknown(table, known, f"[{where}]")
+    values = {}
+    for key in known:
+        default = getattr(defaults, key)
+        values[key] = _take(table, key, type(default), default, where)
+    return cls(**values)
+
+
+def _ids(table: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{where}.{key}: expected a list of numeric ids, like [123456789012345678]")
+    return tuple(value)
+
+
+def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
+    items = raw.get("backends")
+    if not items:
+        raise ConfigError('[[backends]]: at least one backend is needed, e.g. url = "http://127.0.0.1:7860"')
+    if not isinstance(items, list) or not all(isinstance(b, dict) for b in items):
+        raise ConfigError("[[backends]]: expected an array of tables ([[backends]])")
+    result: list[BackendConfig] = []
+    for i, item in enumerate(items):
+        where = f"backends[{i}]"
+        _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
+        url = _take(item, "url", str, "", where).rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"{where}.url: expected an http(s) URL like http://127.0.0.1:7860, got {url!r}")
+        name = _take(item, "name", str, parsed.netloc, where)
+        username = _take(item, "username", str, "", where) or None
+        password = _take(item, "password", str, "", where) or None
+        if (username is None) != (password is None):
+            raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
+        exclusive = _take(item, "exclusive", bool, False, where)
+        result.append(BackendConfig(name, url, username, password, exclusive))
+    names = [b.name for b in result]
+    if len(set(names)) != len(names):
+        raise ConfigError("[[backends]]: backend names must be unique")
+    return tuple(result)
+
+
+def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    sections = {
+        "discord",
+        "backends",
+        "webui",
+        "defaults",
+        "limits",
+        "hires",
+        "queue",
+        "storage",
+        "logging",
+    }
+    _check_unknown(raw, sections, "config")
+
+    d = _table(raw, "discord")
+    _check_unknown(d, {"token", "guild_ids", "moderator_role_ids"}, "[discord]")
+    token = env.get("DISCORD_TOKEN") or _take(d, "token", str, "", "discord")
+    discord = DiscordConfig(
+        token=token.strip(),
+        guild_ids=_ids(d, "guild_ids", "discord"),
+        moderator_role_ids=_ids(d, "moderator_role_ids", "discord"),
+    )
+
+    webui = _simple(WebuiConfig, _table(raw, "webui"), "webui")
+    _positive("webui.connect_timeout", webui.connect_timeout)
+    _positive("webui.read_timeout", webui.read_timeout)
+    _positive("webui.catalog_refresh", webui.catalog_refresh)
+    if webui.max_attempts < 1:
+        raise ConfigError("webui.max_attempts: must be >= 1")
+
+    limits = _simple(Limits, _table(raw, "limits"), "limits")
+    for key in Limits.__dataclass_fields__:
+        _positive(f"limits.{key}", getattr(limits, key), zero_ok=key == "cooldown_seconds")
+    for key in ("max_width", "max_height"):
+        if getattr(limits, key) % 8:
+            raise ConfigError(f"limits.{key}: must be a multiple of 8")
+
+    defaults = _simple(Defaults, _table(raw, "defaults"), "defaults")
+    if not 1 <= defaults.steps <= limits.max_steps:
+        raise ConfigError(f"defaults.steps: must be between 1 and limits.max_steps ({limits.max_steps})")
+    for key, top in (("width", limits.max_width), ("height", limits.max_height)):
+        value = getattr(defaults, key)
+        if value % 8 or not 64 <= value <= top:
+            raise ConfigError(f"defaults.{key}: must be a multiple of 8 between 64 and limits.max_{key} ({top})")
+    if not 1 <= defaults.count <= limits.max_count:
+        raise ConfigError(f"defaults.count: must be between 1 and limits.max_count ({limits.max_count})")
+    if not 0 < defaults.strength <= 1:
+        raise ConfigError("defaults.strength: must be in (0, 1]")
+    if not 1 <= defaults.cfg_scale <= 30:
+        raise ConfigError("defaults.cfg_scale: must be between 1 and 30")
+
+    hires = _simple(HiresConfig, _table(raw, "hires"), "hires")
+    if not 1 < hires.scale <= 4:
+        raise ConfigError("hires.scale: must be in (1, 4]")
+    if not 0 < hires.denoising_strength <= 1:
+        raise ConfigError("hires.denoising_strength: must be in (0, 1]")
+
+    queue = _simple(QueueConfig, _table(raw, "queue"), "queue")
+    _positive("queue.status_interval", queue.status_interval, zero_ok=True)
+
+    storage = _simple(StorageConfig, _table(raw, "storage"), "storage")
+    if not storage.path:
+        raise ConfigError('storage.path: must name a file, e.g. "easel.db"')
+
+    logging_cfg = _simple(LoggingConfig, _table(raw, "logging"), "logging")
+    env_level = env.get("EASEL_LOG_LEVEL")
+    if env_level:
+        logging_cfg = LoggingConfig(level=env_level, json=logging_cfg.json)
+    if logging_cfg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {logging_cfg.level!r}")
+
+    return Config(
+        discord=discord,
+        backends=_backends(raw),
+        webui=webui,
+        defaults=defaults,
+        limits=limits,
+        hires=hires,
+        queue=queue,
+        storage=storage,
+        logging=logging_cfg,
+    )
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (copy config.example.toml to {path} and edit it)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, env)

@@ -1,0 +1,585 @@
+"""The durable, fair job queue and one worker per webui backend.
+
+- Every job is a row in the store before the user hears "queued"; the in-memory list mirrors the rows.
+- Fair: the next job comes from the guild served least recently, then the user served least recently,
+  then the oldest job. One user with ten jobs does not hold back the next user's one.
+- Model affinity: a backend prefers a job for the checkpoint it has loaded, so checkpoints are swapped
+  rarely; a job is passed over at most ``queue.affinity_max_skips`` times.
+- A backend that stops answering is marked down, its job goes back to the line, and it is probed with
+  backoff until it answers. Connection errors, timeouts and 5xx are retried ``webui.max_attempts`` times
+  in all; a 4xx fails the job at once with the webui's reason.
+- After the webui answers, the images are stored (state ``generated``) and delivery runs in its own task,
+  so the backend starts the next job at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from easel.catalog import Catalog
+from easel.config import BackendConfig, Config
+from easel.jobs import Job, JobState, StoredImage, new_error_id
+from easel.request import RequestError, build_payload
+from easel.store import Store
+from easel.webui import (
+    GenerationResult,
+    WebuiAuthError,
+    WebuiClient,
+    WebuiError,
+    WebuiServerError,
+    WebuiTimeout,
+    WebuiUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(RequestError):
+    """The user has too many jobs waiting, or is in cooldown."""
+
+
+class Publisher(Protocol):
+    """What the queue tells the outside world (Discord). Implementations must not raise for Discord errors
+    they can handle; ``deliver`` must be idempotent for a job (same nonce, same message)."""
+
+    async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
+    async def started(self, job: Job, backend: str) -> None: ...
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None: ...
+    async def deliver(self, job: Job, images: list[StoredImage]) -> int | None: ...
+    async def failed(self, job: Job, message: str) -> None: ...
+    async def cancelled(self, job: Job) -> None: ...
+
+
+@dataclass
+class Backend:
+    cfg: BackendConfig
+    client: WebuiClient
+    up: bool = False
+    last_error: str | None = None
+    loaded_model: str | None = None
+    current: Job | None = None
+    seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
+    swaps: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def estimate(self, job: Job) -> float:
+        r = job.request
+        units = r.steps * (r.width * r.height / 1e6) * r.count * (2.0 if r.hires_fix else 1.0)
+        return units * (self.seconds_per_unit or 0.15)
+
+    def learn(self, job: Job, seconds: float) -> None:
+        r = job.request
+        units = r.steps * (r.width * r.height / 1e6) * r.count * (2.0 if r.hires_fix else 1.0)
+        if units <= 0:
+            return
+        sample = seconds / units
+        prev = self.seconds_per_unit
+        self.seconds_per_unit = sample if prev is None else 0.7 * prev + 0.3 * sample
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    ok: bool
+    message: str
+
+
+class JobQueue:
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store,
+        catalog: Catalog,
+        backends: list[Backend],
+        publisher: Publisher,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.catalog = catalog
+        self.backends = {b.name: b for b in backends}
+        self.publisher = publisher
+        self._clock = clock
+        self._queued: list[Job] = []
+        self._running: dict[str, Job] = {}
+        self._cancel_requested: set[str] = set()
+        self._guild_served: dict[int, int] = {}
+        self._user_served: dict[int, int] = {}
+        self._tick = 0
+        self._last_submit: dict[int, float] = {}
+        self._sent_position: dict[str, int] = {}
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self.generated_count = 0
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load unfinished jobs from the store and start one worker per backend."""
+        for job in await self.store.active_jobs():
+            if job.state == JobState.RUNNING and job.attempts >= self.cfg.webui.max_attempts:
+                await self._fail(job, "The job was interrupted too many times.", error_id=new_error_id())
+                continue
+            if job.state == JobState.RUNNING:
+                log.info("job %s: was running at shutdown, queued again", job.id)
+                await self.store.update(job, state=JobState.QUEUED, backend=None)
+            if job.state == JobState.QUEUED:
+                self._queued.append(job)
+            elif job.state == JobState.GENERATED:
+                log.info("job %s: generated before shutdown, delivering now", job.id)
+                self._spawn_delivery(job)
+        for backend in self.backends.values():
+            self._tasks.append(asyncio.create_task(self._worker(backend), name=f"easel-worker-{backend.name}"))
+        self._tasks.append(asyncio.create_task(self._status_loop(), name="easel-status"))
+        self._notify()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking jobs; let running jobs finish for ``grace`` seconds, then leave them queued."""
+        self._stopping = True
+        self._notify()
+        if grace > 0 and self._running:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    while self._running:
+                        await self._wait_changed()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._deliveries:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(grace, 5.0)):
+                    await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        for backend in self.backends.values():
+            backend.wake.set()
+
+    async def _wait_changed(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    # ---- submitting -------------------------------------------------------------------------
+
+    def check_user(self, user_id: int, *, max_queued: int | None = None, cooldown: float | None = None) -> None:
+        """Refuse (QueueFull) when the user is at their limit of waiting jobs or in cooldown."""
+        lim = self.cfg.limits
+        max_queued = lim.max_queued_per_user if max_queued is None else max_queued
+        cooldown = lim.cooldown_seconds if cooldown is None else cooldown
+        waiting = sum(1 for j in self._queued if j.user_id == user_id)
+        waiting += sum(1 for j in self._running.values() if j.user_id == user_id)
+        if waiting >= max_queued:
+            raise QueueFull(
+                f"You already have {waiting} job(s) in line (limit {max_queued}); wait for one to finish "
+                "or /cancel one."
+            )
+        last = self._last_submit.get(user_id)
+        if cooldown and last is not None:
+            left = last + cooldown - self._clock()
+            if left > 0:
+                raise QueueFull(f"Slow down: you can draw again in {left:.0f} s.")
+
+    async def submit(self, job: Job, **limits: float | int | None) -> int:
+        """Store the job and put it in line; returns its 1-based position. Raises QueueFull."""
+        if self._stopping:
+            raise QueueFull("Easel is shutting down; try again in a minute.")
+        self.check_user(job.user_id, **limits)  # type: ignore[arg-type]
+        self._last_submit[job.user_id] = self._clock()
+        await self.store.add_job(job)
+        self._queued.append(job)
+        log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
+        self._notify()
+        position = self.position(job.id) or len(self._queued)
+        self._sent_position[job.id] = position
+        return position
+
+    # ---- looking at the line ----------------------------------------------------------------
+
+    def _fair_key(self, job: Job, guild_served: dict[int, int], user_served: dict[int, int]) -> tuple[int, ...]:
+        return (guild_served.get(job.fairness_guild, -1), user_served.get(job.user_id, -1), job.seq)
+
+    def fair_order(self) -> list[Job]:
+        """The queued jobs in the order they would start (ignoring model affinity)."""
+        guild_served = dict(self._guild_served)
+        user_served = dict(self._user_served)
+        tick = self._tick
+        pending = list(self._queued)
+        order: list[Job] = []
+        while pending:
+            job = min(pending, key=lambda j: self._fair_key(j, guild_served, user_served))
+            pending.remove(job)
+            order.append(job)
+            guild_served[job.fairness_guild] = tick
+            user_served[job.user_id] = tick
+            tick += 1
+        return order
+
+    def position(self, job_id: str) -> int | None:
+        for i, job in enumerate(self.fair_order(), start=1):
+            if job.id == job_id:
+                return i
+        return None
+
+    def queued_jobs(self) -> list[Job]:
+        return self.fair_order()
+
+    def running_jobs(self) -> list[Job]:
+        return list(self._running.values())
+
+    def user_jobs(self, user_id: int) -> list[tuple[Job, int | None]]:
+        running = [(j, None) for j in self._running.values() if j.user_id == user_id]
+        queued = [(j, i) for i, j in enumerate(self.fair_order(), start=1) if j.user_id == user_id]
+        return running + queued
+
+    def estimate_start(self, job_id: str) -> float | None:
+        """Unix time at which a queued job should start, from each backend's measured speed."""
+        up = [b for b in self.backends.values() if b.up]
+        if not up:
+            return None
+        now = self._clock()
+        free_at = []
+        for b in up:
+            cur = b.current
+            remaining = 0.0
+            if cur is not None and cur.started_at is not None:
+                remaining = max(0.0, cur.started_at + b.estimate(cur) - now)
+            free_at.append(now + remaining)
+        speed = {b.name: b for b in up}
+        names = [b.name for b in up]
+        for job in self.fair_order():
+            i = min(range(len(free_at)), key=free_at.__getitem__)
+            if job.id == job_id:
+                return free_at[i]
+            free_at[i] += speed[names[i]].estimate(job)
+        return None
+
+    # ---- cancelling -------------------------------------------------------------------------
+
+    def find(self, job_id: str) -> Job | None:
+        if job_id in self._running:
+            return self._running[job_id]
+        return next((j for j in self._queued if j.id == job_id), None)
+
+    async def cancel(self, job_id: str, user_id: int, *, moderator: bool = False) -> CancelResult:
+        job = self.find(job_id)
+        if job is None:
+            return CancelResult(False, f"No waiting or running job `{job_id}`.")
+        if job.user_id != user_id and not moderator:
+            return CancelResult(False, "You can only cancel your own jobs.")
+        if job in self._queued:
+            self._queued.remove(job)
+            await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
+            log.info("job %s: cancelled while queued by user %s", job.id, user_id)
+            self._notify()
+            await self._safe(self.publisher.cancelled(job), job)
+            return CancelResult(True, f"Cancelled job `{job.id}`.")
+        self._cancel_requested.add(job.id)
+        backend = self.backends.get(job.backend or "")
+        if backend is not None:
+            try:
+                await backend.client.interrupt()
+            except WebuiError as exc:
+                log.warning("job %s: interrupt on %s failed: %s", job.id, backend.name, exc)
+        log.info("job %s: cancel requested while running on %s by user %s", job.id, job.backend, user_id)
+        return CancelResult(True, f"Stopping job `{job.id}` on {job.backend}.")
+
+    # ---- workers ----------------------------------------------------------------------------
+
+    def _eligible(self, job: Job, backend: Backend) -> bool:
+        model = job.request.model
+        if model is None:
+            return True
+        return self.catalog.backend_has_model(backend.name, model)
+
+    def _matches_loaded(self, job: Job, backend: Backend) -> bool:
+        return job.request.model is None or job.request.model == backend.loaded_model
+
+    def pick(self, backend: Backend) -> Job | None:
+        """Choose the next job for ``backend``: fair order, preferring its loaded model, bounded skips."""
+        order = [j for j in self.fair_order() if self._eligible(j, backend)]
+        if not order:
+            return None
+        first = order[0]
+        if self._matches_loaded(first, backend) or first.passed_over >= self.cfg.queue.affinity_max_skips:
+            return first
+        for i, job in enumerate(order[1:], start=1):
+            if self._matches_loaded(job, backend):
+                if any(j.passed_over >= self.cfg.queue.affinity_max_skips for j in order[:i]):
+                    break
+                for skipped in order[:i]:
+                    skipped.passed_over += 1
+                return job
+        return first
+
+    async def _orphans(self) -> None:
+        """Fail queued jobs whose model no known backend has any more (all backends listed)."""
+        if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
+            return
+        for job in list(self._queued):
+            model = job.request.model
+            if model is not None and not self.catalog.backends_with_model(model):
+                self._queued.remove(job)
+                await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+
+    async def _worker(self, backend: Backend) -> None:
+        delay = 1.0
+        while not self._stopping:
+            if not backend.up:
+                if await self._probe(backend):
+                    delay = 1.0
+                    self._notify()
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.cfg.webui.probe_max_interval)
+                continue
+            await self._orphans()
+            job = self.pick(backend)
+            if job is None:
+                backend.wake.clear()
+                try:
+                    async with asyncio.timeout(self.cfg.webui.catalog_refresh):
+                        await backend.wake.wait()
+                except TimeoutError:
+                    await self._refresh_catalog(backend)
+                continue
+            await self._run(backend, job)
+
+    async def _probe(self, backend: Backend) -> bool:
+        ok = await self._refresh_catalog(backend)
+        if ok:
+            log.info("backend %s: up", backend.name)
+        return ok
+
+    async def _refresh_catalog(self, backend: Backend) -> bool:
+        try:
+            cat = await self.catalog.refresh(backend.name, backend.client)
+        except WebuiError as exc:
+            if backend.up or backend.last_error != str(exc):
+                log.warning("backend %s: down: %s", backend.name, exc)
+            backend.up = False
+            backend.last_error = str(exc)
+            return False
+        backend.up = True
+        backend.last_error = None
+        if backend.current is None:
+            backend.loaded_model = cat.loaded_model
+        return True
+
+    async def _run(self, backend: Backend, job: Job) -> None:
+        self._queued.remove(job)
+        self._running[job.id] = job
+        self._tick += 1
+        self._guild_served[job.fairness_guild] = self._tick
+        self._user_served[job.user_id] = self._tick
+        backend.current = job
+        now = self._clock()
+        await self.store.update(
+            job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
+        )
+        self._notify()
+        model = job.request.model or backend.loaded_model
+        title = self.catalog.model_title(backend.name, model) if model else None
+        if model and model != backend.loaded_model:
+            backend.swaps += 1
+        log.info(
+            "job %s: started on %s (attempt %d, model %s)",
+            job.id,
+            backend.name,
+            job.attempts,
+            model or "loaded",
+        )
+        await self._safe(self.publisher.started(job, backend.name), job)
+        task_id = f"easel-{job.id}-{job.attempts}"
+        payload = build_payload(job.request, model_title=title or model)
+        progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
+        started = time.monotonic()
+        try:
+            if job.request.img2img:
+                result = await backend.client.img2img(payload, task_id=task_id)
+            else:
+                result = await backend.client.txt2img(payload, task_id=task_id)
+        except WebuiError as exc:
+            await self._on_error(backend, job, exc)
+            return
+        except asyncio.CancelledError:
+            # Shutdown: the job stays "running" in the store and runs again at the next start.
+            log.info("job %s: interrupted by shutdown; it will run again at the next start", job.id)
+            raise
+        finally:
+            progress_task.cancel()
+            backend.current = None
+            self._running.pop(job.id, None)
+            self._notify()
+        seconds = time.monotonic() - started
+        if model:
+            backend.loaded_model = model
+        if job.id in self._cancel_requested:
+            self._cancel_requested.discard(job.id)
+            await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
+            log.info("job %s: cancelled while running on %s", job.id, backend.name)
+            await self._safe(self.publisher.cancelled(job), job)
+            return
+        backend.learn(job, seconds)
+        await self._store_result(job, result, seconds)
+
+    async def _store_result(self, job: Job, result: GenerationResult, seconds: float) -> None:
+        if not result.images:
+            await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
+            return
+        images = [
+            StoredImage(
+                i,
+                data,
+                result.infotexts[i] if i < len(result.infotexts) else "",
+                result.seeds[i] if i < len(result.seeds) else job.request.seed,
+            )
+            for i, data in enumerate(result.images)
+        ]
+        await self.store.save_result(job, images, seconds)
+        self.generated_count += 1
+        log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
+        self._spawn_delivery(job, images)
+
+    async def _on_error(self, backend: Backend, job: Job, exc: WebuiError) -> None:
+        error_id = new_error_id()
+        if exc.retryable:
+            if isinstance(exc, WebuiUnavailable | WebuiTimeout):
+                backend.up = False
+                backend.last_error = str(exc)
+                log.warning("backend %s: down (%s) [error %s]", backend.name, exc, error_id)
+                if isinstance(exc, WebuiTimeout):
+                    with contextlib.suppress(WebuiError):
+                        await backend.client.interrupt()
+            if job.attempts < self.cfg.webui.max_attempts:
+                log.warning(
+                    "job %s: attempt %d on %s failed (%s) [error %s]; back in line",
+                    job.id,
+                    job.attempts,
+                    backend.name,
+                    exc,
+                    error_id,
+                )
+                await self.store.update(job, state=JobState.QUEUED, backend=None)
+                self._queued.append(job)
+                self._notify()
+                return
+        log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
+        await self._fail(job, _user_message(exc), error_id=error_id)
+
+    async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
+        await self.store.update(job, state=JobState.FAILED, error=message, error_id=error_id, finished_at=self._clock())
+        text = f"{message} (error id `{error_id}`)" if error_id else message
+        await self._safe(self.publisher.failed(job, text), job)
+
+    # ---- delivery ---------------------------------------------------------------------------
+
+    def _spawn_delivery(self, job: Job, images: list[StoredImage] | None = None) -> None:
+        task = asyncio.create_task(self._deliver(job, images), name=f"easel-deliver-{job.id}")
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, job: Job, images: list[StoredImage] | None) -> None:
+        if images is None:
+            images = await self.store.load_result(job.id)
+        delay = 2.0
+        for attempt in range(1, 4):
+            try:
+                message_id = await self.publisher.deliver(job, images)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error_id = new_error_id()
+                log.exception("job %s: delivery attempt %d failed [error %s]", job.id, attempt, error_id)
+                if attempt == 3:
+                    await self._fail(job, f"Posting the result failed ({type(exc).__name__}).", error_id=error_id)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            await self.store.mark_delivered(job, message_id, keep_images=self.cfg.storage.keep_results_days > 0)
+            log.info("job %s: delivered (message %s)", job.id, message_id)
+            self._notify()
+            return
+
+    async def wait_idle(self) -> None:
+        """Until nothing is queued, running or being delivered (tests and benches)."""
+        while self._queued or self._running or self._deliveries:
+            if self._deliveries and not (self._queued or self._running):
+                await asyncio.gather(*list(self._deliveries), return_exceptions=True)
+                continue
+            await self._wait_changed()
+
+    # ---- progress and position updates ------------------------------------------------------
+
+    async def _watch_progress(self, backend: Backend, job: Job, task_id: str) -> None:
+        interval = self.cfg.queue.status_interval
+        if interval <= 0:
+            return
+        use_task_route = True
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if use_task_route:
+                    tp = await backend.client.task_progress(task_id)
+                    if tp is None:
+                        use_task_route = False
+                    elif tp.active:
+                        await self._safe(self.publisher.progress(job, tp.progress, tp.eta, tp.live_preview), job)
+                        continue
+                    else:
+                        continue
+                if backend.cfg.exclusive:
+                    p = await backend.client.progress()
+                    if not p.idle:
+                        await self._safe(self.publisher.progress(job, p.progress, p.eta_relative, p.current_image), job)
+                else:
+                    return  # no per-task progress and the global one may be someone else's
+            except WebuiError as exc:
+                log.debug("job %s: progress poll failed: %s", job.id, exc)
+
+    async def _status_loop(self) -> None:
+        """Tell waiting users when their position changes, at most every ``queue.status_interval`` s."""
+        interval = max(self.cfg.queue.status_interval, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            for position, job in enumerate(self.fair_order(), start=1):
+                if self._sent_position.get(job.id) != position:
+                    self._sent_position[job.id] = position
+                    await self._safe(self.publisher.queued(job, position, self.estimate_start(job.id)), job)
+            live = {j.id for j in self._queued}
+            for job_id in list(self._sent_position):
+                if job_id not in live:
+                    del self._sent_position[job_id]
+
+    async def _safe(self, coro: object, job: Job) -> None:
+        try:
+            await coro  # type: ignore[misc]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: publisher call failed", job.id)
+
+
+def _user_message(exc: WebuiError) -> str:
+    if isinstance(exc, WebuiUnavailable):
+        return "The image server is down or unreachable, and retries ran out."
+    if isinstance(exc, WebuiTimeout):
+        return "The image server took too long to answer, and retries ran out."
+    if isinstance(exc, WebuiAuthError):
+        return "The image server refused Easel's credentials; tell the bot admin."
+    if isinstance(exc, WebuiServerError):
+        return f"The image server failed: {exc.message or 'internal error'}"
+    return f"The image server refused the request: {exc.message or 'bad request'}"

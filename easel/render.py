@@ -1,0 +1,113 @@
+"""Text the users read: result summaries and status lines. Pure functions, no Discord import.
+
+Everything echoed from users is escaped (markdown cannot change the layout) and shortened so the
+message stays within Discord's 2000-character content limit. Mentions are neutralised by the bot-wide
+``allowed_mentions``; escaping here also keeps ``@everyone`` from rendering as a mention.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from easel.infotext import parse_infotext
+from easel.jobs import Job, StoredImage
+
+CONTENT_LIMIT = 2000
+_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<@])")
+
+
+def escape(text: str) -> str:
+    """Escape Discord markdown and mention syntax; collapse newlines so a prompt stays on its line."""
+    text = " ".join(text.split())
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    return f"{minutes} min {sec:02d} s"
+
+
+def relative_time(ts: float) -> str:
+    """Discord relative timestamp markup (renders as "in 2 minutes" in the user's locale)."""
+    return f"<t:{int(ts)}:R>"
+
+
+def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 600) -> str:
+    """The text beside the images: requester mention, prompt, seeds and settings, time taken."""
+    r = job.request
+    info = parse_infotext(images[0].infotext) if images and images[0].infotext else None
+    params = info.params if info else {}
+    seeds = ", ".join(str(im.seed) for im in images) or str(r.seed)
+    sampler = params.get("Sampler", r.sampler)
+    schedule = params.get("Schedule type")
+    if schedule and schedule != "Automatic":
+        sampler = f"{sampler} {schedule}"
+    model = params.get("Model", r.model or "default")
+    size = params.get("Size", f"{r.width}x{r.height}")
+    kind = "img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img")
+    taken = job.elapsed if job.elapsed is not None else 0.0
+    lines = [
+        f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {_fmt_seconds(taken)})",
+        f"**Prompt:** {escape(shorten(r.prompt, prompt_limit))}",
+    ]
+    if r.negative_prompt:
+        lines.append(f"**Negative:** {escape(shorten(r.negative_prompt, prompt_limit // 2))}")
+    details = [
+        f"Seed{'s' if len(images) > 1 else ''}: {seeds}",
+        f"Steps: {params.get('Steps', r.steps)}",
+        f"Sampler: {escape(sampler)}",
+        f"CFG: {params.get('CFG scale', r.cfg_scale)}",
+        f"Size: {size}",
+        f"Model: {escape(shorten(model, 80))}",
+    ]
+    if r.style:
+        details.append(f"Style: {escape(shorten(r.style, 60))}")
+    if r.img2img:
+        details.append(f"Strength: {r.strength:g}")
+    lines.append(" · ".join(details))
+    text = "\n".join(lines)
+    if len(text) > CONTENT_LIMIT:  # only possible with extreme model/style names; cut the prompt harder
+        return result_summary(job, images, prompt_limit=max(50, prompt_limit // 2))
+    return text
+
+
+def queued_text(job: Job, position: int, eta: float | None) -> str:
+    when = f", expected to start {relative_time(eta)}" if eta and eta > time.time() + 5 else ""
+    return (
+        f"Queued `{job.id}`: **#{position}** in line{when}.\n"
+        f"> {escape(shorten(job.request.prompt, 200))}\n"
+        "The result will be posted in this channel. Use /queue to see your jobs, /cancel to drop one."
+    )
+
+
+def started_text(job: Job, backend: str) -> str:
+    return f"Drawing `{job.id}` on **{escape(backend)}**…\n> {escape(shorten(job.request.prompt, 200))}"
+
+
+def progress_text(job: Job, backend: str, fraction: float, eta: float | None) -> str:
+    pct = max(0, min(100, int(fraction * 100)))
+    bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
+    left = f", about {_fmt_seconds(eta)} left" if eta and eta > 0 else ""
+    return f"Drawing `{job.id}` on **{escape(backend)}**: {bar} {pct}%{left}"
+
+
+def done_text(job: Job) -> str:
+    return f"Done: `{job.id}` was posted in the channel."
+
+
+def failed_text(job: Job, message: str) -> str:
+    return f"Job `{job.id}` failed: {message}"
+
+
+def cancelled_text(job: Job) -> str:
+    return f"Job `{job.id}` was cancelled."

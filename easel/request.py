@@ -1,0 +1,258 @@
+"""From what a user typed to a validated :class:`DrawRequest`, and from a request to a webui payload.
+
+Validation refuses with :class:`RequestError`, whose message is one line the user can act on. Nothing here
+does I/O: the catalog (models, samplers, styles known to the backends) is handed in.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from easel.config import Config
+
+MAX_SEED = 4294967294
+
+
+class RequestError(ValueError):
+    """A bad option: the message says what to change. Nothing is queued."""
+
+
+class CatalogView(Protocol):
+    """What validation needs to know about the backends (see :class:`easel.catalog.Catalog`)."""
+
+    @property
+    def known(self) -> bool: ...
+    def resolve_model(self, name: str) -> str | None: ...
+    def has_sampler(self, name: str) -> bool: ...
+    def has_scheduler(self, name: str) -> bool: ...
+    def has_style(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """Raw options as the user gave them; None means "not given, use the default"."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    model: str | None = None
+    sampler: str | None = None
+    scheduler: str | None = None
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    cfg_scale: float | None = None
+    seed: int | None = None
+    count: int | None = None
+    style: str | None = None
+    hires_fix: bool | None = None
+    strength: float | None = None
+    spoiler: bool | None = None
+    init_image_size: tuple[int, int] | None = None  # (w, h) of the attachment, once checked
+
+
+@dataclass(frozen=True)
+class DrawRequest:
+    """A validated request: every value is in range and final, defaults applied."""
+
+    prompt: str
+    negative_prompt: str = ""
+    model: str | None = None  # model_name as listed by /sd-models; None = whatever the backend has loaded
+    sampler: str = "Euler a"
+    scheduler: str | None = None
+    steps: int = 25
+    width: int = 512
+    height: int = 512
+    cfg_scale: float = 7.0
+    seed: int = -1
+    count: int = 1
+    style: str | None = None
+    hires_fix: bool = False
+    hires_upscaler: str = "Latent"
+    hires_scale: float = 2.0
+    hires_denoising: float = 0.5
+    hires_steps: int = 0
+    img2img: bool = False
+    strength: float = 0.6
+    spoiler: bool = False
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
+
+    @property
+    def kind(self) -> str:
+        return "img2img" if self.img2img else "txt2img"
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-safe dict for the store (the init image is stored beside it as a blob)."""
+        data = asdict(self)
+        data.pop("init_image")
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], init_image: bytes | None = None) -> DrawRequest:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "init_image"}
+        return cls(**known, init_image=init_image)
+
+    def with_seed(self, seed: int) -> DrawRequest:
+        return replace(self, seed=seed)
+
+
+def _multiple_of_8(name: str, value: int, top: int) -> int:
+    if value % 8:
+        raise RequestError(f"{name} must be a multiple of 8 (got {value}); try {value - value % 8}.")
+    if not 64 <= value <= top:
+        raise RequestError(f"{name} must be between 64 and {top} (got {value}).")
+    return value
+
+
+def _fit_init_size(size: tuple[int, int], cfg: Config) -> tuple[int, int]:
+    """Pick a generation size for img2img from the init image: same aspect, within the limits, multiples of 8."""
+    w, h = size
+    lim = cfg.limits
+    scale = min(1.0, lim.max_width / w, lim.max_height / h, (lim.max_pixels / (w * h)) ** 0.5)
+    # Small images are scaled up to the default area so the result is not a thumbnail.
+    target_area = cfg.defaults.width * cfg.defaults.height
+    if w * h * scale * scale < target_area:
+        scale = min((target_area / (w * h)) ** 0.5, lim.max_width / w, lim.max_height / h)
+    nw = max(64, int(w * scale) // 8 * 8)
+    nh = max(64, int(h * scale) // 8 * 8)
+    return nw, nh
+
+
+def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = None) -> DrawRequest:
+    """Validate user options against the config limits and the backends' catalog."""
+    d, lim = cfg.defaults, cfg.limits
+    prompt = (opts.prompt or "").strip()
+    if not prompt:
+        raise RequestError("The prompt is empty: describe what to draw.")
+    if len(prompt) > lim.max_prompt_length:
+        raise RequestError(f"The prompt is {len(prompt)} characters; the limit is {lim.max_prompt_length}.")
+    negative = (opts.negative_prompt if opts.negative_prompt is not None else d.negative_prompt).strip()
+    if len(negative) > lim.max_prompt_length:
+        raise RequestError(f"The negative prompt is {len(negative)} characters; the limit is {lim.max_prompt_length}.")
+
+    steps = d.steps if opts.steps is None else opts.steps
+    if not 1 <= steps <= lim.max_steps:
+        raise RequestError(f"steps must be between 1 and {lim.max_steps} (got {steps}).")
+
+    img2img = opts.init_image_size is not None
+    if img2img and opts.width is None and opts.height is None:
+        width, height = _fit_init_size(opts.init_image_size, cfg)  # type: ignore[arg-type]
+    else:
+        width = d.width if opts.width is None else opts.width
+        height = d.height if opts.height is None else opts.height
+    _multiple_of_8("width", width, lim.max_width)
+    _multiple_of_8("height", height, lim.max_height)
+    if width * height > lim.max_pixels:
+        raise RequestError(
+            f"{width}x{height} is {width * height:,} pixels; the limit is {lim.max_pixels:,} "
+            f"(e.g. {int(lim.max_pixels**0.5) // 8 * 8}x{int(lim.max_pixels**0.5) // 8 * 8})."
+        )
+
+    cfg_scale = d.cfg_scale if opts.cfg_scale is None else float(opts.cfg_scale)
+    if not 1.0 <= cfg_scale <= 30.0:
+        raise RequestError(f"cfg_scale must be between 1 and 30 (got {cfg_scale:g}).")
+
+    seed = -1 if opts.seed is None else opts.seed
+    if not -1 <= seed <= MAX_SEED:
+        raise RequestError(f"seed must be between 0 and {MAX_SEED}, or -1 for random (got {seed}).")
+
+    count = d.count if opts.count is None else opts.count
+    if not 1 <= count <= lim.max_count:
+        raise RequestError(f"count must be between 1 and {lim.max_count} (got {count}).")
+
+    strength = d.strength if opts.strength is None else float(opts.strength)
+    if not 0.0 < strength <= 1.0:
+        raise RequestError(f"strength must be above 0 and at most 1 (got {strength:g}).")
+    if opts.strength is not None and not img2img:
+        raise RequestError("strength only applies with an init_image (img2img).")
+
+    model = (opts.model or d.model or "").strip() or None
+    sampler = (opts.sampler or d.sampler).strip()
+    scheduler = (opts.scheduler if opts.scheduler is not None else d.scheduler).strip() or None
+    style = (opts.style or "").strip() or None
+    if catalog is not None and catalog.known:
+        if model is not None:
+            resolved = catalog.resolve_model(model)
+            if resolved is None:
+                raise RequestError(f"Unknown model {model!r}: pick one from the list (see /models).")
+            model = resolved
+        if not catalog.has_sampler(sampler):
+            raise RequestError(f"Unknown sampler {sampler!r}: pick one from the list.")
+        if scheduler is not None and not catalog.has_scheduler(scheduler):
+            raise RequestError(f"Unknown scheduler {scheduler!r}: pick one from the list.")
+        if style is not None and not catalog.has_style(style):
+            raise RequestError(f"Unknown style {style!r}: pick one from the list.")
+
+    hires = bool(opts.hires_fix) and not img2img
+    if opts.hires_fix and img2img:
+        raise RequestError("hires_fix applies to text-to-image only; leave it off with an init_image.")
+    h = cfg.hires
+    return DrawRequest(
+        prompt=prompt,
+        negative_prompt=negative,
+        model=model,
+        sampler=sampler,
+        scheduler=scheduler,
+        steps=steps,
+        width=width,
+        height=height,
+        cfg_scale=cfg_scale,
+        seed=seed,
+        count=count,
+        style=style,
+        hires_fix=hires,
+        hires_upscaler=h.upscaler,
+        hires_scale=h.scale,
+        hires_denoising=h.denoising_strength,
+        hires_steps=h.second_pass_steps,
+        img2img=img2img,
+        strength=strength,
+        spoiler=bool(opts.spoiler),
+    )
+
+
+def build_payload(req: DrawRequest, *, model_title: str | None = None) -> dict[str, Any]:
+    """The JSON body for /sdapi/v1/txt2img or /img2img. Keys are left out rather than sent as null.
+
+    The checkpoint is chosen per request with ``override_settings`` (``model_title`` is the backend's own
+    title for ``req.model``), never with a global ``POST /options``.
+    """
+    payload: dict[str, Any] = {
+        "prompt": req.prompt,
+        "negative_prompt": req.negative_prompt,
+        "steps": req.steps,
+        "width": req.width,
+        "height": req.height,
+        "cfg_scale": req.cfg_scale,
+        "seed": req.seed,
+        "sampler_name": req.sampler,
+        "batch_size": 1,
+        "n_iter": req.count,
+        "send_images": True,
+        "save_images": False,
+    }
+    if req.scheduler:
+        payload["scheduler"] = req.scheduler
+    if req.style:
+        payload["styles"] = [req.style]
+    if req.subseed_strength > 0:
+        payload["subseed"] = req.subseed
+        payload["subseed_strength"] = req.subseed_strength
+    model = model_title or req.model
+    if model:
+        payload["override_settings"] = {"sd_model_checkpoint": model}
+    if req.img2img:
+        if req.init_image is None:
+            raise RequestError("img2img needs an init image.")
+        payload["init_images"] = [base64.b64encode(req.init_image).decode("ascii")]
+        payload["denoising_strength"] = req.strength
+    elif req.hires_fix:
+        payload["enable_hr"] = True
+        payload["hr_scale"] = req.hires_scale
+        payload["hr_upscaler"] = req.hires_upscaler
+        payload["hr_second_pass_steps"] = req.hires_steps
+        payload["denoising_strength"] = req.hires_denoising
+    return payload

@@ -1,0 +1,243 @@
+"""SQLite store (aiosqlite, WAL): jobs and their result images survive a restart.
+
+A job moves queued → running → generated → delivered (or failed / cancelled). Each transition is
+committed before the effect it records is relied on, so after a crash at any point the queue knows what
+to do: running jobs run again, generated jobs are posted (Discord's nonce makes the post idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from easel.jobs import Job, JobState, Reply, StoredImage
+from easel.request import DrawRequest
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: jobs and images
+    """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER NOT NULL,
+        request TEXT NOT NULL,
+        init_image BLOB,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        backend TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_id TEXT,
+        reply TEXT,
+        result_message_id INTEGER,
+        elapsed REAL
+    );
+    CREATE INDEX jobs_state ON jobs(state);
+    CREATE INDEX jobs_user ON jobs(user_id, state);
+    CREATE TABLE images (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        data BLOB,
+        infotext TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        PRIMARY KEY (job_id, idx)
+    );
+    """,
+)
+
+_COLUMNS = (
+    "seq, id, state, user_id, guild_id, channel_id, request, created_at, started_at, finished_at, "
+    "backend, attempts, error, error_id, reply, result_message_id, elapsed"
+)
+
+
+def _reply_to_json(reply: Reply | None) -> str | None:
+    if reply is None:
+        return None
+    return json.dumps({"application_id": reply.application_id, "token": reply.token, "created_at": reply.created_at})
+
+
+def _reply_from_json(text: str | None) -> Reply | None:
+    if not text:
+        return None
+    d = json.loads(text)
+    return Reply(int(d["application_id"]), d["token"], float(d["created_at"]))
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path))
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database schema version {version} is newer than this Easel ({len(MIGRATIONS)}); update Easel"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("store: migrating schema to version %d", number)
+            await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    async def add_job(self, job: Job) -> Job:
+        cur = await self._db.execute(
+            "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.id,
+                job.state.value,
+                job.user_id,
+                job.guild_id,
+                job.channel_id,
+                json.dumps(job.request.to_record()),
+                job.request.init_image,
+                job.created_at,
+                _reply_to_json(job.reply),
+            ),
+        )
+        await self._db.commit()
+        job.seq = int(cur.lastrowid or 0)
+        return job
+
+    async def update(self, job: Job, **fields: Any) -> None:
+        """Set attributes on ``job`` and write them in one commit."""
+        for key, value in fields.items():
+            setattr(job, key, value)
+        columns = []
+        values: list[Any] = []
+        for key, value in fields.items():
+            if key == "state":
+                value = JobState(value).value
+            elif key == "reply":
+                value = _reply_to_json(value)
+            columns.append(f"{key} = ?")
+            values.append(value)
+        values.append(job.id)
+        await self._db.execute(f"UPDATE jobs SET {', '.join(columns)} WHERE id = ?", values)
+        await self._db.commit()
+
+    def _row_to_job(self, row: aiosqlite.Row, init_image: bytes | None) -> Job:
+        return Job(
+            id=row["id"],
+            request=DrawRequest.from_record(json.loads(row["request"]), init_image),
+            user_id=row["user_id"],
+            channel_id=row["channel_id"],
+            guild_id=row["guild_id"],
+            state=JobState(row["state"]),
+            seq=row["seq"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            backend=row["backend"],
+            attempts=row["attempts"],
+            error=row["error"],
+            error_id=row["error_id"],
+            reply=_reply_from_json(row["reply"]),
+            result_message_id=row["result_message_id"],
+            elapsed=row["elapsed"],
+        )
+
+    async def _jobs(
+        self,
+        where: str,
+        params: Iterable[Any] = (),
+        *,
+        with_image: bool = True,
+        order: str = "seq",
+        limit: int = -1,
+    ) -> list[Job]:
+        image_col = "init_image" if with_image else "NULL AS init_image"
+        sql = f"SELECT {_COLUMNS}, {image_col} FROM jobs WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
+        async with self._db.execute(sql, tuple(params)) as cur:
+            rows = await cur.fetchall()
+        return [self._row_to_job(r, r["init_image"]) for r in rows]
+
+    async def active_jobs(self) -> list[Job]:
+        """Jobs not finished yet (queued, running, generated), oldest first."""
+        return await self._jobs("state IN ('queued', 'running', 'generated')")
+
+    async def get_job(self, job_id: str) -> Job | None:
+        jobs = await self._jobs("id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
+    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[Job]:
+        return await self._jobs("user_id = ?", (user_id,), with_image=False, order="seq DESC", limit=limit)
+
+    async def count_by_state(self) -> dict[str, int]:
+        async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    # ---- results ----------------------------------------------------------------------------
+
+    async def save_result(self, job: Job, images: list[StoredImage], elapsed: float) -> None:
+        """Store the images and move the job to GENERATED in one transaction."""
+        now = time.time()
+        await self._db.execute("DELETE FROM images WHERE job_id = ?", (job.id,))
+        await self._db.executemany(
+            "INSERT INTO images (job_id, idx, data, infotext, seed) VALUES (?, ?, ?, ?, ?)",
+            [(job.id, im.index, im.data, im.infotext, im.seed) for im in images],
+        )
+        await self._db.execute(
+            "UPDATE jobs SET state = 'generated', finished_at = ?, elapsed = ?, error = NULL WHERE id = ?",
+            (now, elapsed, job.id),
+        )
+        await self._db.commit()
+        job.state, job.finished_at, job.elapsed = JobState.GENERATED, now, elapsed
+
+    async def load_result(self, job_id: str) -> list[StoredImage]:
+        async with self._db.execute(
+            "SELECT idx, data, infotext, seed FROM images WHERE job_id = ? ORDER BY idx", (job_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [StoredImage(r["idx"], r["data"] or b"", r["infotext"], r["seed"]) for r in rows]
+
+    async def mark_delivered(self, job: Job, message_id: int | None, *, keep_images: bool) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET state = 'delivered', result_message_id = ?, init_image = NULL WHERE id = ?",
+            (message_id, job.id),
+        )
+        if not keep_images:
+            await self._db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job.id,))
+        await self._db.commit()
+        job.state, job.result_message_id = JobState.DELIVERED, message_id
+
+    async def purge_results(self, older_than: float) -> int:
+        """Drop image bytes of delivered jobs finished before ``older_than``; infotexts stay."""
+        cur = await self._db.execute(
+            "UPDATE images SET data = NULL WHERE data IS NOT NULL AND job_id IN "
+            "(SELECT id FROM jobs WHERE state = 'delivered' AND finished_at < ?)",
+            (older_than,),
+        )
+        await self._db.commit()
+        return cur.rowcount
