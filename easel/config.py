@@ -225,6 +225,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     limits = _simple(Limits, _table(raw, "limits"), "limits")
     for key in Limits.__dataclass_fields__:
         _positive(f"limits.{key}", getattr(limits, key), zero_ok=key == "cooldown_seconds")
+    if limits.max_count > 10:
+        raise ConfigError("limits.max_count: at most 10 (Discord allows 10 attachments per message)")
     for key in ("max_width", "max_height"):
         if getattr(limits, key) % 8:
             raise ConfigError(f"limits.{key}: must be a multiple of 8")

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run Easel's tests (and the linter): creates .venv and installs the dev requirements on first run.
+# Usage: ./test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if [ ! -f .venv/.installed-dev ] || [ requirements-dev.txt -nt .venv/.installed-dev ] || [ requirements.txt -nt .venv/.installed-dev ]; then
+  .venv/bin/python -m pip install -q -r requirements-dev.txt && touch .venv/.installed-dev
+fi
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest -q "$@"

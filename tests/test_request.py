@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+
+from easel.config import parse_config
+from easel.request import DrawOptions, DrawRequest, RequestError, build_payload, build_request
+from tests.fakes.webui_fake import validate_payload
+
+CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
+
+
+class Cat:
+    known = True
+
+    def resolve_model(self, name: str) -> str | None:
+        return {"sdxl": "sdxl_base", "sdxl_base": "sdxl_base", "v1-5-pruned-emaonly": "v1-5-pruned-emaonly"}.get(
+            name.lower()
+        )
+
+    def has_sampler(self, name: str) -> bool:
+        return name in ("Euler a", "Euler", "DPM++ 2M")
+
+    def has_scheduler(self, name: str) -> bool:
+        return name in ("Karras", "Automatic")
+
+    def has_style(self, name: str) -> bool:
+        return name == "Cinematic"
+
+
+def test_defaults_applied() -> None:
+    req = build_request(DrawOptions(prompt="  a cat  "), CFG, Cat())
+    assert req.prompt == "a cat"
+    assert (req.steps, req.width, req.height, req.sampler, req.count, req.seed) == (25, 512, 512, "Euler a", 1, -1)
+    assert req.model is None and not req.img2img
+
+
+@pytest.mark.parametrize(
+    ("opts", "needle"),
+    [
+        (DrawOptions(prompt="   "), "prompt is empty"),
+        (DrawOptions(prompt="x", steps=51), "steps must be between 1 and 50"),
+        (DrawOptions(prompt="x", width=513), "multiple of 8"),
+        (DrawOptions(prompt="x", width=2048), "between 64 and 1024"),
+        (DrawOptions(prompt="x", width=1024, height=1024 + 8), "between 64 and 1024"),
+        (DrawOptions(prompt="x", count=5), "count must be between 1 and 4"),
+        (DrawOptions(prompt="x", cfg_scale=31), "cfg_scale"),
+        (DrawOptions(prompt="x", seed=-2), "seed"),
+        (DrawOptions(prompt="x", model="nope"), "Unknown model 'nope'"),
+        (DrawOptions(prompt="x", sampler="Bogus"), "Unknown sampler"),
+        (DrawOptions(prompt="x", scheduler="Bogus"), "Unknown scheduler"),
+        (DrawOptions(prompt="x", style="Bogus"), "Unknown style"),
+        (DrawOptions(prompt="x", strength=0.5), "only applies with an init_image"),
+        (DrawOptions(prompt="x" * 1501), "limit is 1500"),
+        (DrawOptions(prompt="x", hires_fix=True, init_image_size=(512, 512)), "hires_fix"),
+    ],
+)
+def test_bad_options_refused_with_reason(opts: DrawOptions, needle: str) -> None:
+    with pytest.raises(RequestError) as info:
+        build_request(opts, CFG, Cat())
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_pixel_limit() -> None:
+    cfg = parse_config({"backends": [{"url": "http://a:1"}], "limits": {"max_pixels": 512 * 768}}, env={})
+    with pytest.raises(RequestError, match="pixels"):
+        build_request(DrawOptions(prompt="x", width=768, height=768), cfg)
+
+
+def test_model_resolved_to_canonical_name() -> None:
+    req = build_request(DrawOptions(prompt="x", model="SDXL"), CFG, Cat())
+    assert req.model == "sdxl_base"
+
+
+def test_img2img_size_follows_the_init_image_within_limits() -> None:
+    req = build_request(DrawOptions(prompt="x", init_image_size=(3000, 2000), strength=0.4), CFG, Cat())
+    assert req.img2img and req.strength == 0.4
+    assert req.width % 8 == 0 and req.height % 8 == 0
+    assert req.width * req.height <= CFG.limits.max_pixels
+    assert abs(req.width / req.height - 1.5) < 0.05
+    small = build_request(DrawOptions(prompt="x", init_image_size=(100, 100)), CFG, Cat())
+    assert (small.width, small.height) == (512, 512)
+
+
+def test_txt2img_payload_matches_the_webui_schema() -> None:
+    req = build_request(
+        DrawOptions(
+            prompt="a cat",
+            negative_prompt="blurry",
+            model="sdxl",
+            sampler="DPM++ 2M",
+            scheduler="Karras",
+            steps=30,
+            seed=42,
+            count=3,
+            style="Cinematic",
+            hires_fix=True,
+        ),
+        CFG,
+        Cat(),
+    )
+    payload = build_payload(req, model_title="sdxl_base.safetensors [31e35c80fc]")
+    assert validate_payload("txt2img", payload) == []
+    assert payload["override_settings"] == {"sd_model_checkpoint": "sdxl_base.safetensors [31e35c80fc]"}
+    assert payload["n_iter"] == 3 and payload["seed"] == 42 and payload["styles"] == ["Cinematic"]
+    assert payload["enable_hr"] is True and payload["denoising_strength"] == 0.5
+    assert None not in payload.values()
+
+
+def test_img2img_payload_matches_the_webui_schema() -> None:
+    req = build_request(DrawOptions(prompt="a cat", init_image_size=(512, 512), strength=0.3), CFG, Cat())
+    req = DrawRequest.from_record(req.to_record(), b"\x89PNG fake")
+    payload = build_payload(req)
+    assert validate_payload("img2img", payload) == []
+    assert payload["denoising_strength"] == 0.3
+    assert payload["init_images"] == ["iVBORyBmYWtl"]
+    assert "override_settings" not in payload
+
+
+def test_record_round_trip() -> None:
+    req = build_request(DrawOptions(prompt="p", seed=7, spoiler=True), CFG, Cat())
+    assert DrawRequest.from_record(req.to_record()) == req
