@@ -101,6 +101,13 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+@dataclass(frozen=True)
 class Config:
     discord: DiscordConfig
     backends: tuple[BackendConfig, ...]
@@ -111,6 +118,7 @@ class Config:
     queue: QueueConfig = QueueConfig()
     storage: StorageConfig = StorageConfig()
     logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -203,6 +211,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "queue",
         "storage",
         "logging",
+        "metrics",
     }
     _check_unknown(raw, sections, "config")
 
@@ -265,6 +274,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     if logging_cfg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"logging.level: expected DEBUG, INFO, WARNING or ERROR, got {logging_cfg.level!r}")
 
+    metrics = _simple(MetricsConfig, _table(raw, "metrics"), "metrics")
+    if not 0 < metrics.port < 65536:
+        raise ConfigError(f"metrics.port: expected a TCP port (1-65535), got {metrics.port}")
+
     return Config(
         discord=discord,
         backends=_backends(raw),
@@ -275,6 +288,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         queue=queue,
         storage=storage,
         logging=logging_cfg,
+        metrics=metrics,
     )
 
 

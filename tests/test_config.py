@@ -31,6 +31,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         "storage": mod.StorageConfig,
         "logging": mod.LoggingConfig,
         "backends": mod.BackendConfig,
+        "metrics": mod.MetricsConfig,
     }
     for section, cls in sections.items():
         assert f"[{section}]" in text or f"[[{section}]]" in text
