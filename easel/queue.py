@@ -51,7 +51,11 @@ class Publisher(Protocol):
     async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
     async def started(self, job: Job, backend: str) -> None: ...
     async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None: ...
-    async def deliver(self, job: Job, images: list[StoredImage]) -> int | None: ...
+    async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+        """Post the result. ``recovered``: the bot restarted after the images were stored, so the result may
+        already be posted; find it instead of posting twice."""
+        ...
+
     async def failed(self, job: Job, message: str) -> None: ...
     async def cancelled(self, job: Job) -> None: ...
 
@@ -139,7 +143,7 @@ class JobQueue:
                 self._queued.append(job)
             elif job.state == JobState.GENERATED:
                 log.info("job %s: generated before shutdown, delivering now", job.id)
-                self._spawn_delivery(job)
+                self._spawn_delivery(job, recovered=True)
         for backend in self.backends.values():
             self._tasks.append(asyncio.create_task(self._worker(backend), name=f"easel-worker-{backend.name}"))
         self._tasks.append(asyncio.create_task(self._status_loop(), name="easel-status"))
@@ -355,7 +359,17 @@ class JobQueue:
                 except TimeoutError:
                     await self._refresh_catalog(backend)
                 continue
-            await self._run(backend, job)
+            try:
+                await self._run(backend, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or a store failure must not kill the worker
+                error_id = new_error_id()
+                log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
+                self._queued = [j for j in self._queued if j.id != job.id]
+                self._running.pop(job.id, None)
+                backend.current = None
+                await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
 
     async def _probe(self, backend: Backend) -> bool:
         ok = await self._refresh_catalog(backend)
@@ -415,8 +429,13 @@ class JobQueue:
             await self._on_error(backend, job, exc)
             return
         except asyncio.CancelledError:
-            # Shutdown: the job stays "running" in the store and runs again at the next start.
+            # Shutdown: the job goes back in line (stored) and runs again at the next start. A graceful stop
+            # does not count as an attempt; a crash (kill -9) leaves it "running", which counts.
             log.info("job %s: interrupted by shutdown; it will run again at the next start", job.id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.store.update(job, state=JobState.QUEUED, backend=None, attempts=job.attempts - 1)
+                )
             raise
         finally:
             progress_task.cancel()
@@ -486,18 +505,18 @@ class JobQueue:
 
     # ---- delivery ---------------------------------------------------------------------------
 
-    def _spawn_delivery(self, job: Job, images: list[StoredImage] | None = None) -> None:
-        task = asyncio.create_task(self._deliver(job, images), name=f"easel-deliver-{job.id}")
+    def _spawn_delivery(self, job: Job, images: list[StoredImage] | None = None, *, recovered: bool = False) -> None:
+        task = asyncio.create_task(self._deliver(job, images, recovered), name=f"easel-deliver-{job.id}")
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def _deliver(self, job: Job, images: list[StoredImage] | None) -> None:
+    async def _deliver(self, job: Job, images: list[StoredImage] | None, recovered: bool) -> None:
         if images is None:
             images = await self.store.load_result(job.id)
         delay = 2.0
         for attempt in range(1, 4):
             try:
-                message_id = await self.publisher.deliver(job, images)
+                message_id = await self.publisher.deliver(job, images, recovered=recovered)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

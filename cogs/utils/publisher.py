@@ -113,8 +113,14 @@ class DiscordPublisher:
         self._forget(job)
         await self._edit_reply(job, render.cancelled_text(job))
 
-    async def deliver(self, job: Job, images: list[StoredImage]) -> int | None:
+    async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
         await self.bot.wait_until_ready()
+        if recovered:
+            existing = await self._find_posted(job)
+            if existing is not None:
+                log.info("job %s: result was already posted (message %s)", job.id, existing)
+                self._forget(job)
+                return existing
         limit = self._upload_limit(job) - UPLOAD_MARGIN
         groups = split_for_upload([len(im.data) for im in images], limit)
         content = render.result_summary(job, images)
@@ -163,6 +169,22 @@ class DiscordPublisher:
         assert job.reply is not None
         webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
         return await webhook.send(content, files=files, allowed_mentions=allowed, wait=True)
+
+    async def _find_posted(self, job: Job) -> int | None:
+        """After a crash between posting and recording it: look for the result among recent messages.
+
+        Discord's nonce dedupe covers a few minutes; this covers a longer outage (needs Read Message History).
+        """
+        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        marker = f"`{job.id}`"
+        me = self.bot.user.id if self.bot.user else None
+        try:
+            async for message in channel.history(limit=50):
+                if message.author.id == me and marker in message.content:
+                    return message.id
+        except discord.HTTPException as exc:
+            log.info("job %s: can't read channel history (%s); relying on the nonce", job.id, exc.status)
+        return None
 
     async def _channel_notice(self, job: Job, content: str) -> None:
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
