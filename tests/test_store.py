@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from easel.jobs import Job, JobState, Reply, StoredImage
+from easel.request import DrawRequest
+from easel.store import MIGRATIONS, Store
+
+
+def job(job_id: str, user: int = 1, **kw: object) -> Job:
+    return Job(id=job_id, request=DrawRequest(prompt=f"p {job_id}", seed=5), user_id=user, channel_id=10, **kw)
+
+
+async def test_jobs_survive_reopen_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    store = await Store.open(path)
+    a = await store.add_job(job("a", reply=Reply(99, "tok", 123.0)))
+    b = await store.add_job(job("b", guild_id=5))
+    c = await store.add_job(job("c"))
+    assert a.seq < b.seq < c.seq
+    await store.update(b, state=JobState.RUNNING, backend="gpu1", attempts=1)
+    await store.update(c, state=JobState.CANCELLED)
+    await store.close()
+
+    store = await Store.open(path)
+    active = await store.active_jobs()
+    assert [j.id for j in active] == ["a", "b"]
+    assert active[0].reply == Reply(99, "tok", 123.0)
+    assert active[0].request == DrawRequest(prompt="p a", seed=5)
+    assert (active[1].state, active[1].backend, active[1].attempts, active[1].guild_id) == (
+        JobState.RUNNING,
+        "gpu1",
+        1,
+        5,
+    )
+    await store.close()
+
+
+async def test_result_kept_or_dropped_after_delivery(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "e.db")
+    j = await store.add_job(job("a"))
+    images = [StoredImage(0, b"png0", "info0", 5), StoredImage(1, b"png1", "info1", 6)]
+    await store.save_result(j, images, 1.5)
+    assert j.state == JobState.GENERATED
+    assert await store.load_result("a") == images
+    assert [x.id for x in await store.active_jobs()] == ["a"]  # generated is still active: not posted yet
+    await store.mark_delivered(j, 777, keep_images=False)
+    assert await store.active_jobs() == []
+    kept = await store.load_result("a")
+    assert [(im.data, im.infotext, im.seed) for im in kept] == [(b"", "info0", 5), (b"", "info1", 6)]
+    got = await store.get_job("a")
+    assert got is not None and got.result_message_id == 777 and got.state == JobState.DELIVERED
+    await store.close()
+
+
+async def test_init_image_stored_beside_the_request(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "e.db")
+    req = DrawRequest(prompt="x", img2img=True, init_image=b"\x89PNG...")
+    await store.add_job(Job(id="i", request=req, user_id=1, channel_id=2))
+    got = await store.get_job("i")
+    assert got is not None and got.request.init_image == b"\x89PNG..."
+    await store.close()
+
+
+async def test_schema_version_and_newer_db_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    store = await Store.open(path)
+    await store.close()
+    async with aiosqlite.connect(path) as db:
+        async with db.execute("PRAGMA user_version") as cur:
+            assert (await cur.fetchone())[0] == len(MIGRATIONS)
+        async with db.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+        await db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        await db.commit()
+    with pytest.raises(RuntimeError, match="newer than this Easel"):
+        await Store.open(path)
