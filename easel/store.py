@@ -55,6 +55,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, idx)
     );
     """,
+    # 2: per-guild / per-channel settings (scope 'guild' or 'channel'), values as JSON
+    """
+    CREATE TABLE settings (
+        scope TEXT NOT NULL,
+        scope_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_by INTEGER,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope, scope_id, key)
+    );
+    CREATE INDEX jobs_user_created ON jobs(user_id, created_at);
+    """,
 )
 
 _COLUMNS = (
@@ -245,3 +258,39 @@ class Store:
         )
         await self._db.commit()
         return cur.rowcount
+
+    # ---- settings ---------------------------------------------------------------------------
+
+    async def get_settings(self, scope: str, scope_id: int) -> dict[str, Any]:
+        async with self._db.execute(
+            "SELECT key, value FROM settings WHERE scope = ? AND scope_id = ?", (scope, scope_id)
+        ) as cur:
+            return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
+
+    async def set_setting(self, scope: str, scope_id: int, key: str, value: Any, *, by: int | None = None) -> None:
+        await self._db.execute(
+            "INSERT INTO settings (scope, scope_id, key, value, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (scope, scope_id, key) DO UPDATE SET value = excluded.value, "
+            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (scope, scope_id, key, json.dumps(value), by, time.time()),
+        )
+        await self._db.commit()
+
+    async def reset_settings(self, scope: str, scope_id: int, key: str | None = None) -> int:
+        if key is None:
+            cur = await self._db.execute("DELETE FROM settings WHERE scope = ? AND scope_id = ?", (scope, scope_id))
+        else:
+            cur = await self._db.execute(
+                "DELETE FROM settings WHERE scope = ? AND scope_id = ? AND key = ?", (scope, scope_id, key)
+            )
+        await self._db.commit()
+        return cur.rowcount
+
+    async def count_user_jobs_since(self, user_id: int, since: float) -> int:
+        """Jobs a user submitted since ``since`` that were not refused/cancelled (daily quotas)."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND created_at >= ? AND state != 'cancelled'",
+            (user_id, since),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
