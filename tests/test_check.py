@@ -1,0 +1,211 @@
+"""``bot.py check`` against the loopback webui and Discord fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from easel.check import INVITE_PERMISSIONS, REQUIRED_PERMISSIONS, invite_url, run_check
+from easel.config import Config, parse_config
+from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.webui_fake import FakeWebui
+
+TIMEOUT = 30.0  # every check call is bounded by the client's own timeouts; this is a safety net
+
+
+def make_config(tmp_path: Path, url: str, *, token: str = "", **backend: Any) -> Config:
+    raw: dict[str, Any] = {
+        "backends": [{"name": "local", "url": url, **backend}],
+        "storage": {"path": str(tmp_path / "easel.db")},
+    }
+    if token:
+        raw["discord"] = {"token": token}
+    return parse_config(raw, env={})
+
+
+async def check(config: Config, **kwargs: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    async with asyncio.timeout(TIMEOUT):
+        rc = await run_check(config, out=out, **kwargs)
+    return rc, out.getvalue()
+
+
+def lines(report: str, level: str) -> list[str]:
+    return [line for line in report.splitlines() if line.startswith(level + " ")]
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released; nothing else on this host races for it in a test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def webui() -> AsyncIterator[FakeWebui]:
+    fake = FakeWebui()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def test_permissions_integer() -> None:
+    # View Channel, Send Messages, Embed Links, Attach Files, Read Message History, Send Messages in Threads
+    assert REQUIRED_PERMISSIONS == 1024 + 2048 + 16384 + 32768 + 65536 + 274877906944
+    assert INVITE_PERMISSIONS == REQUIRED_PERMISSIONS + 262144  # + Use External Emojis
+    assert invite_url(42) == (
+        "https://discord.com/oauth2/authorize?client_id=42&scope=bot+applications.commands&permissions=274878286848"
+    )
+
+
+async def test_all_good_without_token(tmp_path: Path, webui: FakeWebui) -> None:
+    rc, report = await check(make_config(tmp_path, webui.url))
+    assert rc == 0, report
+    assert lines(report, "FAIL") == []
+    ok = "\n".join(lines(report, "OK"))
+    assert "config:" in ok
+    assert "answers: AUTOMATIC1111" in ok
+    assert "2 model(s): v1-5-pruned-emaonly, sdxl_base" in ok
+    assert "sampler(s)" in ok
+    assert "test image: 64x64" in ok
+    [warn] = lines(report, "WARN")
+    assert "no token" in warn and "cannot start" in warn and "DISCORD_TOKEN" in warn
+    # the test image really was a 1-step 64x64 txt2img that sent its image back
+    [gen] = webui.generations
+    assert (gen.get("steps"), gen.get("width"), gen.get("height")) == (1, 64, 64)
+    # every line of the report body starts with a level
+    body = report.split("\n\n")[0].splitlines()[1:]
+    assert body and all(line.split(" ")[0] in ("OK", "WARN", "FAIL") for line in body)
+
+
+async def test_webui_down(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    rc, report = await check(make_config(tmp_path, url))
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert f"nothing listens at {url}" in fail
+    assert "is the webui running?" in fail
+    assert "host.docker.internal" in fail
+
+
+async def test_webui_without_api(tmp_path: Path) -> None:
+    fake = FakeWebui(api=False)
+    await fake.start()
+    try:
+        rc, report = await check(make_config(tmp_path, fake.url))
+    finally:
+        await fake.stop()
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "404" in fail and "--api" in fail
+    assert fake.generations == []
+
+
+async def test_wrong_credentials(tmp_path: Path) -> None:
+    fake = FakeWebui(auth=("u", "p"))
+    await fake.start()
+    try:
+        rc, report = await check(make_config(tmp_path, fake.url, username="u", password="wrong"))
+        rc_ok, report_ok = await check(make_config(tmp_path, fake.url, username="u", password="p"))
+    finally:
+        await fake.stop()
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "wrong credentials" in fail
+    assert "username/password in [[backends]]" in fail and "--api-auth user:pass" in fail
+    assert "wrong" not in fail.replace("wrong credentials", "")  # the password is not echoed
+    assert rc_ok == 0, report_ok
+
+
+async def test_missing_credentials(tmp_path: Path) -> None:
+    fake = FakeWebui(auth=("u", "p"))
+    await fake.start()
+    try:
+        rc, report = await check(make_config(tmp_path, fake.url))
+    finally:
+        await fake.stop()
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "--api-auth" in fail
+
+
+async def test_unknown_default_model_and_sampler(tmp_path: Path, webui: FakeWebui) -> None:
+    raw = {
+        "backends": [{"url": webui.url}],
+        "storage": {"path": str(tmp_path / "easel.db")},
+        "defaults": {"model": "no-such-model", "sampler": "No Such Sampler"},
+    }
+    rc, report = await check(parse_config(raw, env={}))
+    assert rc != 0
+    fails = "\n".join(lines(report, "FAIL"))
+    assert "defaults.model 'no-such-model' is on no backend" in fails
+    assert "defaults.sampler 'No Such Sampler' is offered by no backend" in fails
+
+
+async def test_sdnext_flavor(tmp_path: Path) -> None:
+    fake = FakeWebui(flavor="sdnext")
+    await fake.start()
+    try:
+        rc, report = await check(make_config(tmp_path, fake.url))
+    finally:
+        await fake.stop()
+    assert rc == 0, report
+    assert "answers: SD.Next" in report
+
+
+async def test_storage_folder_missing(tmp_path: Path, webui: FakeWebui) -> None:
+    raw = {"backends": [{"url": webui.url}], "storage": {"path": str(tmp_path / "nope" / "easel.db")}}
+    rc, report = await check(parse_config(raw, env={}))
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "does not exist" in fail
+
+
+# ---- Discord ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def discord() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(token="good-token", validate=False)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+async def test_discord_login(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
+    config = make_config(tmp_path, webui.url, token="good-token")
+    rc, report = await check(config, discord_base=discord.api_base)
+    assert rc == 0, report
+    assert lines(report, "FAIL") == []
+    ok = "\n".join(lines(report, "OK"))
+    assert "token accepted" in ok
+    assert invite_url(discord.app_id) in ok
+    assert "good-token" not in report
+
+
+async def test_discord_bad_token(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
+    config = make_config(tmp_path, webui.url, token="bad-token")
+    rc, report = await check(config, discord_base=discord.api_base)
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "Discord refused the token: reset it on the Bot tab and set DISCORD_TOKEN" in fail
+    assert "bad-token" not in report
+
+
+async def test_discord_unreachable(tmp_path: Path, webui: FakeWebui) -> None:
+    config = make_config(tmp_path, webui.url, token="some-token")
+    rc, report = await check(config, discord_base=f"http://127.0.0.1:{free_port()}/api/v10")
+    assert rc != 0
+    [fail] = lines(report, "FAIL")
+    assert "Discord: cannot reach" in fail
+    assert "some-token" not in report
