@@ -1,0 +1,312 @@
+"""The queue against the fake webui, with a recording publisher in place of Discord."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from easel.catalog import Catalog
+from easel.config import Config, parse_config
+from easel.jobs import Job, JobState, StoredImage, new_id
+from easel.queue import Backend, JobQueue, QueueFull
+from easel.request import DrawRequest
+from easel.store import Store
+from easel.webui import WebuiClient
+from tests.fakes.webui_fake import FakeWebui
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+        self.delivered: dict[str, list[StoredImage]] = {}
+        self._changed = asyncio.Event()
+
+    def _add(self, kind: str, job: Job, data: Any = None) -> None:
+        self.events.append((kind, job.id, data))
+        self._changed.set()
+
+    async def queued(self, job: Job, position: int, eta: float | None) -> None:
+        self._add("queued", job, position)
+
+    async def started(self, job: Job, backend: str) -> None:
+        self._add("started", job, backend)
+
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
+        self._add("progress", job, fraction)
+
+    async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+        self.delivered[job.id] = images
+        self._add("deliver", job, recovered)
+        return 1000 + job.seq
+
+    async def failed(self, job: Job, message: str) -> None:
+        self._add("failed", job, message)
+
+    async def cancelled(self, job: Job) -> None:
+        self._add("cancelled", job)
+
+    def of(self, kind: str) -> list[tuple[str, Any]]:
+        return [(job_id, data) for k, job_id, data in self.events if k == kind]
+
+    async def wait(self, predicate: Any, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+def config(n_backends: int, urls: list[str], db: Path, **sections: Any) -> Config:
+    raw: dict[str, Any] = {
+        "backends": [{"name": f"gpu{i}", "url": urls[i]} for i in range(n_backends)],
+        "storage": {"path": str(db)},
+        "webui": {"read_timeout": 2.0, "connect_timeout": 1.0, "max_attempts": 3, "probe_max_interval": 0.2},
+        "queue": {"status_interval": 0},
+        "limits": {"max_queued_per_user": 20},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return parse_config(raw, env={})
+
+
+class Harness:
+    def __init__(self, cfg: Config, store: Store, queue: JobQueue, rec: Recorder) -> None:
+        self.cfg, self.store, self.queue, self.rec = cfg, store, queue, rec
+
+    async def submit(self, user: int, prompt: str, guild: int = 1, **req: Any) -> Job:
+        job = Job(
+            id=new_id(), request=DrawRequest(prompt=prompt, steps=4, **req), user_id=user, channel_id=5, guild_id=guild
+        )
+        await self.queue.submit(job)
+        return job
+
+
+async def make(cfg: Config, session: aiohttp.ClientSession, rec: Recorder | None = None) -> Harness:
+    store = await Store.open(cfg.storage.path)
+    backends = [
+        Backend(b, WebuiClient(b.url, session, name=b.name, connect_timeout=1.0, read_timeout=cfg.webui.read_timeout))
+        for b in cfg.backends
+    ]
+    rec = rec or Recorder()
+    queue = JobQueue(cfg, store, Catalog(), backends, rec)
+    await queue.start()
+    return Harness(cfg, store, queue, rec)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def webui() -> AsyncIterator[FakeWebui]:
+    fake = FakeWebui()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def wait_up(h: Harness, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while not all(b.up for b in h.queue.backends.values()):
+            await asyncio.sleep(0.01)
+
+
+async def test_round_robin_between_users(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    webui.hold()
+    await h.submit(1, "a1")
+    await webui.wait_generation_started(1)
+    for prompt in ("a2", "a3", "a4"):
+        await h.submit(1, prompt)
+    await h.submit(2, "b1")
+    await h.submit(3, "c1", guild=2)
+    webui.release()
+    await h.rec.wait(lambda: len(h.rec.delivered) == 6)
+    order = [g["prompt"] for g in webui.generations]
+    # user 3 is in another guild (served least recently), then user 2, then user 1's backlog
+    assert order == ["a1", "c1", "b1", "a2", "a3", "a4"]
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_images_delivered_byte_for_byte_and_stored(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    job = await h.submit(1, "a cat", count=3, seed=100)
+    await h.rec.wait(lambda: job.id in h.rec.delivered)
+    images = h.rec.delivered[job.id]
+    assert [im.data for im in images] == webui.results[0][-3:]
+    assert [im.seed for im in images] == [100, 101, 102]
+    assert images[0].infotext.startswith("a cat\n")
+    await h.queue.wait_idle()
+    stored = await h.store.get_job(job.id)
+    assert stored is not None and stored.state == JobState.DELIVERED and stored.result_message_id == 1000 + job.seq
+    assert webui.options_posts == []  # never a global model switch
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_5xx_retried_then_succeeds_and_4xx_fails_at_once(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    await wait_up(h)
+    webui.fail_next("txt2img", 500)
+    ok = await h.submit(1, "retry me")
+    await h.rec.wait(lambda: ok.id in h.rec.delivered)
+    assert (await h.store.get_job(ok.id)).attempts == 2  # type: ignore[union-attr]
+
+    webui.fail_next("txt2img", 422, {"detail": [{"loc": ["body", "steps"], "msg": "bad", "type": "x"}]})
+    bad = await h.submit(2, "refused")
+    await h.rec.wait(lambda: h.rec.of("failed"))
+    (job_id, message), *_ = h.rec.of("failed")
+    assert job_id == bad.id and "refused" in message and "error id" in message
+    stored = await h.store.get_job(bad.id)
+    assert stored is not None and stored.state == JobState.FAILED and stored.attempts == 1
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_down_backend_hands_its_job_to_another(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    other = FakeWebui()
+    await other.start()
+    try:
+        h = await make(config(2, [webui.url, other.url], tmp_path / "q.db"), session)
+        await wait_up(h)
+        webui.hang_next("txt2img")
+        other.hold()
+        first = await h.submit(1, "one")
+        second = await h.submit(2, "two")
+        await h.rec.wait(lambda: len(h.rec.of("started")) >= 2)
+        await webui.down()  # the hanging request's connection drops; gpu0 is down
+        other.release()
+        await h.rec.wait(lambda: {first.id, second.id} <= set(h.rec.delivered))
+        assert not h.queue.backends["gpu0"].up
+        backends = {job_id: b for job_id, b in h.rec.of("started")}
+        assert set(backends.values()) >= {"gpu1"}
+        await webui.up()
+        await h.queue.stop()
+        await h.store.close()
+    finally:
+        await other.stop()
+
+
+async def test_hung_webui_times_out_and_job_fails_after_retries(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 0.3, "max_attempts": 2})
+    h = await make(cfg, session)
+    await wait_up(h)
+    webui.hang_next("txt2img", times=2)
+    job = await h.submit(1, "hang")
+    await h.rec.wait(lambda: h.rec.of("failed"), timeout=15)
+    assert h.rec.of("failed")[0][0] == job.id
+    assert "took too long" in h.rec.of("failed")[0][1]
+    webui.release_hung()
+    later = await h.submit(2, "after")
+    await h.rec.wait(lambda: later.id in h.rec.delivered, timeout=15)
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_cancel_queued_and_running(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    webui.hold()
+    running = await h.submit(1, "running")
+    await webui.wait_generation_started(1)
+    queued = await h.submit(1, "queued")
+    other = await h.submit(2, "someone else")
+    assert not (await h.queue.cancel(other.id, user_id=1)).ok
+    assert (await h.queue.cancel(queued.id, user_id=1)).ok
+    assert (await h.queue.cancel(running.id, user_id=1)).ok
+    await h.rec.wait(lambda: len(h.rec.of("cancelled")) == 2)
+    assert webui.interrupts == 1
+    webui.release()
+    await h.rec.wait(lambda: other.id in h.rec.delivered)
+    assert set(h.rec.delivered) == {other.id}
+    assert [g["prompt"] for g in webui.generations] == ["running", "someone else"]
+    for job_id in (running.id, queued.id):
+        assert (await h.store.get_job(job_id)).state == JobState.CANCELLED  # type: ignore[union-attr]
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_restart_runs_queued_and_running_jobs_once(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db")
+    h = await make(cfg, session)
+    webui.hold()
+    jobs = [await h.submit(u, f"job {u}") for u in (1, 2, 3)]
+    await webui.wait_generation_started(1)
+    await h.queue.stop()  # graceful stop with no grace: the running job goes back in line
+    await h.store.close()
+    webui.release()
+
+    h2 = await make(cfg, session)
+    await h2.rec.wait(lambda: len(h2.rec.delivered) == 3)
+    assert set(h2.rec.delivered) == {j.id for j in jobs}
+    assert len(h2.rec.of("deliver")) == 3
+    await h2.queue.stop()
+    await h2.store.close()
+
+
+async def test_generated_job_is_delivered_after_restart(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db")
+
+    class FailingDelivery(Recorder):
+        async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+            self._add("deliver-attempt", job)
+            await asyncio.Event().wait()  # the bot dies while posting
+            return None
+
+    h = await make(cfg, session, FailingDelivery())
+    job = await h.submit(1, "posted after restart")
+    await h.rec.wait(lambda: h.rec.of("deliver-attempt"))
+    await h.queue.stop()
+    await h.store.close()
+    assert webui.completed_count == 1
+
+    h2 = await make(cfg, session)
+    await h2.rec.wait(lambda: job.id in h2.rec.delivered)
+    assert h2.rec.of("deliver") == [(job.id, True)]  # flagged as recovered: the publisher checks for a post
+    assert webui.completed_count == 1  # not generated again
+    await h2.queue.stop()
+    await h2.store.close()
+
+
+async def test_per_user_limit_and_cooldown(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    now = [1000.0]
+    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"max_queued_per_user": 2, "cooldown_seconds": 30})
+    store = await Store.open(cfg.storage.path)
+    client = WebuiClient(webui.url, session)
+    queue = JobQueue(cfg, store, Catalog(), [Backend(cfg.backends[0], client)], Recorder(), clock=lambda: now[0])
+    webui.hold()
+    await queue.start()
+
+    def job(user: int) -> Job:
+        return Job(id=new_id(), request=DrawRequest(prompt="x"), user_id=user, channel_id=1)
+
+    await queue.submit(job(1))
+    with pytest.raises(QueueFull, match="again in 30 s"):
+        await queue.submit(job(1))
+    now[0] += 31
+    await queue.submit(job(1))
+    now[0] += 31
+    with pytest.raises(QueueFull, match="limit 2"):
+        await queue.submit(job(1))
+    await queue.submit(job(2))  # other users are not affected
+    webui.release()
+    await queue.stop()
+    await store.close()
