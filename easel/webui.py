@@ -63,9 +63,7 @@ class WebuiError(Exception):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(
-        self, message: str, *, status: int | None = None, backend: str = "webui", route: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = None, backend: str = "webui", route: str = "") -> None:
         self.message = message
         self.status = status
         self.backend = backend
@@ -238,9 +236,7 @@ def _loc_text(loc: Any) -> str:
     return ".".join(parts)
 
 
-def error_message(
-    body: bytes, *, status: int | None = None, reason: str | None = None
-) -> tuple[str, str | None]:
+def error_message(body: bytes, *, status: int | None = None, reason: str | None = None) -> tuple[str, str | None]:
     """Turn an error body into a readable message. Returns ``(message, raw_detail)``; ``raw_detail`` is the
     ``detail`` string when the body had one (used to recognise FastAPI's plain ``"Not Found"``).
 
@@ -359,9 +355,7 @@ def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
         img = _b64decode(b64)
         images.append(img)
         idx = first + k
-        text = (
-            all_infotexts[idx] if idx < len(all_infotexts) and isinstance(all_infotexts[idx], str) else None
-        )
+        text = all_infotexts[idx] if idx < len(all_infotexts) and isinstance(all_infotexts[idx], str) else None
         infotexts.append(text if text is not None else (png_parameters(img) or ""))
 
     n = len(images)
@@ -417,23 +411,23 @@ class WebuiClient:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self._session = session
-        self._auth = aiohttp.BasicAuth(username, password or "") if username else None
+        # Built by hand: aiohttp.BasicAuth / auth= are deprecated in recent aiohttp (and this works on all 3.x).
+        self._headers: dict[str, str] = {}
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.short_timeout = short_timeout
         self._long = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._short = aiohttp.ClientTimeout(
-            total=short_timeout, sock_connect=min(connect_timeout, short_timeout)
-        )
+        self._short = aiohttp.ClientTimeout(total=short_timeout, sock_connect=min(connect_timeout, short_timeout))
 
     def __repr__(self) -> str:
         return f"WebuiClient(name={self.name!r}, url={_safe_url(self.base_url)!r})"
 
     # ---- transport ------------------------------------------------------------
 
-    def _error(
-        self, cls: type[WebuiError], message: str, route: str, status: int | None = None
-    ) -> WebuiError:
+    def _error(self, cls: type[WebuiError], message: str, route: str, status: int | None = None) -> WebuiError:
         return cls(message, status=status, backend=self.name, route=route)
 
     async def _send(
@@ -450,7 +444,9 @@ class WebuiClient:
 
         ``ok_statuses`` lists extra statuses that the caller handles itself (returned, not raised)."""
         url = self.base_url + route
-        headers = {"Content-Type": "application/json"} if body is not None else None
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         started = time.monotonic()
         try:
             async with self._session.request(
@@ -459,7 +455,6 @@ class WebuiClient:
                 data=body,
                 params=params,
                 headers=headers,
-                auth=self._auth,
                 timeout=self._long if long else self._short,
                 raise_for_status=False,
             ) as resp:
@@ -498,9 +493,7 @@ class WebuiClient:
             return json.loads(resp.body)
         except ValueError as exc:
             snippet = resp.body[:80].decode("utf-8", errors="replace")
-            raise self._error(
-                WebuiServerError, f"invalid JSON in response: {snippet!r}", route, resp.status
-            ) from exc
+            raise self._error(WebuiServerError, f"invalid JSON in response: {snippet!r}", route, resp.status) from exc
 
     async def _get(self, route: str, *, params: Mapping[str, str] | None = None) -> Any:
         return self._json(await self._send("GET", route, params=params), route)
@@ -517,9 +510,7 @@ class WebuiClient:
 
     # ---- generation ------------------------------------------------------------
 
-    async def _generate(
-        self, route: str, payload: Mapping[str, Any], task_id: str | None
-    ) -> GenerationResult:
+    async def _generate(self, route: str, payload: Mapping[str, Any], task_id: str | None) -> GenerationResult:
         body_dict = _drop_nulls(payload)
         if task_id is not None:
             body_dict["force_task_id"] = task_id
@@ -546,9 +537,7 @@ class WebuiClient:
             else:
                 result = _parse_generation(resp.body, resp.elapsed)
         except (ValueError, binascii.Error, TypeError) as exc:
-            raise self._error(
-                WebuiServerError, f"malformed generation response: {exc}", route, resp.status
-            ) from exc
+            raise self._error(WebuiServerError, f"malformed generation response: {exc}", route, resp.status) from exc
         log.info(
             "%s %s task=%s: %d image(s) in %.1fs, seed %s",
             self.name,
@@ -760,9 +749,7 @@ class WebuiClient:
         try:
             return await asyncio.to_thread(decode) if len(resp.body) > LARGE_BODY else decode()
         except (ValueError, binascii.Error) as exc:
-            raise self._error(
-                WebuiServerError, f"malformed extras response: {exc}", route, resp.status
-            ) from exc
+            raise self._error(WebuiServerError, f"malformed extras response: {exc}", route, resp.status) from exc
 
     async def detect(self) -> BackendInfo:
         """Tell A1111, Forge and SD.Next apart: SD.Next answers ``/sdapi/v1/version``, Forge answers

@@ -469,6 +469,7 @@ class FakeWebui:
         self.options_posts: list[dict[str, Any]] = []
         self.validation_errors: list[str] = []
         self.responses: list[tuple[str, int]] = []  # (path, status) of every answer
+        self.results: list[list[bytes]] = []  # PNG bytes produced by each generation (grid included)
         # counters / flags
         self.swaps = 0
         self.interrupted = False  # True once any interrupt arrived (sticky, for assertions)
@@ -518,9 +519,9 @@ class FakeWebui:
     async def _listen(self, port: int) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, shutdown_timeout=self._shutdown_timeout, reuse_address=True)
+        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
         await site.start()
         self._runner, self._site = runner, site
         addr = runner.addresses[0]
@@ -1282,10 +1283,12 @@ class FakeWebui:
 
     async def _gate(self) -> None:
         def open_() -> bool:
-            return not self._held or self._permits > 0 or self.state.interrupted or self._stopping
+            st = self.state
+            return not self._held or self._permits > 0 or st.interrupted or st.skipped or self._stopping
 
         await self._until(open_)
-        if self._held and self._permits > 0 and not self.state.interrupted and not self._stopping:
+        st = self.state
+        if self._held and self._permits > 0 and not (st.interrupted or st.skipped or self._stopping):
             self._permits -= 1
 
     async def _run(self, kind: str, p: dict[str, Any], sampler: str, scheduler: str, task_id: str) -> Any:
@@ -1416,6 +1419,7 @@ class FakeWebui:
             texts.insert(0, texts[0])
             index_of_first_image = 1
 
+        self.results.append(list(images))
         info: dict[str, Any] = {
             "prompt": prompt,
             "all_prompts": [prompt] * total,
