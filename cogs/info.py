@@ -1,0 +1,54 @@
+"""/help, /models and /status: read-only, ephemeral answers; the text comes from easel.status."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from easel import status as texts
+
+if TYPE_CHECKING:
+    from bot import EaselBot
+
+log = logging.getLogger(__name__)
+
+
+class Info(commands.Cog):
+    def __init__(self, bot: EaselBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help", description="What Easel can do and what every /draw option means")
+    async def help_command(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(texts.help_text(self.bot.config), ephemeral=True)
+
+    @app_commands.command(name="models", description="The models you can draw with")
+    async def models_command(self, interaction: discord.Interaction) -> None:
+        q = self.bot.queue
+        loaded = {name: b.loaded_model for name, b in q.backends.items()}
+        text = texts.models_text(self.bot.catalog, list(q.backends), loaded=loaded)
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="status", description="The line, what is being drawn and each image server")
+    async def status_command(self, interaction: discord.Interaction) -> None:
+        q = self.bot.queue
+        try:
+            counts: dict[str, int] | None = await q.store.count_by_state()
+        except Exception:
+            log.exception("status: count_by_state failed")
+            counts = None
+        text = texts.status_text(
+            queued=len(q.queued_jobs()),
+            running=len(q.running_jobs()),
+            backends=q.backends.values(),
+            counts=counts,
+            generated_since_start=q.generated_count,
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+async def setup(bot: EaselBot) -> None:
+    await bot.add_cog(Info(bot))

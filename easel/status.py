@@ -1,0 +1,151 @@
+"""Text for /help, /models and /status. Pure functions over duck-typed values: no Discord, no I/O.
+
+Every text fits Discord's 2000-character message content; names that came from a webui or the config are
+escaped so markdown in them cannot change the layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from easel.config import Config
+from easel.render import CONTENT_LIMIT, escape, shorten
+
+__all__ = ["fit_lines", "help_text", "models_text", "status_text"]
+
+
+class _CatalogLike(Protocol):
+    def model_names(self) -> list[str]: ...
+    def backends_with_model(self, model_name: str) -> list[str]: ...
+
+
+def fit_lines(lines: Sequence[str], more: str, limit: int = CONTENT_LIMIT, *, keep: int = 0) -> str:
+    """Join ``lines`` with newlines; if that is longer than ``limit``, drop lines from the end (never the first
+    ``keep``) and end with ``more.format(n=<dropped>)``. The result is at most ``limit`` characters."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    for cut in range(len(lines) - 1, keep - 1, -1):
+        tail = more.format(n=len(lines) - cut)
+        text = "\n".join([*lines[:cut], tail])
+        if len(text) <= limit:
+            return text
+    return shorten("\n".join(lines), limit)
+
+
+def help_text(config: Config) -> str:
+    """What /help says: every command and every /draw option, with this server's defaults and limits."""
+    d, lim, h = config.defaults, config.limits, config.hires
+    size_limit = f"up to {lim.max_width}x{lim.max_height}"
+    if lim.max_pixels < lim.max_width * lim.max_height:
+        size_limit += f", {lim.max_pixels:,} pixels at most"
+    model = escape(shorten(d.model, 60)) if d.model else "whatever the server has loaded"
+    per_user = f"You can have {lim.max_queued_per_user} job(s) waiting at a time"
+    if lim.cooldown_seconds:
+        per_user += f", and draw once every {lim.cooldown_seconds:g} s"
+    lines = [
+        "**Easel** draws pictures with Stable Diffusion. Jobs wait in a fair line: everyone gets a turn.",
+        "",
+        "**Commands**",
+        "`/draw` draw an image; the result is posted in the channel",
+        "`/queue` your jobs, their place in line and when they should start",
+        "`/cancel` cancel your latest job, or the one you name",
+        "`/models` the models you can draw with",
+        "`/status` the line, what is being drawn, each image server",
+        "`/help` this text",
+        "",
+        "**/draw options** (only `prompt` is required)",
+        f"`prompt` what to draw, up to {lim.max_prompt_length} characters",
+        "`negative_prompt` what to keep out of the image",
+        f"`model` the checkpoint (default: {model}); see /models",
+        f"`sampler` sampling method (default {escape(d.sampler)}); `scheduler` noise schedule, e.g. Karras",
+        f"`steps` 1-{lim.max_steps} (default {d.steps}): more is slower, rarely better past 30",
+        f"`width`, `height` multiples of 8, {size_limit} (default {d.width}x{d.height})",
+        f"`cfg_scale` 1-30 (default {d.cfg_scale:g}): how strictly to follow the prompt",
+        "`seed` the same seed and settings give the same image; -1 or empty: random",
+        f"`count` 1-{lim.max_count} images (default {d.count})",
+        "`style` a prompt style saved in the webui, added to your prompt",
+        f"`hires_fix` draw, then upscale x{h.scale:g} adding detail (much slower)",
+        "`init_image` start from your picture (img2img) instead of noise",
+        f"`strength` with `init_image`: how much to change it, 0.05-1 (default {d.strength:g})",
+        "`spoiler` post the images behind a spoiler",
+        "",
+        f"{per_user}. The settings of every image are written in its PNG file.",
+    ]
+    return fit_lines(lines, "…", keep=len(lines))
+
+
+def models_text(
+    catalog: _CatalogLike,
+    backend_names: Sequence[str],
+    *,
+    loaded: Mapping[str, str | None] | None = None,
+    limit: int = CONTENT_LIMIT,
+) -> str:
+    """/models: every model, with the backends that have it when there is more than one backend."""
+    names = catalog.model_names()
+    if not names:
+        return (
+            "No models known yet: no image server has answered. Try again in a minute; if it stays like this, "
+            "the bot admin can run `python bot.py check`."
+        )
+    loaded = loaded or {}
+    several = len(backend_names) > 1
+    lines = [f"**{len(names)} model(s)** (pick one with /draw's `model` option; it autocompletes):"]
+    for name in names:
+        where = catalog.backends_with_model(name)
+        line = f"• {escape(shorten(name, 100))}"
+        if several:
+            line += f" — {', '.join(escape(shorten(b, 40)) for b in where)}"
+        busy = [b for b in where if loaded.get(b) == name]
+        if busy:
+            line += " (loaded)" if not several else f" (loaded on {', '.join(escape(shorten(b, 40)) for b in busy)})"
+        lines.append(line)
+    return fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+
+
+def _backend_line(b: Any) -> str:
+    name = escape(shorten(str(b.name), 40))
+    model = getattr(b, "loaded_model", None)
+    model_text = f", model {escape(shorten(model, 60))}" if model else ""
+    if not b.up:
+        reason = escape(shorten(getattr(b, "last_error", None) or "not reached yet", 120))
+        return f"• **{name}**: down ({reason})"
+    current = getattr(b, "current", None)
+    if current is not None:
+        return f"• **{name}**: busy with `{getattr(current, 'id', '?')}`{model_text}"
+    return f"• **{name}**: up, idle{model_text}"
+
+
+def status_text(
+    *,
+    queued: int,
+    running: int,
+    backends: Iterable[Any],
+    counts: Mapping[str, int] | None = None,
+    generated_since_start: int | None = None,
+    limit: int = CONTENT_LIMIT,
+) -> str:
+    """/status. ``backends``: objects with ``name``, ``up``, ``current`` (a job with ``id``, or None),
+    ``loaded_model`` and ``last_error`` (``easel.queue.Backend`` fits). ``counts``: jobs by state from the store
+    (None: unavailable)."""
+    backends = list(backends)
+    up = sum(1 for b in backends if b.up)
+    lines = [
+        f"**Line:** {queued} waiting, {running} being drawn",
+        f"**Image servers:** {up} of {len(backends)} up",
+    ]
+    footer: list[str] = []
+    if counts is not None:
+        delivered = counts.get("delivered", 0)
+        extra = [f"{counts[s]} {s}" for s in ("failed", "cancelled") if counts.get(s)]
+        footer.append(f"**Delivered:** {delivered} job(s)" + (f" ({', '.join(extra)})" if extra else ""))
+    if generated_since_start is not None:
+        footer.append(f"**Drawn since the bot started:** {generated_since_start}")
+    backend_lines = [_backend_line(b) for b in backends]
+    head = "\n".join(lines)
+    tail = "\n".join(footer)
+    room = limit - len(head) - (len(tail) + 1 if tail else 0) - 1
+    middle = fit_lines(backend_lines, "… and {n} more", room) if backend_lines else ""
+    return "\n".join(part for part in (head, middle, tail) if part)

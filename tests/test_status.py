@@ -1,0 +1,141 @@
+"""Text of /help, /models and /status (easel.status), without Discord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from easel.catalog import BackendCatalog, Catalog
+from easel.config import parse_config
+from easel.status import fit_lines, help_text, models_text, status_text
+from easel.webui import ModelInfo
+
+BACKENDS = [{"name": "gpu-a", "url": "http://127.0.0.1:7860"}]
+
+
+def model(name: str) -> ModelInfo:
+    return ModelInfo(title=f"{name}.safetensors [abc]", model_name=name, hash="abc", filename=f"/m/{name}.safetensors")
+
+
+def catalog(**by_backend: list[str]) -> Catalog:
+    cat = Catalog()
+    for backend, names in by_backend.items():
+        cat.set(backend, BackendCatalog(models=tuple(model(n) for n in names)))
+    return cat
+
+
+@dataclass
+class StubJob:
+    id: str
+
+
+@dataclass
+class StubBackend:
+    name: str
+    up: bool = True
+    current: Any = None
+    loaded_model: str | None = None
+    last_error: str | None = None
+
+
+# ---- /help -------------------------------------------------------------------------------------------
+
+
+def test_help_lists_commands_and_every_draw_option() -> None:
+    text = help_text(parse_config({"backends": BACKENDS, "limits": {"max_steps": 40}}, env={}))
+    assert len(text) <= 2000
+    for command in ("/draw", "/queue", "/cancel", "/models", "/status", "/help"):
+        assert f"`{command}`" in text
+    options = (
+        "prompt negative_prompt model sampler scheduler steps width height cfg_scale seed count style "
+        "hires_fix init_image strength spoiler"
+    ).split()
+    for option in options:
+        assert f"`{option}`" in text, option
+    assert "1-40" in text  # the server's own limits
+    assert "512x512" in text
+
+
+def test_help_fits_with_long_config_values() -> None:
+    raw = {
+        "backends": BACKENDS,
+        "defaults": {"model": "m" * 300, "sampler": "s_*" * 100},
+        "limits": {"max_pixels": 500_000, "cooldown_seconds": 30},
+    }
+    text = help_text(parse_config(raw, env={}))
+    assert len(text) <= 2000
+    assert "500,000 pixels" in text and "30 s" in text
+    assert "s\\_\\*" in text  # markdown escaped
+
+
+# ---- /models -----------------------------------------------------------------------------------------
+
+
+def test_models_one_backend() -> None:
+    text = models_text(catalog(a=["sd_xl", "anything-v5"]), ["a"], loaded={"a": "sd_xl"})
+    assert text.splitlines()[0].startswith("**2 model(s)**")
+    assert "• anything-v5" in text
+    assert "• sd\\_xl (loaded)" in text  # escaped, and no backend list with a single backend
+
+
+def test_models_several_backends() -> None:
+    text = models_text(catalog(a=["one", "two"], b=["two"]), ["a", "b"], loaded={"b": "two"})
+    assert "• one — a" in text
+    assert "• two — a, b (loaded on b)" in text
+
+
+def test_models_truncated_to_fit() -> None:
+    names = [f"model-{i:03d}-{'x' * 60}" for i in range(200)]
+    text = models_text(catalog(a=names), ["a"])
+    assert len(text) <= 2000
+    last = text.splitlines()[-1]
+    assert last.startswith("… and ") and "more" in last
+    shown = sum(1 for line in text.splitlines() if line.startswith("• "))
+    assert f"and {200 - shown} more" in last
+
+
+def test_models_none_known() -> None:
+    text = models_text(Catalog(), ["a"])
+    assert "No models known yet" in text and "bot.py check" in text
+
+
+# ---- /status -----------------------------------------------------------------------------------------
+
+
+def test_status() -> None:
+    backends = [
+        StubBackend("gpu-a", current=StubJob("abc123"), loaded_model="sd_xl"),
+        StubBackend("gpu-b", loaded_model="v1-5"),
+        StubBackend("gpu-c", up=False, last_error="gpu-c /sdapi/v1/sd-models: cannot connect: refused"),
+        StubBackend("gpu-d", up=False),
+    ]
+    text = status_text(
+        queued=3,
+        running=1,
+        backends=backends,
+        counts={"delivered": 40, "failed": 2, "queued": 3},
+        generated_since_start=12,
+    )
+    lines = text.splitlines()
+    assert lines[0] == "**Line:** 3 waiting, 1 being drawn"
+    assert lines[1] == "**Image servers:** 2 of 4 up"
+    assert "• **gpu-a**: busy with `abc123`, model sd\\_xl" in lines
+    assert "• **gpu-b**: up, idle, model v1-5" in lines
+    assert "• **gpu-c**: down (gpu-c /sdapi/v1/sd-models: cannot connect: refused)" in lines
+    assert "• **gpu-d**: down (not reached yet)" in lines
+    assert "**Delivered:** 40 job(s) (2 failed)" in lines
+    assert "**Drawn since the bot started:** 12" in lines
+
+
+def test_status_without_counts_and_many_backends() -> None:
+    backends = [StubBackend(f"backend-{i:02d}-{'y' * 30}", up=False, last_error="e" * 200) for i in range(40)]
+    text = status_text(queued=0, running=0, backends=backends, counts=None)
+    assert len(text) <= 2000
+    assert "Delivered" not in text
+    assert "more" in text.splitlines()[-1]
+
+
+def test_fit_lines() -> None:
+    assert fit_lines(["a", "b"], "+{n}", 10) == "a\nb"
+    assert fit_lines(["head", "1234", "5678", "9abc"], "+{n}", 12, keep=1) == "head\n1234\n+2"
+    assert len(fit_lines(["x" * 50], "+{n}", 10, keep=1)) <= 10
