@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -30,7 +31,7 @@ EXTENSIONS = ("cogs.draw", "cogs.queue")
 SHUTDOWN_GRACE = 30.0
 
 
-class EaselBot(commands.Bot):
+class EaselBot(commands.AutoShardedBot):
     """The bot: owns the HTTP session, the store, the catalog and the queue; cogs reach them from here."""
 
     store: Store
@@ -39,7 +40,7 @@ class EaselBot(commands.Bot):
     publisher: DiscordPublisher
     webui_session: aiohttp.ClientSession
 
-    def __init__(self, config: Config, *, shutdown_grace: float = SHUTDOWN_GRACE) -> None:
+    def __init__(self, config: Config, *, shutdown_grace: float = SHUTDOWN_GRACE, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -48,6 +49,7 @@ class EaselBot(commands.Bot):
             help_command=None,
             # Nothing a user typed can ping anyone; the result message mentions its requester explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )
         self.config = config
         self.shutdown_grace = shutdown_grace

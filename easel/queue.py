@@ -176,6 +176,10 @@ class JobQueue:
         self._changed.clear()
         await self._changed.wait()
 
+    async def wait_changed(self) -> None:
+        """Until the queue or a backend's state changes next (callers bound it with a timeout)."""
+        await self._wait_changed()
+
     # ---- submitting -------------------------------------------------------------------------
 
     def check_user(self, user_id: int, *, max_queued: int | None = None, cooldown: float | None = None) -> None:
@@ -386,7 +390,9 @@ class JobQueue:
             backend.up = False
             backend.last_error = str(exc)
             return False
-        backend.up = True
+        if not backend.up:
+            backend.up = True
+            self._changed.set()
         backend.last_error = None
         if backend.current is None:
             backend.loaded_model = cat.loaded_model

@@ -1,0 +1,106 @@
+"""/draw end to end: a user on the fake Discord, the real bot, the fake webui."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from easel.infotext import png_parameters
+from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, png, running_easel
+from tests.fakes.discord_fake import FakeAttachment
+
+
+async def test_draw_queues_at_once_and_posts_images_with_infotext(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        inter = await e.draw(prompt="a red fox @everyone <@&1> **bold**", seed=1234, steps=20, count=2)
+        assert inter.response_type == 4 and inter.ephemeral
+        assert "#1" in inter.response["data"]["content"]
+        assert inter.response_latency is not None and inter.response_latency < 3.0
+
+        result = await e.result_for(ALICE)
+        assert not result.ephemeral
+        assert result.mentions_resolved == {ALICE} and not result.pings_everyone and not result.pings_roles
+        assert len(result.attachments) == 2
+        generated = e.webui.results[-1]
+        assert [f.data for f in result.attachments] == generated[-2:]  # byte for byte
+        info = png_parameters(result.attachments[0].data)
+        assert info is not None and "Seed: 1234" in info and "Steps: 20" in info
+        assert "Seeds: 1234, 1235" in result.content and "Steps: 20" in result.content
+        assert "\\@everyone" in result.content and "\\*\\*bold\\*\\*" in result.content
+        assert e.webui.generations[-1]["seed"] == 1234
+        assert e.webui.options_posts == []
+        # the ephemeral reply follows the job to the end
+        await e.wait_reply(inter, lambda text: "Done" in text)
+        assert e.discord.validation_errors == []
+
+
+async def test_bad_options_are_refused_and_nothing_is_queued(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        cases = {
+            "steps": ({"steps": 51}, "steps must be between 1 and 50"),
+            "width": ({"width": 500}, "multiple of 8"),
+            "model": ({"model": "nope"}, "Unknown model"),
+        }
+        for options, needle in cases.values():
+            inter = await e.draw(**options)
+            assert inter.ephemeral
+            assert needle in inter.response["data"]["content"]
+        bad_file = FakeAttachment("notes.txt", b"hello", content_type="text/plain")
+        inter = await e.draw(init_image=bad_file)
+        assert "PNG, JPEG or WebP" in inter.response["data"]["content"]
+        broken = FakeAttachment("broken.png", b"\x89PNG\r\n\x1a\nnot really", content_type="image/png")
+        inter = await e.draw(init_image=broken)
+        text = await e.wait_reply(inter, lambda t: "init image" in t)
+        assert "could not be read" in text or "damaged" in text
+        assert e.bot is not None and e.bot.queue.queued_jobs() == [] and e.webui.generations == []
+
+
+async def test_img2img_with_an_attachment(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        init = FakeAttachment("photo.png", png(96, 64), content_type="image/png")
+        inter = await e.draw(prompt="as a painting", init_image=init, strength=0.4)
+        assert inter.deferred
+        await e.wait_reply(inter, lambda t: "Queued" in t or "Drawing" in t or "Done" in t)
+        result = await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert payload["denoising_strength"] == 0.4
+        assert payload["init_images"] and payload["width"] % 8 == 0
+        assert abs(payload["width"] / payload["height"] - 1.5) < 0.1
+        assert "img2img" in result.content
+
+
+async def test_webui_error_tells_the_requester_with_an_error_id(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.webui.fail_next("txt2img", 422, {"detail": [{"loc": ["body", "steps"], "msg": "bad", "type": "x"}]})
+        inter = await e.draw(prompt="will fail")
+        text = await e.wait_reply(inter, lambda t: "failed" in t)
+        assert "error id" in text
+        # the queue goes on with the next job
+        await e.draw(user=BOB, prompt="works")
+        await e.result_for(BOB)
+
+
+async def test_autocomplete_answers_from_the_catalog(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        choices = await e.discord.autocomplete(
+            "draw", {"prompt": "x", "model": "sd"}, "model", user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        assert [c["value"] for c in choices] == ["sdxl_base"]
+        samplers = await e.discord.autocomplete(
+            "draw", {"prompt": "x", "sampler": "dpm++ 2m"}, "sampler", user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        assert samplers and all("DPM++ 2M" in c["name"] for c in samplers)
+        assert len(samplers) <= 25
+
+
+async def test_per_user_queue_limit(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, limits={"max_queued_per_user": 1}) as e:
+        e.webui.hold()
+        await e.draw(prompt="first")
+        second = await e.draw(prompt="second")
+        assert "limit 1" in second.response["data"]["content"]
+        other = await e.draw(user=BOB, prompt="bob's")
+        assert "#" in other.response["data"]["content"]
+        e.webui.release()
+        await e.result_for(ALICE)
+        await e.result_for(BOB)
+        assert [m for m in e.discord.channel_messages(CHANNEL) if m.attachments and "second" in m.content] == []
