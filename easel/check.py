@@ -70,6 +70,7 @@ TEST_IMAGE_TIMEOUT = 60.0  # the 1-step test image (a cold model load can take a
 TEST_PROMPT = "a red apple on a white table"
 
 DOCKER_HINT = "From Docker use http://host.docker.internal:7860"
+STORAGE_HINT = ' (Docker: "/data/easel.db", systemd: "/var/lib/easel/easel.db")'
 
 
 def invite_url(application_id: int | str, permissions: int = INVITE_PERMISSIONS) -> str:
@@ -203,11 +204,15 @@ def check_config(config: Config, report: Report) -> None:
     db = Path(config.storage.path)
     folder = db.parent if str(db.parent) else Path(".")
     if db.exists() and not os.access(db, os.W_OK):
-        report.fail(f"storage: {db} is not writable: fix its owner or permissions, or set [storage] path")
+        report.fail(
+            f"storage: {db} is not writable: fix its owner or permissions, or set [storage] path" + STORAGE_HINT
+        )
     elif not folder.is_dir():
-        report.fail(f"storage: the folder {folder} does not exist: create it or set [storage] path")
+        report.fail(f"storage: the folder {folder} does not exist: create it or set [storage] path" + STORAGE_HINT)
     elif not os.access(folder, os.W_OK | os.X_OK):
-        report.fail(f"storage: cannot write in {folder}: fix its owner or permissions, or set [storage] path")
+        report.fail(
+            f"storage: cannot write in {folder}: fix its owner or permissions, or set [storage] path" + STORAGE_HINT
+        )
     else:
         report.ok(f"storage: SQLite file {db}{' (exists)' if db.exists() else ' (will be created)'}")
     if config.metrics.enabled:
