@@ -1038,6 +1038,11 @@ class FakeDiscord:
         except TimeoutError:
             raise TimeoutError(f"no {what} matched within {timeout}s\n{self._dump()}") from None
 
+    async def wait_until(self, check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+        """Wait (event based) until check() returns something other than None/False; re-checked whenever the fake
+        records a request, a message change or a gateway session change."""
+        return await self._wait_for(lambda: check() or None, timeout, what)
+
     async def wait_for_message(self, predicate: Callable[[FakeMessage], bool], timeout: float = 10) -> FakeMessage:
         """First message (in creation order; edits re-trigger the check) for which predicate is true."""
         return await self._wait_for(lambda: next((m for m in self.messages if predicate(m)), None), timeout, "message")
@@ -1126,14 +1131,17 @@ class FakeDiscord:
         )
         self.requests.append(rec)
         request[_REC_KEY] = rec
+        self._notify()
+        resp: web.StreamResponse
         try:
             if error is not None:
                 raise error
             failure = self._take_failure(request.method, path) if raw_path.startswith("/api/") else None
             if failure is not None:
-                rec.status, rec.response = failure.status, failure.body
-                return _json_response(failure.body, status=failure.status, headers=failure.headers)
-            resp = await handler(request)
+                rec.response = failure.body
+                resp = _json_response(failure.body, status=failure.status, headers=failure.headers)
+            else:
+                resp = await handler(request)
         except DiscordHTTPError as exc:
             resp = _json_response(exc.body, status=exc.status)
             rec.response = exc.body
@@ -1142,9 +1150,8 @@ class FakeDiscord:
             body = {"code": 0, "message": f"FakeDiscord internal error: {exc!r}"}
             resp = _json_response(body, status=400)
             rec.response = body
-        finally:
-            self._notify()
         rec.status = resp.status
+        self._notify()
         return resp
 
     def _take_failure(self, method: str, path: str) -> _Failure | None:
@@ -2079,7 +2086,7 @@ class FakeDiscord:
             attachments, problems = self._build_attachments(body, rec.files, m)
             problems += self._message_problems(body, final_attachments=attachments, existing=m)
             self._limits_error(rec, "execute_webhook", problems)
-            self._edit_message(m, {**body, "flags": None}, attachments, clear_loading=True)
+            self._edit_message(m, body, attachments, clear_loading=True)
             m.edits -= 1  # completing a deferral is not a user-visible edit
             m.edited_at = None
             inter._deferred_pending = False
@@ -2651,14 +2658,16 @@ class FakeDiscord:
     async def context_menu(
         self,
         name: str,
-        target: FakeMessage | int,
+        message: FakeMessage | int,
         *,
         user_id: int,
         guild_id: int | None,
         channel_id: int | None = None,
         timeout: float = 10,
     ) -> FakeInteraction:
-        """A user runs a message context-menu command on `target` (or a user command when target is a user id)."""
+        """A user runs message context-menu command `name` on `message`; pass a user id instead of a FakeMessage to
+        run a user context-menu command on that user (channel_id is then required)."""
+        target = message
         if isinstance(target, FakeMessage):
             cmd = self._find_command(name, guild_id, 3)
             self._check_command_visible(cmd, user_id, guild_id)
@@ -2826,6 +2835,17 @@ def _media_refs(components: list[dict], path: list[Any]) -> Iterator[tuple[list[
 def _resolve_media_urls(m: FakeMessage, fake: FakeDiscord) -> None:
     """attachment://name references in components resolve to the uploaded file, as Discord does."""
     by_name = {f.filename: f for f in m.attachments}
+    for embed in m.embeds:
+        if not isinstance(embed, dict):
+            continue
+        for key, url_key in (("image", "url"), ("thumbnail", "url"), ("author", "icon_url"), ("footer", "icon_url")):
+            part = embed.get(key)
+            if isinstance(part, dict) and str(part.get(url_key, "")).startswith("attachment://"):
+                f = by_name.get(part[url_key][len("attachment://") :])
+                if f is not None:
+                    url = fake._file_payload(f)["url"]
+                    part[url_key] = url
+                    part["proxy_" + url_key] = url
     for c in m.walk_components():
         for media in (c.get("media"), c.get("file")):
             if isinstance(media, dict) and str(media.get("url", "")).startswith("attachment://"):

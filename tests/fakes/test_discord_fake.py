@@ -242,7 +242,6 @@ async def test_restart_keeps_state_and_persistent_button(fake: FakeDiscord) -> N
         inter = await fake.invoke("ping", {"n": 1}, user_id=USER, guild_id=GUILD, channel_id=CHANNEL)
         await inter.wait_response()
     assert discord.http.Route.BASE == "https://discord.com/api/v10"
-    assert not fake.ready.is_set()
 
     second = FakeBot()
     async with run_client(fake, second, timeout=10):
@@ -251,8 +250,17 @@ async def test_restart_keeps_state_and_persistent_button(fake: FakeDiscord) -> N
         click = await fake.click(inter.original, "ping:again", user_id=USER, guild_id=GUILD)
         await click.wait_response()
         assert click.original is not None and click.original.content == f"clicked by {USER}"
+        # a dropped connection is RESUMEd (no new IDENTIFY), and interactions keep flowing
+        await fake.drop_connection(4000)
+        await asyncio.wait_for(_resumed(fake), timeout=5)
+        assert fake.identify_count == 2
         # commands registered by the first run are still there without a new sync
         again = await fake.invoke("ping", {"n": 2}, user_id=USER, guild_id=GUILD, channel_id=CHANNEL)
         await again.wait_response()
         assert again.original is not None and again.original.content.startswith("pong 2")
     assert fake.validation_errors == []
+
+
+async def _resumed(fake: FakeDiscord) -> None:
+    await fake.wait_until(lambda: any(p.get("op") == 6 for p in fake.gateway_received), 5, "RESUME")
+    await fake.wait_connected(5)
