@@ -248,10 +248,14 @@ def error_message(body: bytes, *, status: int | None = None, reason: str | None 
     - AI Horde style: ``{"message": ..., "rc": ...}``
     """
     text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text) if text else None
-    except ValueError:
-        data = None
+    parsed = False
+    data: Any = None
+    if text:
+        try:
+            data = json.loads(text)
+            parsed = True
+        except ValueError:
+            pass
     if isinstance(data, dict):
         detail = data.get("detail")
         if isinstance(detail, list):
@@ -263,7 +267,7 @@ def error_message(body: bytes, *, status: int | None = None, reason: str | None 
                     items.append(f"{loc}: {msg}" if loc else msg)
                 else:
                     items.append(str(item))
-            return ("; ".join(items) or "validation error"), None
+            return ("; ".join(items) or "validation error")[:_ERROR_TEXT_LIMIT], None
         detail_text = detail if isinstance(detail, str) else ""
         extra = ""
         for key in ("errors", "message"):
@@ -284,7 +288,7 @@ def error_message(body: bytes, *, status: int | None = None, reason: str | None 
             return msg[:_ERROR_TEXT_LIMIT], detail_text or None
     elif isinstance(data, str) and data:
         return data[:_ERROR_TEXT_LIMIT], None
-    if text and not text.startswith("<"):
+    if text and not parsed and not text.startswith("<"):
         return text[:_ERROR_TEXT_LIMIT], None
     return (reason or (f"HTTP {status}" if status is not None else "unknown error")), None
 

@@ -598,3 +598,38 @@ def test_validate_payload() -> None:
     assert validate_payload("txt2img", {"styles": "a"}) == ["styles: value is not a valid list"]
     assert validate_payload("txt2img", {"tiling": "yes please"}) == ["tiling: value could not be parsed to a boolean"]
     assert validate_payload("txt2img", []) == ["body: value is not a valid dict"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "Internal Server Error"),
+        (b"null", "Internal Server Error"),
+        (b"{}", "Internal Server Error"),
+        (b'{"error": "OutOfMemoryError", "detail": "", "body": "", "errors": ""}', "OutOfMemoryError"),
+        (b'"plain json string"', "plain json string"),
+        (b"<html>oops</html>", "Internal Server Error"),
+        (b"x" * 2000, "x" * 500),
+    ],
+)
+def test_error_message_edge_cases(body: bytes, message: str) -> None:
+    assert webui.error_message(body, status=500, reason="Internal Server Error")[0] == message
+
+
+async def test_send_images_false_keeps_seed(client: WebuiClient) -> None:
+    result = await client.txt2img({"prompt": "p", "seed": 77, "steps": 1, "send_images": False})
+    assert result.images == () and result.infotexts == () and result.seeds == ()
+    assert result.seed == 77
+
+
+async def test_gen_seconds_moves_progress(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(gen_seconds=0.5) as fake:
+        client = make_client(fake, session)
+        task = asyncio.create_task(client.txt2img({"prompt": "p", "steps": 10}))
+        await fake.wait_for(lambda: fake.state.sampling_step >= 3, TIMEOUT)
+        p = await client.progress()
+        assert p.step >= 3 and p.steps == 10 and p.job_count == 1
+        assert p.eta_relative > 0
+        result = await asyncio.wait_for(task, TIMEOUT)
+        assert len(result.images) == 1
+        assert result.elapsed >= 0.4

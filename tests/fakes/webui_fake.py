@@ -1394,8 +1394,8 @@ class FakeWebui:
                 st.job = f"Batch {b + 1} out of {n_iter}"
             for step in range(1, sampling_steps + 1):
                 st.sampling_step = step
+                self._notify()
                 if step == 1:
-                    self._notify()
                     await self._gate()
                 if per_step:
                     await asyncio.sleep(per_step)
