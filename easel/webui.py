@@ -152,6 +152,7 @@ class Progress:
 
     @property
     def idle(self) -> bool:
+        """webui's own test. Note job_count is -1 (busy) while a job starts, e.g. during a model load."""
         return self.job_count == 0
 
 
