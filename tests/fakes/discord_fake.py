@@ -525,11 +525,19 @@ def _short_message(error: Any) -> str:
 
 
 def _best_leaf(error: Any) -> Any:
+    """For oneOf/anyOf failures pick the branch whose `type` discriminator matches (e.g. the button schema for a
+    {"type": 2} component) instead of jsonschema's generic guess, then descend into it."""
     import jsonschema.exceptions
 
-    if error.context:
-        return jsonschema.exceptions.best_match(error.context)
-    return error
+    if not error.context:
+        return error
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    matching = [errs for errs in branches.values() if not any(list(e.path) == ["type"] for e in errs)]
+    if len(matching) == 1:
+        return _best_leaf(jsonschema.exceptions.best_match(matching[0]))
+    return _best_leaf(jsonschema.exceptions.best_match(error.context))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1687,6 +1695,7 @@ class FakeDiscord:
 
     async def _h_create_dm(self, request: web.Request, rec: RecordedRequest) -> dict:
         body = rec.json or {}
+        self._spec_check(_schema_pointer("CreatePrivateChannelRequest"), body, rec, "create_dm")
         try:
             uid = int(body["recipient_id"])
         except (KeyError, TypeError, ValueError):
@@ -1919,6 +1928,7 @@ class FakeDiscord:
         self._check_app(app_id)
         _, cmd = self._find_command_by_id(command_id, guild_id)
         body = rec.json if isinstance(rec.json, dict) else {}
+        self._spec_check(_schema_pointer("ApplicationCommandPatchRequestPartial"), body, rec, "update_command")
         cmd.update(copy.deepcopy(body))
         cmd["version"] = str(_snowflake())
         return copy.deepcopy(cmd)
