@@ -20,6 +20,21 @@ Typical use::
         inter = await fake.invoke("ping", {"n": 3}, user_id=100, guild_id=1, channel_id=10)
         await inter.wait_response()
     await fake.stop()
+
+Behaviour worth knowing:
+
+* Callbacks later than ``interaction_timeout`` (3 s, Discord's rule; None disables) after dispatch get
+  404 10062 "Unknown interaction"; a second callback gets 400 40060.
+* After a type 5 ("thinking") defer, the first followup completes the loading @original message (same id,
+  keeps the defer's ephemerality) as Discord does; later followups are new messages.
+* For component interactions, type 6/7 make ``original`` the component's message (PATCH @original edits it).
+* ``validation_errors`` collects both spec (OpenAPI) violations and Discord-limit violations (content > 2000,
+  > 5 action rows, duplicate custom_ids, Components V2 with content, ...); both are answered 400 code 50035.
+* ``mentions_resolved`` / ``pings_everyone`` / ``pings_roles`` apply allowed_mentions only (not permissions).
+* ``internal_errors`` holds tracebacks of bugs in the fake (answered 400 so discord.py does not retry 500s);
+  ``unhandled`` holds requests to routes the fake does not implement (answered 404).
+* discord.py waits ``guild_ready_timeout`` (2 s default) after the last GUILD_CREATE before ``on_ready``:
+  construct test clients with ``guild_ready_timeout=0.05``.
 """
 
 # The public API mandated for this fake takes `timeout=` arguments (wait_for_message(..., timeout=10) etc.).
