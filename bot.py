@@ -28,7 +28,6 @@ from easel.webui import WebuiClient
 log = logging.getLogger("easel")
 
 EXTENSIONS = ("cogs.draw", "cogs.queue")
-SHUTDOWN_GRACE = 30.0
 
 
 class EaselBot(commands.AutoShardedBot):
@@ -40,7 +39,7 @@ class EaselBot(commands.AutoShardedBot):
     publisher: DiscordPublisher
     webui_session: aiohttp.ClientSession
 
-    def __init__(self, config: Config, *, shutdown_grace: float = SHUTDOWN_GRACE, **options: Any) -> None:
+    def __init__(self, config: Config, *, shutdown_grace: float | None = None, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -52,7 +51,7 @@ class EaselBot(commands.AutoShardedBot):
             **options,
         )
         self.config = config
-        self.shutdown_grace = shutdown_grace
+        self.shutdown_grace = config.queue.shutdown_grace if shutdown_grace is None else shutdown_grace
 
     async def setup_hook(self) -> None:
         cfg = self.config

@@ -86,6 +86,7 @@ class HiresConfig:
 class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
+    shutdown_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
 
     queue = _simple(QueueConfig, _table(raw, "queue"), "queue")
     _positive("queue.status_interval", queue.status_interval, zero_ok=True)
+    _positive("queue.shutdown_grace", queue.shutdown_grace, zero_ok=True)
 
     storage = _simple(StorageConfig, _table(raw, "storage"), "storage")
     if not storage.path:
