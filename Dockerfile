@@ -31,7 +31,8 @@ USER easel
 VOLUME ["/data"]
 # Only used when [metrics] enabled = true (with host = "0.0.0.0" so it is reachable from outside the container).
 EXPOSE 9108
-# bot.py finishes running jobs (up to 30 s) on SIGTERM: give it `stop_grace_period: 45s` / `docker stop -t 45`.
+# On SIGTERM bot.py lets running jobs finish for [queue] shutdown_grace (default 30 s): give it
+# `stop_grace_period: 45s` / `docker stop -t 45`.
 STOPSIGNAL SIGTERM
 
 CMD ["python", "bot.py", "--config", "/data/config.toml"]
