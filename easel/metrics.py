@@ -10,7 +10,7 @@ Metrics:
 - ``easel_jobs_total{state}`` (gauge): jobs in the store by state (queued, running, generated, delivered, failed,
   cancelled); a gauge because old rows are purged
 - ``easel_generation_seconds`` (histogram): webui time per finished job
-- ``easel_delivery_seconds`` (histogram): time to post a result to Discord
+- ``easel_delivery_seconds`` (histogram): time from "drawn" to "posted in Discord", retries included
 - ``easel_backend_up{backend}`` (gauge): 1 when the webui answers
 - ``easel_backend_busy{backend}`` (gauge): 1 while it draws one of Easel's jobs
 - ``easel_backend_swaps_total{backend}`` (counter): checkpoint changes Easel caused
@@ -115,7 +115,7 @@ class Metrics:
             "easel_generation_seconds", "Seconds the webui took per finished job.", GENERATION_BUCKETS
         )
         self.delivery = Histogram(
-            "easel_delivery_seconds", "Seconds to post a finished job's images to Discord.", DELIVERY_BUCKETS
+            "easel_delivery_seconds", "Seconds from generated to posted in Discord, retries included.", DELIVERY_BUCKETS
         )
 
     def observe_generation(self, seconds: float) -> None:
