@@ -83,6 +83,15 @@ class HiresConfig:
 
 
 @dataclass(frozen=True)
+class ResultsConfig:
+    anyone_can_use_buttons: bool = False
+    upscaler: str = "R-ESRGAN 4x+"
+    upscale_factor: float = 2.0
+    vary_strength: float = 0.3
+    progress_previews: bool = True
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
@@ -120,6 +129,7 @@ class Config:
     storage: StorageConfig = StorageConfig()
     logging: LoggingConfig = LoggingConfig()
     metrics: MetricsConfig = MetricsConfig()
+    results: ResultsConfig = ResultsConfig()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -213,6 +223,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "storage",
         "logging",
         "metrics",
+        "results",
     }
     _check_unknown(raw, sections, "config")
 
@@ -280,6 +291,12 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     if not 0 < metrics.port < 65536:
         raise ConfigError(f"metrics.port: expected a TCP port (1-65535), got {metrics.port}")
 
+    results = _simple(ResultsConfig, _table(raw, "results"), "results")
+    if not 1 < results.upscale_factor <= 4:
+        raise ConfigError("results.upscale_factor: must be in (1, 4]")
+    if not 0 < results.vary_strength <= 1:
+        raise ConfigError("results.vary_strength: must be in (0, 1]")
+
     return Config(
         discord=discord,
         backends=_backends(raw),
@@ -291,6 +308,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         storage=storage,
         logging=logging_cfg,
         metrics=metrics,
+        results=results,
     )
 
 

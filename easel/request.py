@@ -78,10 +78,16 @@ class DrawRequest:
     spoiler: bool = False
     subseed: int = -1
     subseed_strength: float = 0.0
+    upscale: bool = False  # an Upscale-button job: init_image is the source PNG, run through the Extras upscaler
+    upscaler: str = ""
+    upscale_factor: float = 2.0
+    source: str = ""  # "jobid:index" the request was derived from (reroll, vary, remix, upscale)
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
 
     @property
     def kind(self) -> str:
+        if self.upscale:
+            return "upscale"
         return "img2img" if self.img2img else "txt2img"
 
     def to_record(self) -> dict[str, Any]:

@@ -211,6 +211,10 @@ class Store:
     async def recent_jobs(self, user_id: int, limit: int = 10) -> list[Job]:
         return await self._jobs("user_id = ?", (user_id,), with_image=False, order="seq DESC", limit=limit)
 
+    async def job_by_message(self, message_id: int) -> Job | None:
+        jobs = await self._jobs("result_message_id = ?", (message_id,), with_image=False)
+        return jobs[0] if jobs else None
+
     async def count_by_state(self) -> dict[str, int]:
         async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
@@ -241,20 +245,23 @@ class Store:
 
     async def mark_delivered(self, job: Job, message_id: int | None, *, keep_images: bool) -> None:
         await self._db.execute(
-            "UPDATE jobs SET state = 'delivered', result_message_id = ?, init_image = NULL WHERE id = ?",
+            "UPDATE jobs SET state = 'delivered', result_message_id = ? WHERE id = ?",
             (message_id, job.id),
         )
         if not keep_images:
+            await self._db.execute("UPDATE jobs SET init_image = NULL WHERE id = ?", (job.id,))
             await self._db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job.id,))
         await self._db.commit()
         job.state, job.result_message_id = JobState.DELIVERED, message_id
 
     async def purge_results(self, older_than: float) -> int:
         """Drop image bytes of delivered jobs finished before ``older_than``; infotexts stay."""
+        old_jobs = "(SELECT id FROM jobs WHERE state IN ('delivered', 'failed', 'cancelled') AND finished_at < ?)"
         cur = await self._db.execute(
-            "UPDATE images SET data = NULL WHERE data IS NOT NULL AND job_id IN "
-            "(SELECT id FROM jobs WHERE state = 'delivered' AND finished_at < ?)",
-            (older_than,),
+            f"UPDATE images SET data = NULL WHERE data IS NOT NULL AND job_id IN {old_jobs}", (older_than,)
+        )
+        await self._db.execute(
+            f"UPDATE jobs SET init_image = NULL WHERE init_image IS NOT NULL AND id IN {old_jobs}", (older_than,)
         )
         await self._db.commit()
         return cur.rowcount
