@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -21,13 +22,14 @@ from cogs.utils.publisher import DiscordPublisher
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
 from easel.logs import setup_logging
+from easel.metrics import MetricsServer
 from easel.queue import Backend, JobQueue
 from easel.store import Store
 from easel.webui import WebuiClient
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.info")
 
 
 class EaselBot(commands.AutoShardedBot):
@@ -75,6 +77,10 @@ class EaselBot(commands.AutoShardedBot):
         ]
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
+        self.metrics_server: MetricsServer | None = None
+        if cfg.metrics.enabled:
+            self.metrics_server = MetricsServer.from_config(self.queue, cfg.metrics)
+            await self.metrics_server.start()  # a taken port fails the start loudly
         for ext in EXTENSIONS:
             await self.load_extension(ext)
         await self.sync_commands()
@@ -100,6 +106,9 @@ class EaselBot(commands.AutoShardedBot):
         if queue is not None:
             await queue.stop(self.shutdown_grace)
         await super().close()
+        metrics_server = getattr(self, "metrics_server", None)
+        if metrics_server is not None:
+            await metrics_server.stop()
         store = getattr(self, "store", None)
         if store is not None:
             await store.close()
@@ -137,6 +146,13 @@ async def run(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bot.py", description="Easel: Stable Diffusion for your Discord server")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "check"),
+        default="run",
+        help="run: start the bot (default); check: try the config, the webuis and the Discord token, then exit",
+    )
     parser.add_argument("--config", default="config.toml", type=Path, help="config file (default: config.toml)")
     args = parser.parse_args(argv)
     try:
@@ -144,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"easel: config error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "check":
+        from easel import check
+
+        level = "DEBUG" if config.logging.level.upper() == "DEBUG" else "WARNING"  # keep log lines out of the report
+        setup_logging(dataclasses.replace(config.logging, level=level))
+        return check.main(config)
     setup_logging(config.logging)
     if not config.discord.token:
         log.error("no Discord token: set DISCORD_TOKEN or [discord] token in %s", args.config)

@@ -25,6 +25,7 @@ from typing import Protocol
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
 from easel.jobs import Job, JobState, StoredImage, new_error_id
+from easel.metrics import METRICS
 from easel.request import RequestError, build_payload
 from easel.store import Store
 from easel.webui import (
@@ -457,6 +458,7 @@ class JobQueue:
             log.info("job %s: cancelled while running on %s", job.id, backend.name)
             await self._safe(self.publisher.cancelled(job), job)
             return
+        METRICS.observe_generation(seconds)
         backend.learn(job, seconds)
         await self._store_result(job, result, seconds)
 
@@ -520,6 +522,7 @@ class JobQueue:
         if images is None:
             images = await self.store.load_result(job.id)
         delay = 2.0
+        posting_started = time.monotonic()
         for attempt in range(1, 4):
             try:
                 message_id = await self.publisher.deliver(job, images, recovered=recovered)
@@ -535,6 +538,7 @@ class JobQueue:
                 delay *= 2
                 continue
             await self.store.mark_delivered(job, message_id, keep_images=self.cfg.storage.keep_results_days > 0)
+            METRICS.observe_delivery(time.monotonic() - posting_started)
             log.info("job %s: delivered (message %s)", job.id, message_id)
             self._notify()
             return
