@@ -29,7 +29,7 @@ from easel.webui import WebuiClient
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.info")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info")
 
 
 class EaselBot(commands.AutoShardedBot):

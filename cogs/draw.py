@@ -10,10 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.enqueue import enqueue, reply
 from easel.images import prepare_init_image
-from easel.jobs import Job, Reply, new_error_id, new_id
-from easel.queue import QueueFull
-from easel.render import queued_text
+from easel.jobs import new_error_id
 from easel.request import DrawOptions, RequestError, build_request
 
 if TYPE_CHECKING:
@@ -43,14 +42,6 @@ async def scheduler_autocomplete(interaction: discord.Interaction, current: str)
 
 async def style_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     return await _choices(interaction, "style", current)
-
-
-async def reply(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral one-liner, whether or not the interaction was deferred."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(content=text)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
 
 
 class Draw(commands.Cog):
@@ -148,25 +139,7 @@ class Draw(commands.Cog):
             await reply(interaction, f"Couldn't download the init image; try again (error id `{error_id}`).")
             return
 
-        job = Job(
-            id=new_id(),
-            request=request,
-            user_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            guild_id=interaction.guild_id,
-            reply=Reply(interaction.application_id, interaction.token, interaction.created_at.timestamp()),
-        )
-        publisher = self.bot.publisher
-        publisher.expect(job.id)
-        try:
-            position = await self.bot.queue.submit(job)
-        except QueueFull as exc:
-            await reply(interaction, str(exc))
-            return
-        try:
-            await reply(interaction, queued_text(job, position, self.bot.queue.estimate_start(job.id)))
-        finally:
-            publisher.acked(job.id)
+        await enqueue(self.bot, interaction, request)
 
 
 def _with_size(opts: DrawOptions, size: tuple[int, int]) -> DrawOptions:

@@ -56,3 +56,54 @@ async def prepare_init_image(data: bytes, *, max_bytes: int, max_pixels: int) ->
     if not data:
         raise RequestError("The init image is empty.")
     return await asyncio.to_thread(_check_and_reencode, data, max_pixels)
+
+
+# ---- fitting results under Discord's upload limit -------------------------------------------------------------
+
+_EXIF_USER_COMMENT = 0x9286
+_EXIF_IFD = 0x8769
+
+
+def _exif_with_infotext(infotext: str) -> bytes:
+    """EXIF holding the infotext as UserComment, the way the webui itself writes it for WebP/JPEG."""
+    exif = Image.Exif()
+    exif.get_ifd(_EXIF_IFD)[_EXIF_USER_COMMENT] = b"UNICODE\0" + infotext.encode("utf-16-be")
+    return exif.tobytes()
+
+
+def _reencode(data: bytes, infotext: str, budget: int) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        exif = _exif_with_infotext(infotext) if infotext else b""
+        out = io.BytesIO()
+        img.save(out, format="WEBP", lossless=True, method=4, exif=exif)
+        if out.tell() <= budget:
+            return out.getvalue(), "webp"
+        for quality in (92, 85, 75, 60):
+            out = io.BytesIO()
+            img.convert("RGB").save(out, format="WEBP", quality=quality, method=4, exif=exif)
+            if out.tell() <= budget:
+                return out.getvalue(), "webp"
+        # Still too large (a huge upscale): scale down until it fits.
+        scaled = img.convert("RGB")
+        while out.tell() > budget and min(scaled.size) > 256:
+            scaled = scaled.resize((scaled.width * 3 // 4, scaled.height * 3 // 4), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            scaled.save(out, format="WEBP", quality=85, method=4, exif=exif)
+        return out.getvalue(), "webp"
+
+
+def _fit(images: list[tuple[bytes, str]], per_file_budget: int) -> list[tuple[bytes, str]]:
+    return [
+        (data, "png") if len(data) <= per_file_budget else _reencode(data, info, per_file_budget)
+        for data, info in images
+    ]
+
+
+async def fit_for_upload(images: list[tuple[bytes, str]], limit: int) -> list[tuple[bytes, str]]:
+    """Make every image fit in one upload of ``limit`` bytes: PNGs that fit are kept byte for byte; larger ones
+    become lossless WebP, then high-quality lossy WebP, keeping the infotext in EXIF UserComment. Returns
+    ``(bytes, extension)``; the caller groups them into messages. Runs in a worker thread only when needed."""
+    if all(len(data) <= limit for data, _ in images):
+        return [(data, "png") for data, _ in images]
+    return await asyncio.to_thread(_fit, images, limit)

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.request import RequestError, build_payload
@@ -118,6 +119,7 @@ class JobQueue:
         self._queued: list[Job] = []
         self._running: dict[str, Job] = {}
         self._cancel_requested: set[str] = set()
+        self._task_ids: dict[str, str] = {}
         self._guild_served: dict[int, int] = {}
         self._user_served: dict[int, int] = {}
         self._tick = 0
@@ -299,6 +301,13 @@ class JobQueue:
         backend = self.backends.get(job.backend or "")
         if backend is not None:
             try:
+                # Interrupt acts on whatever the webui is running: only send it when the webui says this job is
+                # the active one (per-task progress), or when Easel has the webui to itself.
+                task_id = self._task_ids.get(job.id)
+                tp = await backend.client.task_progress(task_id) if task_id else None
+                if tp is not None and not tp.active:
+                    log.info("job %s: waiting inside the webui; it will be dropped when it returns", job.id)
+                    return CancelResult(True, f"Cancelled job `{job.id}`; it will stop before it draws.")
                 await backend.client.interrupt()
             except WebuiError as exc:
                 log.warning("job %s: interrupt on %s failed: %s", job.id, backend.name, exc)
@@ -411,7 +420,8 @@ class JobQueue:
             job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
         )
         self._notify()
-        model = job.request.model or backend.loaded_model
+        upscale = job.request.upscale
+        model = None if upscale else (job.request.model or backend.loaded_model)
         title = self.catalog.model_title(backend.name, model) if model else None
         if model and model != backend.loaded_model:
             backend.swaps += 1
@@ -424,13 +434,17 @@ class JobQueue:
         )
         await self._safe(self.publisher.started(job, backend.name), job)
         task_id = f"easel-{job.id}-{job.attempts}"
-        payload = build_payload(job.request, model_title=title or model)
+        self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
         try:
-            if job.request.img2img:
+            if upscale:
+                result = await self._upscale(backend, job)
+            elif job.request.img2img:
+                payload = build_payload(job.request, model_title=title or model)
                 result = await backend.client.img2img(payload, task_id=task_id)
             else:
+                payload = build_payload(job.request, model_title=title or model)
                 result = await backend.client.txt2img(payload, task_id=task_id)
         except WebuiError as exc:
             await self._on_error(backend, job, exc)
@@ -446,6 +460,7 @@ class JobQueue:
             raise
         finally:
             progress_task.cancel()
+            self._task_ids.pop(job.id, None)
             backend.current = None
             self._running.pop(job.id, None)
             self._notify()
@@ -461,6 +476,21 @@ class JobQueue:
         METRICS.observe_generation(seconds)
         backend.learn(job, seconds)
         await self._store_result(job, result, seconds)
+
+    async def _upscale(self, backend: Backend, job: Job) -> GenerationResult:
+        r = job.request
+        started = time.monotonic()
+        data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
+        info = png_parameters(data) or ""
+        return GenerationResult(
+            images=(data,),
+            infotexts=(info,),
+            seeds=(r.seed,),
+            subseeds=(),
+            info={},
+            parameters={},
+            elapsed=time.monotonic() - started,
+        )
 
     async def _store_result(self, job: Job, result: GenerationResult, seconds: float) -> None:
         if not result.images:

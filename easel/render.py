@@ -12,6 +12,7 @@ import time
 
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
+from easel.request import DrawRequest
 
 CONTENT_LIMIT = 2000
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<@])")
@@ -111,3 +112,59 @@ def failed_text(job: Job, message: str) -> str:
 
 def cancelled_text(job: Job) -> str:
     return f"Job `{job.id}` was cancelled."
+
+
+def _option(name: str, value: object) -> str:
+    text = str(value).replace("\n", " ")
+    return f"{name}:{text}"
+
+
+def draw_command(req: DrawRequest, seed: int) -> str:
+    """A /draw command line that reproduces an image (options a user can paste)."""
+    parts = [_option("prompt", req.prompt)]
+    if req.negative_prompt:
+        parts.append(_option("negative_prompt", req.negative_prompt))
+    if req.model:
+        parts.append(_option("model", req.model))
+    parts += [
+        _option("sampler", req.sampler),
+        _option("steps", req.steps),
+        _option("width", req.width),
+        _option("height", req.height),
+        _option("cfg_scale", f"{req.cfg_scale:g}"),
+        _option("seed", seed),
+    ]
+    if req.scheduler:
+        parts.append(_option("scheduler", req.scheduler))
+    if req.style:
+        parts.append(_option("style", req.style))
+    if req.hires_fix:
+        parts.append("hires_fix:True")
+    if req.img2img:
+        parts.append(_option("strength", f"{req.strength:g}"))
+    return "/draw " + " ".join(parts)
+
+
+def code_block(text: str, limit: int) -> str:
+    """``text`` in a code block that user text cannot close early, within ``limit`` characters."""
+    safe = text.replace("```", "`\u200b``")
+    return "```\n" + shorten_keep_lines(safe, max(0, limit - 8)) + "\n```"
+
+
+def shorten_keep_lines(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…"
+
+
+def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> list[tuple[str, str]]:
+    """(title, body) per image for the Info button: the full infotext and a reproducing /draw line, all within
+    Discord's embed limits (4096 per description, 6000 in all)."""
+    per_image = min(4000, budget // max(1, len(images)))
+    sections = []
+    for im in images:
+        command = draw_command(job.request, im.seed)
+        command_part = code_block(command, min(900, per_image // 3))
+        info_part = code_block(im.infotext or "(no infotext)", per_image - len(command_part) - 2)
+        sections.append((f"Image {im.index + 1} · seed {im.seed}", f"{info_part}\n{command_part}"))
+    return sections

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from easel.config import Config
+from easel.infotext import Infotext
 
 MAX_SEED = 4294967294
 
@@ -262,3 +263,57 @@ def build_payload(req: DrawRequest, *, model_title: str | None = None) -> dict[s
         payload["hr_second_pass_steps"] = req.hires_steps
         payload["denoising_strength"] = req.hires_denoising
     return payload
+
+
+def options_from_request(req: DrawRequest) -> DrawOptions:
+    """The options that rebuild ``req`` (for buttons: the stored request is checked again against today's limits)."""
+    return DrawOptions(
+        prompt=req.prompt,
+        negative_prompt=req.negative_prompt,
+        model=req.model,
+        sampler=req.sampler,
+        scheduler=req.scheduler or "",
+        steps=req.steps,
+        width=req.width,
+        height=req.height,
+        cfg_scale=req.cfg_scale,
+        seed=req.seed,
+        count=req.count,
+        style=req.style,
+        hires_fix=req.hires_fix,
+        strength=req.strength if req.img2img else None,
+        spoiler=req.spoiler,
+        init_image_size=(req.width, req.height) if req.img2img else None,
+    )
+
+
+def revalidate(req: DrawRequest, cfg: Config, catalog: CatalogView | None = None, **changes: Any) -> DrawRequest:
+    """``req`` with ``changes`` applied to its options, validated like a new /draw; keeps the init image."""
+    opts = replace(options_from_request(req), **changes)
+    new = build_request(opts, cfg, catalog)
+    return replace(new, init_image=req.init_image, subseed=req.subseed, subseed_strength=req.subseed_strength)
+
+
+def options_from_infotext(info: Infotext) -> DrawOptions:
+    """/draw options that redraw an image from its infotext (the "Draw this again" action)."""
+
+    def number(key: str, kind: type) -> Any:
+        try:
+            return kind(info.params[key]) if key in info.params else None
+        except ValueError:
+            return None
+
+    size = info.size
+    schedule = info.params.get("Schedule type")
+    return DrawOptions(
+        prompt=info.prompt,
+        negative_prompt=info.negative_prompt or None,
+        model=info.params.get("Model"),
+        sampler=info.params.get("Sampler"),
+        scheduler=None if schedule in (None, "Automatic") else schedule,
+        steps=number("Steps", int),
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        cfg_scale=number("CFG scale", float),
+        seed=number("Seed", int),
+    )

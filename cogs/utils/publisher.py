@@ -13,11 +13,12 @@ import asyncio
 import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from easel import render
+from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
 
 if TYPE_CHECKING:
@@ -66,7 +67,17 @@ class DiscordPublisher:
         if event is not None:
             event.set()
 
-    async def _edit_reply(self, job: Job, content: str) -> None:
+    async def _edit_reply(
+        self,
+        job: Job,
+        content: str,
+        *,
+        running: bool = False,
+        preview: bytes | None = None,
+    ) -> None:
+        """Edit the requester's ephemeral reply. ``running``: keep the Cancel button; ``preview``: attach it."""
+        from cogs.results import cancel_view
+
         reply = job.reply
         if reply is None or not reply.valid():
             return
@@ -78,27 +89,44 @@ class DiscordPublisher:
             except TimeoutError:
                 return
         webhook = discord.Webhook.partial(reply.application_id, reply.token, client=self.bot)
+        kwargs: dict[str, Any] = {
+            "content": content,
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "view": cancel_view(job) if running else None,
+        }
+        if preview is not None:
+            kwargs["attachments"] = [discord.File(io.BytesIO(preview), filename=f"preview-{job.id}.png")]
+        elif not running:
+            kwargs["attachments"] = []
         try:
-            await webhook.edit_message("@original", content=content, allowed_mentions=discord.AllowedMentions.none())  # type: ignore[arg-type]
+            await webhook.edit_message("@original", **kwargs)  # type: ignore[arg-type]
         except discord.HTTPException as exc:
-            # 401/50027: the token expired early; 404: the user dismissed the ephemeral message.
+            if exc.status == 401 or exc.code == 50027:
+                # The token expired (or was revoked) early: stop using it, never retry in a loop.
+                job.reply = None
+            # 404: the user dismissed the ephemeral message; nothing to do.
             log.info("job %s: could not edit the queued reply (%s %s)", job.id, exc.status, exc.code)
 
     # ---- Publisher protocol -----------------------------------------------------------------
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None:
-        await self._edit_reply(job, render.queued_text(job, position, eta))
+        await self._edit_reply(job, render.queued_text(job, position, eta), running=True)
 
     async def started(self, job: Job, backend: str) -> None:
-        await self._edit_reply(job, render.started_text(job, backend))
+        await self._edit_reply(job, render.started_text(job, backend), running=True)
 
     async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
         interval = self.bot.config.queue.status_interval
+        if interval <= 0:
+            return
         now = time.monotonic()
         if now - self._last_progress.get(job.id, 0.0) < interval:
             return
         self._last_progress[job.id] = now
-        await self._edit_reply(job, render.progress_text(job, job.backend or "?", fraction, eta))
+        if not self.bot.config.results.progress_previews or job.request.spoiler:
+            preview = None
+        text = render.progress_text(job, job.backend or "?", fraction, eta)
+        await self._edit_reply(job, text, running=True, preview=preview)
 
     async def failed(self, job: Job, message: str) -> None:
         self._forget(job)
@@ -114,6 +142,8 @@ class DiscordPublisher:
         await self._edit_reply(job, render.cancelled_text(job))
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+        from cogs.results import result_view
+
         await self.bot.wait_until_ready()
         if recovered:
             existing = await self._find_posted(job)
@@ -122,13 +152,24 @@ class DiscordPublisher:
                 self._forget(job)
                 return existing
         limit = self._upload_limit(job) - UPLOAD_MARGIN
-        groups = split_for_upload([len(im.data) for im in images], limit)
+        fitted = await fit_for_upload([(im.data, im.infotext) for im in images], limit)
+        groups = split_for_upload([len(data) for data, _ in fitted], limit)
+        if len(groups) > 1 or any(ext != "png" for _, ext in fitted):
+            log.info(
+                "job %s: %d image(s) re-encoded/split into %d messages to fit %d bytes",
+                job.id,
+                len(images),
+                len(groups),
+                limit,
+            )
         content = render.result_summary(job, images)
         first_id: int | None = None
         for n, group in enumerate(groups):
-            files = [self._file(job, images[i]) for i in group]
+            files = [self._file(job, images[i], *fitted[i]) for i in group]
             text = content if n == 0 else f"`{job.id}` ({n + 1}/{len(groups)})"
-            message = await self._post(job, text, files, nonce=job.nonce if n == 0 else f"{job.nonce}-{n}")
+            view = result_view(job, len(images)) if n == 0 else None
+            nonce = job.nonce if n == 0 else f"{job.nonce}-{n}"
+            message = await self._post(job, text, files, nonce=nonce, view=view)
             if first_id is None and message is not None:
                 first_id = message.id
         self._forget(job)
@@ -150,25 +191,43 @@ class DiscordPublisher:
         return DEFAULT_UPLOAD_LIMIT
 
     @staticmethod
-    def _file(job: Job, image: StoredImage) -> discord.File:
-        name = f"easel-{job.id}-{image.index + 1}.png"
-        return discord.File(io.BytesIO(image.data), filename=name, spoiler=job.request.spoiler)
+    def _file(job: Job, image: StoredImage, data: bytes, ext: str) -> discord.File:
+        kind = "upscaled" if job.request.upscale else "easel"
+        name = f"{kind}-{job.id}-{image.index + 1}.{ext}"
+        return discord.File(io.BytesIO(data), filename=name, spoiler=job.request.spoiler)
 
-    async def _post(self, job: Job, content: str, files: list[discord.File], *, nonce: str) -> discord.Message | None:
+    async def _post(
+        self,
+        job: Job,
+        content: str,
+        files: list[discord.File],
+        *,
+        nonce: str,
+        view: discord.ui.View | None,
+    ) -> discord.Message | None:
+        """Post in the channel (idempotent by nonce); where the bot can't (DMs of a user-installed app, a server
+        it isn't in), use the interaction followup while its token lives, else a DM to the requester."""
         allowed = mention_only(job.user_id)
-        if job.guild_id is not None or job.reply is None or not job.reply.valid():
+        extra: dict[str, Any] = {} if view is None else {"view": view}
+        reply_valid = job.reply is not None and job.reply.valid()
+        if job.guild_id is not None or not reply_valid:
             channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
             try:
-                return await channel.send(content, files=files, nonce=nonce, allowed_mentions=allowed)
+                return await channel.send(content, files=files, nonce=nonce, allowed_mentions=allowed, **extra)
             except (discord.Forbidden, discord.NotFound) as exc:
-                if job.reply is None or not job.reply.valid():
-                    raise
-                log.info("job %s: can't post in channel %s (%s); using the followup", job.id, job.channel_id, exc)
+                log.info("job %s: can't post in channel %s (%s)", job.id, job.channel_id, exc.status)
                 for f in files:
                     f.reset()
-        assert job.reply is not None
-        webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
-        return await webhook.send(content, files=files, allowed_mentions=allowed, wait=True)
+        if job.reply is not None and job.reply.valid():
+            webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
+            try:
+                return await webhook.send(content, files=files, allowed_mentions=allowed, wait=True, **extra)
+            except discord.HTTPException as exc:
+                log.info("job %s: followup failed (%s %s); trying a DM", job.id, exc.status, exc.code)
+                for f in files:
+                    f.reset()
+        user = await self.bot.fetch_user(job.user_id)
+        return await user.send(content, files=files, allowed_mentions=allowed, **extra)
 
     async def _find_posted(self, job: Job) -> int | None:
         """After a crash between posting and recording it: look for the result among recent messages.
