@@ -139,12 +139,14 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         self.cog, self.job = cog, job
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt",
+            custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.prompt[:4000],
             max_length=4000,
         )
         self.negative: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Negative prompt",
+            custom_id="negative_prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.negative_prompt[:4000] or None,
             required=False,
