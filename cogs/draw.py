@@ -48,6 +48,8 @@ class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="draw", description="Draw an image with Stable Diffusion")
     @app_commands.describe(
         prompt="What to draw",

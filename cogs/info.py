@@ -21,10 +21,14 @@ class Info(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="help", description="What Easel can do and what every /draw option means")
     async def help_command(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(texts.help_text(self.bot.config), ephemeral=True)
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="models", description="The models you can draw with")
     async def models_command(self, interaction: discord.Interaction) -> None:
         q = self.bot.queue
@@ -32,6 +36,8 @@ class Info(commands.Cog):
         text = texts.models_text(self.bot.catalog, list(q.backends), loaded=loaded)
         await interaction.response.send_message(text, ephemeral=True)
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="status", description="The line, what is being drawn and each image server")
     async def status_command(self, interaction: discord.Interaction) -> None:
         q = self.bot.queue

@@ -26,6 +26,8 @@ class Queue(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="queue", description="Your jobs, the length of the line and the backends' state")
     async def queue(self, interaction: discord.Interaction) -> None:
         q = self.bot.queue
@@ -48,6 +50,8 @@ class Queue(commands.Cog):
             lines.append(f"• **{render.escape(b.name)}**: {state}{busy}")
         await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: anyone's)")
     @app_commands.describe(job="The job id (from /queue); default: your latest job")
     async def cancel(self, interaction: discord.Interaction, job: str | None = None) -> None:

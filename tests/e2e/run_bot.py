@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import discord  # noqa: E402
+import discord
 
-import bot  # noqa: E402
+import bot
 
 if __name__ == "__main__":
     discord.http.Route.BASE = os.environ["EASEL_TEST_DISCORD_API"]

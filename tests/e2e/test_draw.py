@@ -104,3 +104,16 @@ async def test_per_user_queue_limit(tmp_path: Path) -> None:
         await e.result_for(ALICE)
         await e.result_for(BOB)
         assert [m for m in e.discord.channel_messages(CHANNEL) if m.attachments and "second" in m.content] == []
+
+
+async def test_draw_in_a_dm_is_answered_through_the_interaction(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, discord={"guild_ids": []}) as e:  # global commands reach DMs
+        dm = 555555555555555555
+        e.discord.add_channel(None, dm, recipient_id=ALICE, type=1)
+        inter = await e.discord.invoke("draw", {"prompt": "a quiet dm"}, user_id=ALICE, guild_id=None, channel_id=dm)
+        await inter.wait_response(5)
+        assert "Queued" in inter.response["data"]["content"]
+        await e.discord.wait_until(lambda: bool(inter.followups) and bool(inter.followups[0].attachments), timeout=10)
+        result = inter.followups[0]
+        assert not result.ephemeral and result.mentions_resolved == {ALICE}
+        assert png_parameters(result.attachments[0].data) is not None

@@ -255,3 +255,33 @@ async def test_image_info_on_an_image_from_elsewhere(tmp_path: Path) -> None:
         none = await e.discord.context_menu("Image info", plain, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
         await none.wait_response(5)
         await e.wait_reply(none, lambda t: "No generation info" in t)
+
+
+async def test_live_progress_with_preview_and_its_end(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.webui.hold()
+        inter = await e.draw(prompt="slowly")
+        msg = await e.discord.wait_for_message(
+            lambda m: (
+                inter.original is not None and m.id == inter.original.id and "%" in m.content and bool(m.attachments)
+            ),
+            timeout=10,
+        )
+        assert msg.attachments[0].filename.startswith("preview-")
+        assert button(msg, "cancel")
+        e.webui.release()
+        done = await e.discord.wait_for_message(
+            lambda m: inter.original is not None and m.id == inter.original.id and "Done" in m.content, timeout=10
+        )
+        assert done.attachments == [] and done.all_custom_ids() == []  # preview and Cancel gone when done
+
+
+async def test_progress_updates_can_be_turned_off(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, queue={"status_interval": 0}) as e:
+        e.webui.hold()
+        inter = await e.draw(prompt="quietly")
+        await e.webui.wait_generation_started(1)
+        e.webui.release()
+        await e.result_for(ALICE)
+        assert inter.original is not None
+        assert not any("%" in h.get("content", "") for h in inter.original.history)
