@@ -150,6 +150,7 @@ class JobQueue:
         for backend in self.backends.values():
             self._tasks.append(asyncio.create_task(self._worker(backend), name=f"easel-worker-{backend.name}"))
         self._tasks.append(asyncio.create_task(self._status_loop(), name="easel-status"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="easel-housekeeping"))
         self._notify()
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -622,6 +623,31 @@ class JobQueue:
             for job_id in list(self._sent_position):
                 if job_id not in live:
                     del self._sent_position[job_id]
+
+    @property
+    def all_down(self) -> bool:
+        return not any(b.up for b in self.backends.values())
+
+    async def _housekeeping(self) -> None:
+        """Refresh the busy backends' lists (idle workers refresh their own) and drop old result images."""
+        interval = self.cfg.webui.catalog_refresh
+        last_purge = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            for backend in self.backends.values():
+                if backend.up and backend.current is not None:
+                    await self._refresh_catalog(backend)
+            keep = self.cfg.storage.keep_results_days
+            now = self._clock()
+            if keep > 0 and now - last_purge > 3600:
+                last_purge = now
+                try:
+                    dropped = await self.store.purge_results(now - keep * 86400)
+                except Exception:
+                    log.exception("store: purging old results failed")
+                else:
+                    if dropped:
+                        log.info("store: dropped the images of %d results older than %g days", dropped, keep)
 
     async def _safe(self, coro: object, job: Job) -> None:
         try:

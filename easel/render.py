@@ -82,10 +82,15 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
     return text
 
 
-def queued_text(job: Job, position: int, eta: float | None) -> str:
+def queued_text(job: Job, position: int, eta: float | None, *, backends_down: bool = False) -> str:
     when = f", expected to start {relative_time(eta)}" if eta and eta > time.time() + 5 else ""
+    down = (
+        "\nThe image server is not answering right now; your job is safe and starts when it is back."
+        if backends_down
+        else ""
+    )
     return (
-        f"Queued `{job.id}`: **#{position}** in line{when}.\n"
+        f"Queued `{job.id}`: **#{position}** in line{when}.{down}\n"
         f"> {escape(shorten(job.request.prompt, 200))}\n"
         "The result will be posted in this channel. Use /queue to see your jobs, /cancel to drop one."
     )

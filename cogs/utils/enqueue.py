@@ -52,7 +52,11 @@ async def enqueue(bot: EaselBot, interaction: discord.Interaction, request: Draw
         await reply(interaction, str(exc))
         return None
     try:
-        await reply(interaction, queued_text(job, position, bot.queue.estimate_start(job.id)), view=cancel_view(job))
+        await reply(
+            interaction,
+            queued_text(job, position, bot.queue.estimate_start(job.id), backends_down=bot.queue.all_down),
+            view=cancel_view(job),
+        )
     finally:
         publisher.acked(job.id)
     return job

@@ -110,7 +110,8 @@ class DiscordPublisher:
     # ---- Publisher protocol -----------------------------------------------------------------
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None:
-        await self._edit_reply(job, render.queued_text(job, position, eta), running=True)
+        down = self.bot.queue.all_down
+        await self._edit_reply(job, render.queued_text(job, position, eta, backends_down=down), running=True)
 
     async def started(self, job: Job, backend: str) -> None:
         await self._edit_reply(job, render.started_text(job, backend), running=True)

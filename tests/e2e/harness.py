@@ -73,7 +73,13 @@ class Easel:
     bot: EaselBot | None = None
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
-    async def start_bot(self, config: Config | None = None, timeout: float = 15) -> EaselBot:  # noqa: ASYNC109
+    async def start_bot(
+        self,
+        config: Config | None = None,
+        timeout: float = 15,
+        *,
+        wait_backends: bool = True,  # noqa: ASYNC109
+    ) -> EaselBot:
         if config is not None:
             self.config = config
         bot = EaselBot(self.config, shutdown_grace=0.0, guild_ready_timeout=0.05)
@@ -87,7 +93,8 @@ class Easel:
                 self._task.result()
                 raise RuntimeError("the bot stopped before becoming ready")
         self.bot = bot
-        await self.wait_backends_up()
+        if wait_backends:
+            await self.wait_backends_up()
         return bot
 
     async def stop_bot(self) -> None:

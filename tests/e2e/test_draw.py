@@ -117,3 +117,24 @@ async def test_draw_in_a_dm_is_answered_through_the_interaction(tmp_path: Path) 
         result = inter.followups[0]
         assert not result.ephemeral and result.mentions_resolved == {ALICE}
         assert png_parameters(result.attachments[0].data) is not None
+
+
+async def test_hires_fix_sends_the_configured_upscaler(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, hires={"upscaler": "Latent", "scale": 1.5, "denoising_strength": 0.45}) as e:
+        await e.draw(prompt="detailed", hires_fix=True, width=512, height=512)
+        result = await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert payload["enable_hr"] is True and payload["hr_scale"] == 1.5 and payload["hr_upscaler"] == "Latent"
+        assert payload["denoising_strength"] == 0.45
+        assert "hires fix" in result.content
+
+
+async def test_webui_down_at_first_keeps_the_job_and_says_so(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, start=False) as e:
+        await e.webui.down()
+        bot = await e.start_bot(wait_backends=False)
+        inter = await e.draw(prompt="patience")
+        assert "not answering" in inter.response["data"]["content"]
+        await e.webui.up()
+        await e.result_for(ALICE, timeout=20)
+        assert bot.queue.backends["gpu0"].up
