@@ -78,7 +78,7 @@ class Easel:
         config: Config | None = None,
         timeout: float = 15,
         *,
-        wait_backends: bool = True,  # noqa: ASYNC109
+        wait_backends: bool = True,
     ) -> EaselBot:
         if config is not None:
             self.config = config
