@@ -76,7 +76,7 @@ class Easel:
     async def start_bot(
         self,
         config: Config | None = None,
-        timeout: float = 15,
+        timeout: float = 15,  # noqa: ASYNC109
         *,
         wait_backends: bool = True,
     ) -> EaselBot:
