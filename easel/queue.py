@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -123,6 +124,7 @@ class JobQueue:
         self._guild_served: dict[int, int] = {}
         self._user_served: dict[int, int] = {}
         self._tick = 0
+        self._order_cache: list[Job] | None = None
         self._last_submit: dict[int, float] = {}
         self._sent_position: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -143,7 +145,7 @@ class JobQueue:
                 log.info("job %s: was running at shutdown, queued again", job.id)
                 await self.store.update(job, state=JobState.QUEUED, backend=None)
             if job.state == JobState.QUEUED:
-                self._queued.append(job)
+                self._put(job)
             elif job.state == JobState.GENERATED:
                 log.info("job %s: generated before shutdown, delivering now", job.id)
                 self._spawn_delivery(job, recovered=True)
@@ -171,7 +173,16 @@ class JobQueue:
                 async with asyncio.timeout(max(grace, 5.0)):
                     await asyncio.gather(*self._deliveries, return_exceptions=True)
 
+    def _put(self, job: Job) -> None:
+        self._queued.append(job)
+        self._order_cache = None
+
+    def _take(self, job: Job) -> None:
+        self._queued.remove(job)
+        self._order_cache = None
+
     def _notify(self) -> None:
+        self._order_cache = None
         self._changed.set()
         for backend in self.backends.values():
             backend.wake.set()
@@ -211,7 +222,7 @@ class JobQueue:
         self.check_user(job.user_id, **limits)  # type: ignore[arg-type]
         self._last_submit[job.user_id] = self._clock()
         await self.store.add_job(job)
-        self._queued.append(job)
+        self._put(job)
         log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
         self._notify()
         position = self.position(job.id) or len(self._queued)
@@ -220,24 +231,41 @@ class JobQueue:
 
     # ---- looking at the line ----------------------------------------------------------------
 
-    def _fair_key(self, job: Job, guild_served: dict[int, int], user_served: dict[int, int]) -> tuple[int, ...]:
-        return (guild_served.get(job.fairness_guild, -1), user_served.get(job.user_id, -1), job.seq)
-
     def fair_order(self) -> list[Job]:
-        """The queued jobs in the order they would start (ignoring model affinity)."""
+        """The queued jobs in the order they would start (ignoring model affinity).
+
+        Round robin: the guild served least recently, then its user served least recently, then that user's
+        oldest job. Cached until the line or the served order changes.
+        """
+        if self._order_cache is not None:
+            return list(self._order_cache)
         guild_served = dict(self._guild_served)
         user_served = dict(self._user_served)
-        tick = self._tick
-        pending = list(self._queued)
+        tick = self._tick + 1
+        lines: dict[int, dict[int, deque[Job]]] = {}
+        for job in sorted(self._queued, key=lambda j: j.seq):
+            lines.setdefault(job.fairness_guild, {}).setdefault(job.user_id, deque()).append(job)
         order: list[Job] = []
-        while pending:
-            job = min(pending, key=lambda j: self._fair_key(j, guild_served, user_served))
-            pending.remove(job)
-            order.append(job)
-            guild_served[job.fairness_guild] = tick
-            user_served[job.user_id] = tick
+        while lines:
+
+            def user_key(item: tuple[int, deque[Job]]) -> tuple[int, int]:
+                return (user_served.get(item[0], -1), item[1][0].seq)
+
+            def guild_key(g: int) -> tuple[int, int, int]:
+                return (guild_served.get(g, -1), *user_key(min(lines[g].items(), key=user_key)))
+
+            guild = min(lines, key=guild_key)
+            user, jobs = min(lines[guild].items(), key=user_key)
+            order.append(jobs.popleft())
+            if not jobs:
+                del lines[guild][user]
+                if not lines[guild]:
+                    del lines[guild]
+            guild_served[guild] = tick
+            user_served[user] = tick
             tick += 1
-        return order
+        self._order_cache = order
+        return list(order)
 
     def position(self, job_id: str) -> int | None:
         for i, job in enumerate(self.fair_order(), start=1):
@@ -256,11 +284,11 @@ class JobQueue:
         queued = [(j, i) for i, j in enumerate(self.fair_order(), start=1) if j.user_id == user_id]
         return running + queued
 
-    def estimate_start(self, job_id: str) -> float | None:
-        """Unix time at which a queued job should start, from each backend's measured speed."""
+    def estimate_starts(self) -> dict[str, float]:
+        """Unix time at which each queued job should start, from each backend's measured speed."""
         up = [b for b in self.backends.values() if b.up]
         if not up:
-            return None
+            return {}
         now = self._clock()
         free_at = []
         for b in up:
@@ -269,14 +297,15 @@ class JobQueue:
             if cur is not None and cur.started_at is not None:
                 remaining = max(0.0, cur.started_at + b.estimate(cur) - now)
             free_at.append(now + remaining)
-        speed = {b.name: b for b in up}
-        names = [b.name for b in up]
+        starts: dict[str, float] = {}
         for job in self.fair_order():
             i = min(range(len(free_at)), key=free_at.__getitem__)
-            if job.id == job_id:
-                return free_at[i]
-            free_at[i] += speed[names[i]].estimate(job)
-        return None
+            starts[job.id] = free_at[i]
+            free_at[i] += up[i].estimate(job)
+        return starts
+
+    def estimate_start(self, job_id: str) -> float | None:
+        return self.estimate_starts().get(job_id)
 
     # ---- cancelling -------------------------------------------------------------------------
 
@@ -292,7 +321,7 @@ class JobQueue:
         if job.user_id != user_id and not moderator:
             return CancelResult(False, "You can only cancel your own jobs.")
         if job in self._queued:
-            self._queued.remove(job)
+            self._take(job)
             await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
             log.info("job %s: cancelled while queued by user %s", job.id, user_id)
             self._notify()
@@ -350,7 +379,7 @@ class JobQueue:
         for job in list(self._queued):
             model = job.request.model
             if model is not None and not self.catalog.backends_with_model(model):
-                self._queued.remove(job)
+                self._take(job)
                 await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
 
     async def _worker(self, backend: Backend) -> None:
@@ -381,7 +410,8 @@ class JobQueue:
             except Exception as exc:  # a bug or a store failure must not kill the worker
                 error_id = new_error_id()
                 log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
-                self._queued = [j for j in self._queued if j.id != job.id]
+                if job in self._queued:
+                    self._take(job)
                 self._running.pop(job.id, None)
                 backend.current = None
                 await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
@@ -410,11 +440,12 @@ class JobQueue:
         return True
 
     async def _run(self, backend: Backend, job: Job) -> None:
-        self._queued.remove(job)
+        self._take(job)
         self._running[job.id] = job
         self._tick += 1
         self._guild_served[job.fairness_guild] = self._tick
         self._user_served[job.user_id] = self._tick
+        self._order_cache = None
         backend.current = job
         now = self._clock()
         await self.store.update(
@@ -531,7 +562,7 @@ class JobQueue:
                     error_id,
                 )
                 await self.store.update(job, state=JobState.QUEUED, backend=None)
-                self._queued.append(job)
+                self._put(job)
                 self._notify()
                 return
         log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
@@ -615,10 +646,11 @@ class JobQueue:
         interval = max(self.cfg.queue.status_interval, 1.0)
         while True:
             await asyncio.sleep(interval)
+            starts = self.estimate_starts()
             for position, job in enumerate(self.fair_order(), start=1):
                 if self._sent_position.get(job.id) != position:
                     self._sent_position[job.id] = position
-                    await self._safe(self.publisher.queued(job, position, self.estimate_start(job.id)), job)
+                    await self._safe(self.publisher.queued(job, position, starts.get(job.id)), job)
             live = {j.id for j in self._queued}
             for job_id in list(self._sent_position):
                 if job_id not in live:
