@@ -9,6 +9,10 @@ Test controls: ``fail_next``, ``hang_next`` / ``release_hung``, ``hold`` / ``rel
 running until the test says so), ``down`` / ``up`` (close / reopen the listener on the same port),
 ``wait_generation_started`` and ``wait_for(predicate)``. Every wait is bounded; ``stop()`` frees everything.
 
+For benchmarks: ``image_style="noise"`` answers incompressible PNGs (~3 MB at 1024x1024) instead of small
+gradients; ``spans`` and ``answer_times`` record, in event-loop time, when each generation held the lock and
+when each answer was handed to the HTTP server.
+
 Usage::
 
     async with FakeWebui() as fake:
@@ -30,7 +34,9 @@ import logging
 import math
 import random
 import string
+import struct
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -350,6 +356,35 @@ def _render_png(width: int, height: int, seed: int, infotext: str | None) -> byt
     return _png_bytes(img, {"parameters": infotext} if infotext else {})
 
 
+@functools.lru_cache(maxsize=8)
+def _noise_png(width: int, height: int, variant: int) -> bytes:
+    data = random.Random(variant).randbytes(width * height * 3)
+    return _png_bytes(Image.frombytes("RGB", (width, height), data), {})
+
+
+def _png_text_chunk(key: str, text: str) -> bytes:
+    """A tEXt chunk (iTXt when not latin-1), as Pillow's PngInfo.add_text writes it."""
+    try:
+        ctype, data = b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1")
+    except UnicodeEncodeError:
+        ctype, data = b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8")
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
+
+
+def _render_noise_png(width: int, height: int, seed: int, infotext: str | None) -> bytes:
+    """Random RGB noise: incompressible, so the PNG is about as large as the raw pixels (3 MB at 1024x1024),
+    like the big, detailed images a real webui returns. For benchmarks (``image_style="noise"``): the pixels
+    come from a small cache (4 variants per size) so that the fake itself costs next to no CPU; the
+    ``parameters`` chunk is spliced in after IHDR, where Pillow puts it."""
+    png = _noise_png(width, height, seed % 4)
+    if not infotext:
+        return png
+    return png[:33] + _png_text_chunk("parameters", infotext) + png[33:]
+
+
+_IMAGE_STYLES = {"gradient": _render_png, "noise": _render_noise_png}
+
+
 def _grid(images: list[bytes], width: int, height: int, infotext: str) -> bytes:
     cols = math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / cols)
@@ -441,9 +476,14 @@ class FakeWebui:
         extra_scripts: Iterable[str] = (),
         version: str | None = None,
         shutdown_timeout: float = 0.25,
+        image_style: str = "gradient",
     ) -> None:
         if flavor not in _FLAVORS:
             raise ValueError(f"flavor must be one of {_FLAVORS}")
+        if image_style not in _IMAGE_STYLES:
+            raise ValueError(f"image_style must be one of {tuple(_IMAGE_STYLES)}")
+        # "gradient": small, cheap PNGs; "noise": incompressible PNGs about as large as the raw pixels
+        self.image_style = image_style
         self.flavor = flavor
         self.auth = auth
         self.api = api
@@ -470,6 +510,11 @@ class FakeWebui:
         self.validation_errors: list[str] = []
         self.responses: list[tuple[str, int]] = []  # (path, status) of every answer
         self.results: list[list[bytes]] = []  # PNG bytes produced by each generation (grid included)
+        # timings (event loop time, i.e. time.monotonic(), comparable with the Discord fake's in one process):
+        # (task id, started, finished) of each generation while it held the generation lock (the busy time)
+        self.spans: list[tuple[str, float, float]] = []
+        # (path, force_task_id or None, time) when each answer was handed to the HTTP server
+        self.answer_times: list[tuple[str, str | None, float]] = []
         # counters / flags
         self.swaps = 0
         self.interrupted = False  # True once any interrupt arrived (sticky, for assertions)
@@ -810,6 +855,8 @@ class FakeWebui:
         if not (response.status >= 500 and self.flavor == "a1111"):
             response.headers["X-Process-Time"] = f"{time.monotonic() - started:.4f}"
         self.responses.append((path, response.status))
+        task = payload.get("force_task_id") if isinstance(payload, dict) else None
+        self.answer_times.append((path, task if isinstance(task, str) else None, asyncio.get_running_loop().time()))
         self._notify()
         return response
 
@@ -1209,9 +1256,11 @@ class FakeWebui:
                 self._pending.pop(task_id, None)
                 self._current_task = task_id
                 self.busy = True
+                began = asyncio.get_running_loop().time()
                 try:
                     return await self._run(kind, p, sampler, scheduler, task_id)
                 finally:
+                    self.spans.append((task_id, began, asyncio.get_running_loop().time()))
                     self._current_task = None
                     self._finished.append(task_id)
                     self.busy = False
@@ -1392,21 +1441,26 @@ class FakeWebui:
             st.preview_seed = all_seeds[b * batch_size]
             if n_iter > 1:
                 st.job = f"Batch {b + 1} out of {n_iter}"
+            due = 0.0
             for step in range(1, sampling_steps + 1):
                 st.sampling_step = step
                 self._notify()
                 if step == 1:
                     await self._gate()
+                    due = asyncio.get_running_loop().time()
                 if per_step:
-                    await asyncio.sleep(per_step)
+                    # to a deadline, so that timer granularity does not add up over the steps
+                    due += per_step
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
                 if st.interrupted or st.skipped or self._stopping:
                     break
             # the running batch is decoded even when interrupted/skipped (from partial latents)
             batch = list(range(b * batch_size, (b + 1) * batch_size))
             batch_texts = [infotext_for(k) for k in batch]
+            render = _IMAGE_STYLES[self.image_style]
             pngs = await asyncio.to_thread(
-                lambda batch=batch, batch_texts=batch_texts: [
-                    _render_png(out_w, out_h, all_seeds[k], t) for k, t in zip(batch, batch_texts, strict=True)
+                lambda batch=batch, batch_texts=batch_texts, render=render: [
+                    render(out_w, out_h, all_seeds[k], t) for k, t in zip(batch, batch_texts, strict=True)
                 ]
             )
             images.extend(pngs)
