@@ -673,7 +673,8 @@ def strip_extra_networks(text: str) -> str:
 def _tidy(text: str) -> str:
     """Collapse the gaps left by removed words: double spaces, empty comma-separated items."""
     text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r"\s*,(\s*,)+", ",", text)
+    text = re.sub(r"[ \t]+,", ",", text)
+    text = re.sub(r",(\s*,)+", ",", text)
     text = re.sub(r"\(\s*\)|\[\s*\]", "", text)
     return text.strip(" \t,")
 
