@@ -114,7 +114,7 @@ async def webui() -> AsyncIterator[FakeWebui]:
 async def wait_up(h: Harness, timeout: float = 5.0) -> None:  # noqa: ASYNC109
     async with asyncio.timeout(timeout):
         while not all(b.up for b in h.queue.backends.values()):
-            await asyncio.sleep(0.01)
+            await h.queue.wait_changed()
 
 
 async def test_round_robin_between_users(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
