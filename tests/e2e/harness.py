@@ -156,6 +156,10 @@ async def running_easel(tmp_path: Path, *, start: bool = True, **sections: Any) 
         if start:
             await easel.start_bot()
         yield easel
+        # Whatever the test checked, the bot never sent Discord or the webui a request off their specs.
+        assert fake.validation_errors == [], fake.validation_errors
+        assert webui.validation_errors == [], webui.validation_errors
+        assert webui.options_posts == []  # and never switched the model globally
     finally:
         await easel.stop_bot()
         await fake.stop()
