@@ -1,0 +1,413 @@
+"""/settings (server admins) and /mod (moderators): thin Discord glue over :mod:`easel.policy`.
+
+Who may use them:
+- ``/settings``: Manage Server (Discord's default for the command; server owners can change it under Server
+  Settings → Integrations), or a role in ``[discord] admin_role_ids``.
+- ``/mod``: Manage Messages, or a role in ``[discord] moderator_role_ids`` (or an admin as above).
+
+When such roles are configured the command is shown to everyone (Discord can't hide it per role) and the
+permission is checked here on every use. Every answer is ephemeral; admin actions are logged by the policy
+service with guild, channel and user ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.queue import is_moderator
+from easel import render
+from easel.policy import SETTINGS, PolicyError, PolicyService, split_entries
+
+if TYPE_CHECKING:
+    from bot import EaselBot
+
+log = logging.getLogger(__name__)
+
+SOURCE_LABEL = {"global": "global", "server": "server", "channel": "this channel"}
+AnyChannel = app_commands.AppCommandChannel | app_commands.AppCommandThread
+
+
+class NotAllowed(app_commands.CheckFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def admin_role_ids(bot: EaselBot) -> tuple[int, ...]:
+    """``[discord] admin_role_ids`` once the config has it."""
+    return tuple(getattr(bot.config.discord, "admin_role_ids", ()) or ())
+
+
+def is_admin(interaction: discord.Interaction, admin_roles: tuple[int, ...]) -> bool:
+    perms = interaction.permissions
+    if perms.manage_guild or perms.administrator:
+        return True
+    roles = getattr(interaction.user, "roles", [])
+    return any(role.id in admin_roles for role in roles)
+
+
+def policy_of(bot: EaselBot) -> PolicyService:
+    """The bot's PolicyService (``bot.policy``), created on first use if bot.py doesn't make one."""
+    service = getattr(bot, "policy", None)
+    if service is None:
+        service = PolicyService(bot.store, bot.config)
+        bot.policy = service  # type: ignore[attr-defined]
+    return service
+
+
+async def _say(interaction: discord.Interaction, text: str) -> None:
+    text = text[:2000]
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+def _code(text: str) -> str:
+    """Admin text in inline code (a backtick in it can't close the span early)."""
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _show_value(key: str, value: Any) -> str:
+    spec = SETTINGS[key]
+    if spec.type == "ids":
+        if not value:
+            return "all channels" if key == "allowed_channels" else "none"
+        mark = "#" if key == "allowed_channels" else "@"
+        return " ".join(f"<{mark}{i}>" for i in value[:20]) + (f" (+{len(value) - 20})" if len(value) > 20 else "")
+    if spec.type == "words":
+        return f"{len(value)} entries" if value else "none"
+    if spec.type == "roles":
+        return f"{len(value)} roles" if value else "none"
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _code(render.shorten(str(value), 80))
+
+
+async def setting_key_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    low = current.strip().lower()
+    choices = []
+    for key, spec in SETTINGS.items():
+        if not spec.text:
+            continue
+        if low in key or low in spec.description.lower():
+            choices.append(app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key))
+    return choices[:25]
+
+
+async def reset_key_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    low = current.strip().lower()
+    return [
+        app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key)
+        for key, spec in SETTINGS.items()
+        if low in key
+    ][:25]
+
+
+async def setting_value_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    bot: EaselBot = interaction.client  # type: ignore[assignment]
+    spec = SETTINGS.get(str(getattr(interaction.namespace, "key", "") or ""))
+    if spec is None:
+        return []
+    if spec.catalog is not None:
+        names = bot.catalog.search(spec.catalog, current)
+    elif spec.choices:
+        names = [c for c in spec.choices if current.lower() in c]
+    elif spec.type == "bool":
+        names = ["true", "false"]
+    elif spec.key == "allowed_channels":
+        names = ["all"]
+    else:
+        return []
+    return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
+
+
+class Settings(commands.Cog):
+    settings = app_commands.Group(
+        name="settings",
+        description="Easel's settings for this server (admins)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+    channels = app_commands.Group(name="channels", description="Channels Easel answers in", parent=settings)
+    ban_word = app_commands.Group(name="ban-word", description="Words refused in prompts", parent=settings)
+    mod = app_commands.Group(
+        name="mod",
+        description="Moderate Easel on this server",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_messages=True),
+    )
+
+    def __init__(self, bot: EaselBot) -> None:
+        self.bot = bot
+        # Discord's default_member_permissions hides a command from everyone without the permission; a
+        # configured role must be able to see it, so the check moves here (see _require_*).
+        for group in self.__cog_app_commands__:
+            if group.name == "settings" and admin_role_ids(bot):
+                group.default_permissions = None
+            if group.name == "mod" and (bot.config.discord.moderator_role_ids or admin_role_ids(bot)):
+                group.default_permissions = None
+
+    @property
+    def policy(self) -> PolicyService:
+        return policy_of(self.bot)
+
+    # ---- permission checks ---------------------------------------------------------------------
+
+    def _require_admin(self, interaction: discord.Interaction) -> int:
+        if interaction.guild_id is None:
+            raise NotAllowed("This command works in a server only.")
+        if not is_admin(interaction, admin_role_ids(self.bot)):
+            log.info(
+                "settings: refused non-admin user %s in guild %s channel %s",
+                interaction.user.id,
+                interaction.guild_id,
+                interaction.channel_id,
+            )
+            raise NotAllowed("You need the Manage Server permission or an Easel admin role.")
+        return interaction.guild_id
+
+    def _require_mod(self, interaction: discord.Interaction) -> int:
+        if interaction.guild_id is None:
+            raise NotAllowed("This command works in a server only.")
+        if not (
+            is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
+            or is_admin(interaction, admin_role_ids(self.bot))
+        ):
+            log.info(
+                "mod: refused non-moderator user %s in guild %s channel %s",
+                interaction.user.id,
+                interaction.guild_id,
+                interaction.channel_id,
+            )
+            raise NotAllowed("You need the Manage Messages permission or a moderator role.")
+        return interaction.guild_id
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, NotAllowed):
+            await _say(interaction, original.message)
+        elif isinstance(original, PolicyError):
+            await _say(interaction, str(original))
+        else:
+            log.error("settings command failed", exc_info=original)
+            await _say(interaction, "Something went wrong; the error is in the bot's log.")
+
+    # ---- /settings -----------------------------------------------------------------------------
+
+    @settings.command(name="show", description="Easel's settings here and where each comes from")
+    @app_commands.describe(channel="Show the settings of another channel (default: this one)")
+    async def show(self, interaction: discord.Interaction, channel: AnyChannel | None = None) -> None:
+        guild_id = self._require_admin(interaction)
+        if channel is not None:
+            channel_id, parent_id = channel.id, getattr(channel, "parent_id", None)
+        else:
+            channel_id = interaction.channel_id
+            parent_id = getattr(interaction.channel, "parent_id", None)
+        eff = await self.policy.for_draw(guild_id, channel_id, parent_id)
+        lines = [f"**Easel settings for <#{channel_id}>** (value, where it comes from)"]
+        for kind, title in (("defaults", "Defaults"), ("limits", "Limits"), ("policy", "Policy")):
+            lines.append(f"\n__{title}__")
+            for key, spec in SETTINGS.items():
+                if spec.kind != kind:
+                    continue
+                source = SOURCE_LABEL.get(eff.sources.get(key, "global"), "global")
+                lines.append(f"`{key}` {_show_value(key, eff.value(key))} ({source})")
+        lines.append("\nChange with `/settings set`, undo with `/settings reset`.")
+        await _say(interaction, "\n".join(lines))
+
+    @settings.command(name="set", description="Change a setting for this server or one channel")
+    @app_commands.describe(
+        key="The setting", value="The new value", channel="Only for this channel (default: the whole server)"
+    )
+    @app_commands.autocomplete(key=setting_key_autocomplete, value=setting_value_autocomplete)
+    async def set_(
+        self,
+        interaction: discord.Interaction,
+        key: str,
+        value: app_commands.Range[str, 0, 2000],
+        channel: AnyChannel | None = None,
+    ) -> None:
+        guild_id = self._require_admin(interaction)
+        stored = await self.policy.set_text(
+            guild_id,
+            key.strip(),
+            value,
+            by=interaction.user.id,
+            channel_id=channel.id if channel else None,
+            catalog=self.bot.catalog,
+        )
+        where = f"<#{channel.id}>" if channel else "this server"
+        await _say(interaction, f"`{key.strip()}` is now {_show_value(key.strip(), stored)} for {where}.")
+
+    @settings.command(name="reset", description="Back to the inherited value (one setting, or all)")
+    @app_commands.describe(key="The setting (default: all of them)", channel="Only this channel's value")
+    @app_commands.autocomplete(key=reset_key_autocomplete)
+    async def reset(
+        self, interaction: discord.Interaction, key: str | None = None, channel: AnyChannel | None = None
+    ) -> None:
+        guild_id = self._require_admin(interaction)
+        key = key.strip() if key else None
+        count = await self.policy.reset(
+            guild_id, key, by=interaction.user.id, channel_id=channel.id if channel else None
+        )
+        where = f"<#{channel.id}>" if channel else "this server"
+        what = f"`{key}`" if key else "every setting"
+        if count:
+            await _say(interaction, f"Reset {what} for {where}; the inherited value applies again.")
+        else:
+            await _say(interaction, f"Nothing to reset: {what} was not set for {where}.")
+
+    @settings.command(name="role", description="Give a role its own queue, cooldown or daily quota")
+    @app_commands.describe(
+        role="The role",
+        max_queued_per_user="Jobs a member may have waiting",
+        cooldown_seconds="Seconds between two /draw",
+        daily_quota="Drawings per UTC day (0 = no quota)",
+        remove="Remove this role's override",
+    )
+    async def role(
+        self,
+        interaction: discord.Interaction,
+        role: discord.Role,
+        max_queued_per_user: app_commands.Range[int, 1, 100] | None = None,
+        cooldown_seconds: app_commands.Range[float, 0, 86400] | None = None,
+        daily_quota: app_commands.Range[int, 0, 100000] | None = None,
+        remove: bool = False,
+    ) -> None:
+        guild_id = self._require_admin(interaction)
+        if remove:
+            await self.policy.set_role_override(guild_id, role.id, None, by=interaction.user.id)
+            await _say(interaction, f"Removed the override of {role.mention}.")
+            return
+        values = {
+            "max_queued_per_user": max_queued_per_user,
+            "cooldown_seconds": cooldown_seconds,
+            "daily_quota": daily_quota,
+        }
+        overrides = await self.policy.set_role_override(
+            guild_id, role.id, {k: v for k, v in values.items() if v is not None}, by=interaction.user.id
+        )
+        o = overrides.get(role.id, {})
+        text = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in o.items())
+        await _say(interaction, f"{role.mention}: {text}. The most generous of a member's roles applies.")
+
+    @settings.command(name="block", description="Stop a user from drawing on this server")
+    @app_commands.describe(user="The member to block")
+    async def block(self, interaction: discord.Interaction, user: discord.User) -> None:
+        guild_id = self._require_admin(interaction)
+        await self.policy.add_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
+        await _say(interaction, f"{user.mention} can no longer draw on this server.")
+
+    @settings.command(name="unblock", description="Let a blocked user draw again")
+    @app_commands.describe(user="The member to unblock")
+    async def unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
+        guild_id = self._require_admin(interaction)
+        await self.policy.remove_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
+        await _say(interaction, f"{user.mention} can draw again.")
+
+    # ---- /settings channels --------------------------------------------------------------------
+
+    @channels.command(name="add", description="Let Easel draw in a channel (then only listed channels)")
+    @app_commands.describe(channel="The channel (its threads count too)")
+    async def channels_add(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
+        guild_id = self._require_admin(interaction)
+        ids = await self.policy.add_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
+        await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
+
+    @channels.command(name="remove", description="Stop Easel drawing in a listed channel")
+    @app_commands.describe(channel="The channel")
+    async def channels_remove(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
+        guild_id = self._require_admin(interaction)
+        ids = await self.policy.remove_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
+        if ids:
+            await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
+        else:
+            await _say(interaction, "The list is empty: Easel draws in every channel again.")
+
+    @channels.command(name="list", description="The channels Easel draws in")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        guild_id = self._require_admin(interaction)
+        eff = await self.policy.for_draw(guild_id, None)
+        if eff.allowed_channels:
+            await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', eff.allowed_channels)}.")
+        else:
+            await _say(interaction, "Easel draws in every channel (add one to restrict it).")
+
+    # ---- /settings ban-word --------------------------------------------------------------------
+
+    @ban_word.command(name="add", description="Refuse prompts with these words (comma-separated; re: = regex)")
+    @app_commands.describe(words="e.g. gore, hot dog, re:\\bnud(e|ity)\\b")
+    async def ban_word_add(self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]) -> None:
+        guild_id = self._require_admin(interaction)
+        entries = split_entries(words)
+        items = await self.policy.add_items(guild_id, "banned_words", entries, by=interaction.user.id)
+        await _say(interaction, f"Added {len(entries)}; this server bans {len(items)} words or patterns.")
+
+    @ban_word.command(name="remove", description="Allow banned words again (comma-separated)")
+    @app_commands.describe(words="The words or patterns, as listed")
+    async def ban_word_remove(self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]) -> None:
+        guild_id = self._require_admin(interaction)
+        items = await self.policy.remove_items(guild_id, "banned_words", split_entries(words), by=interaction.user.id)
+        await _say(interaction, f"Removed; this server bans {len(items)} words or patterns.")
+
+    @ban_word.command(name="list", description="This server's banned words (only you see them)")
+    async def ban_word_list(self, interaction: discord.Interaction) -> None:
+        guild_id = self._require_admin(interaction)
+        eff = await self.policy.for_draw(guild_id, None)
+        if not eff.banned_words:
+            await _say(interaction, "This server bans no words (the bot-wide list still applies).")
+            return
+        listed = ", ".join(_code(w) for w in eff.banned_words)
+        await _say(interaction, f"Banned here ({len(eff.banned_words)}): {listed}")
+
+    # ---- /mod ----------------------------------------------------------------------------------
+
+    @mod.command(name="pause", description="Stop new drawings on this server until /mod resume")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        guild_id = self._require_mod(interaction)
+        await self.policy.set_paused(guild_id, True, by=interaction.user.id, channel_id=interaction.channel_id)
+        await _say(
+            interaction, "Paused: Easel takes no new drawings on this server. `/mod clear-queue` drops waiting ones."
+        )
+
+    @mod.command(name="resume", description="Take drawings again on this server")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        guild_id = self._require_mod(interaction)
+        await self.policy.set_paused(guild_id, False, by=interaction.user.id, channel_id=interaction.channel_id)
+        await _say(interaction, "Resumed: Easel takes drawings again.")
+
+    @mod.command(name="clear-queue", description="Cancel every waiting job of this server")
+    async def clear_queue(self, interaction: discord.Interaction) -> None:
+        guild_id = self._require_mod(interaction)
+        queue = self.bot.queue
+        clear_guild = getattr(queue, "clear_guild", None)
+        if clear_guild is not None:
+            count = await clear_guild(guild_id, by=interaction.user.id)
+        else:  # until JobQueue.clear_guild exists: the same through the public cancel
+            count = 0
+            for job in [j for j in queue.queued_jobs() if j.guild_id == guild_id]:
+                result = await queue.cancel(job.id, interaction.user.id, moderator=True)
+                count += int(result.ok)
+        log.info(
+            "moderation: guild %s channel %s user %s cleared the queue (%d jobs)",
+            guild_id,
+            interaction.channel_id,
+            interaction.user.id,
+            count,
+        )
+        await _say(interaction, f"Cancelled {count} waiting job(s) of this server." if count else "Nothing is waiting.")
+
+
+async def setup(bot: EaselBot) -> None:
+    policy_of(bot)
+    await bot.add_cog(Settings(bot))
