@@ -29,7 +29,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCE_LABEL = {"global": "global", "server": "server", "channel": "this channel"}
-AnyChannel = app_commands.AppCommandChannel | app_commands.AppCommandThread
+
+
+class ChannelOption(app_commands.Transformer):
+    """A channel a member can draw in: text, voice (text chat), announcement, forum, or a thread. Given as the
+    interaction's resolved data (``.id``, ``.parent_id`` for threads), without needing the channel cache."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [
+            discord.ChannelType.text,
+            discord.ChannelType.voice,
+            discord.ChannelType.news,
+            discord.ChannelType.forum,
+            discord.ChannelType.news_thread,
+            discord.ChannelType.public_thread,
+            discord.ChannelType.private_thread,
+        ]
+
+    async def transform(self, interaction: discord.Interaction, value: Any, /) -> Any:
+        return value
+
+
+AnyChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, ChannelOption]
 
 
 class NotAllowed(app_commands.CheckFailure):
