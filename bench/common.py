@@ -265,11 +265,13 @@ async def rig(
     status_interval: float = 5.0,
     interaction_timeout: float | None = 3.0,
     webui_process: bool = False,
+    rest_delay: float = 0.0,
     **sections: dict[str, Any],
 ) -> AsyncIterator[Rig]:
     """Start the fakes and the bot; ``sections`` are config sections merged over the bench defaults.
 
-    ``webui_process``: the webui fakes run in a child process (``Rig.webuis`` is then empty)."""
+    ``webui_process``: the webui fakes run in a child process (``Rig.webuis`` is then empty).
+    ``rest_delay``: the Discord fake holds every REST answer back this long (the real API's round trip)."""
     old_base = discord.http.Route.BASE
     remote: RemoteWebuis | None = None
     if webui_process:
@@ -281,6 +283,7 @@ async def rig(
         urls = []
     fake = make_discord()
     fake.interaction_timeout = interaction_timeout
+    fake.rest_delay = rest_delay
     user_ids = [FIRST_USER + i for i in range(users)]
     for i, uid in enumerate(user_ids):
         fake.add_member(GUILD, uid, name=f"bench{i}")

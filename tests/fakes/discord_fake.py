@@ -607,6 +607,8 @@ class FakeDiscord:
         # a callback later than this after dispatch gets 404 10062 Unknown interaction (None: no deadline)
         self.interaction_timeout = interaction_timeout
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        # seconds every REST answer is held back, like the round trip to the real API (benchmarks; 0: none)
+        self.rest_delay = 0.0
 
         self.guilds: dict[int, FakeGuild] = {}
         self.channels: dict[int, FakeChannel] = {}
@@ -1159,6 +1161,8 @@ class FakeDiscord:
         try:
             if error is not None:
                 raise error
+            if self.rest_delay > 0:
+                await asyncio.sleep(self.rest_delay)
             failure = self._take_failure(request.method, path) if raw_path.startswith("/api/") else None
             if failure is not None:
                 rec.response = failure.body
