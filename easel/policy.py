@@ -16,6 +16,7 @@ behind a spoiler, ``"refuse"`` means Easel draws only in age-restricted channels
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
@@ -984,6 +985,13 @@ class PolicyService:
         self.cfg = cfg
         self.safety = safety or safety_of(cfg)
         self._clock = clock
+        # The quota counts the member's jobs in this guild once Store.count_user_jobs_since takes ``guild_id``;
+        # until then, the member's jobs everywhere.
+        try:
+            params = inspect.signature(store.count_user_jobs_since).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        self._count_per_guild = "guild_id" in params
         self._guilds: dict[int, dict[str, Any]] = {}
         self._channels: dict[int, dict[int, dict[str, Any]]] = {}  # guild -> channel -> settings
 
@@ -1153,7 +1161,10 @@ class PolicyService:
         if limits.daily_quota:
             now = self._clock()
             start = start_of_utc_day(now)
-            used = await self.store.count_user_jobs_since(user_id, start)
+            if self._count_per_guild and settings.guild_id is not None:
+                used = await self.store.count_user_jobs_since(user_id, start, guild_id=settings.guild_id)  # type: ignore[call-arg]
+            else:
+                used = await self.store.count_user_jobs_since(user_id, start)
             if used >= limits.daily_quota:
                 raise PolicyError(
                     f"You have used your {limits.daily_quota} drawings for today; more <t:{int(start + 86400)}:R>."

@@ -521,3 +521,19 @@ async def test_check_draw_channel_policy_and_content(store: Store) -> None:
         DrawOptions(prompt="a dog"), guild_id=GUILD, channel_id=OTHER, user_id=USER, img2img=True, is_nsfw_channel=True
     )
     assert ok.options.prompt == "a dog" and not ok.spoiler
+
+
+async def test_daily_quota_counts_this_guild_when_the_store_can(tmp_path: Path) -> None:
+    class GuildStore(Store):
+        async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int:
+            self.asked = guild_id
+            return 5 if guild_id is None else 0
+
+    s = await GuildStore.open(tmp_path / "g.db")
+    try:
+        svc = PolicyService(s, CFG)
+        await svc.set_text(GUILD, "daily_quota", "2", by=ADMIN)
+        await svc.check_draw(DrawOptions(prompt="x"), guild_id=GUILD, channel_id=CHAN, user_id=USER)
+        assert s.asked == GUILD
+    finally:
+        await s.close()
