@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from easel.config import Config, ConfigError, Defaults, Limits
-from easel.request import DrawOptions, RequestError
+from easel.request import DrawOptions, DrawRequest, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -967,6 +967,15 @@ class DrawDecision:
     settings: EffectiveSettings
 
 
+@dataclass(frozen=True)
+class RequestDecision:
+    """The outcome of :meth:`PolicyService.check_request`."""
+
+    request: DrawRequest  # content rules applied, spoiler forced if the server says so
+    limits: UserLimits  # pass limits.queue_kwargs() to queue.submit
+    settings: EffectiveSettings
+
+
 class PolicyService:
     """Per-guild settings with a cache (invalidated on every write through this service) and the draw checks.
     Admin actions and refusals are logged with guild, channel and user ids."""
@@ -1204,6 +1213,55 @@ class PolicyService:
             raise
         options = replace(settings.apply_defaults(opts), prompt=prompt, negative_prompt=negative, spoiler=spoiler)
         return DrawDecision(options, settings.config, spoiler, limits, settings)
+
+    async def check_request(
+        self,
+        req: DrawRequest,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        parent_id: int | None = None,
+        user_id: int,
+        role_ids: Iterable[int] = (),
+        is_nsfw_channel: bool = False,
+    ) -> RequestDecision:
+        """Every server rule for a finished request, just before it is queued: the one gate all ways into the
+        queue pass (/draw and the result buttons). Idempotent: a request that passed :meth:`check_draw`
+        passes again unchanged. Raises PolicyError (logged with ids) to refuse."""
+        settings = await self.for_draw(guild_id, channel_id, parent_id)
+        try:
+            check_user_gate(settings, user_id, self.safety)
+            spoiler = check_channel_and_nsfw(
+                settings,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                is_nsfw_channel=is_nsfw_channel,
+                img2img=req.img2img and not getattr(req, "upscale", False),
+                spoiler=req.spoiler,
+            )
+            prompt, negative = await asyncio.to_thread(
+                check_prompt, req.prompt, req.negative_prompt, settings, self.safety
+            )
+            if not prompt.strip() and not getattr(req, "upscale", False):
+                raise PolicyError("Nothing is left of the prompt after this server's word filters.")
+            check_request_limits(req, settings)
+            limits = await self.check_user(settings, user_id, role_ids)
+        except PolicyError as exc:
+            log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
+            raise
+        request = replace(req, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+        return RequestDecision(request, limits, settings)
+
+
+def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
+    """A request built elsewhere (a result button: reroll, vary, remix, upscale) against this channel's limits."""
+    lim = settings.limits
+    if req.steps > lim.max_steps:
+        raise PolicyError(f"This server allows at most {lim.max_steps} steps.")
+    if req.count > lim.max_count:
+        raise PolicyError(f"This server allows at most {lim.max_count} images per request.")
+    if not getattr(req, "upscale", False) and (req.width > lim.max_width or req.height > lim.max_height):
+        raise PolicyError(f"This server allows at most {lim.max_width}x{lim.max_height}.")
 
 
 def _log_value(value: Any) -> Any:

@@ -537,3 +537,34 @@ async def test_daily_quota_counts_this_guild_when_the_store_can(tmp_path: Path) 
         assert s.asked == GUILD
     finally:
         await s.close()
+
+
+async def test_check_request_is_the_gate_for_result_buttons_and_idempotent(store: Store) -> None:
+    svc = PolicyService(store, CFG, SafetyConfig(negative_prefix="lowres"))
+    await svc.set_text(GUILD, "nsfw", "spoiler", by=ADMIN)
+    await svc.set_text(GUILD, "img2img", "nsfw_only", by=ADMIN)
+    await svc.set_text(GUILD, "max_steps", "20", by=ADMIN)
+    await svc.set_text(GUILD, "strip_words", "masterpiece", by=ADMIN)
+    await svc.add_items(GUILD, "banned_words", ["cat"], by=ADMIN)
+    where = {"guild_id": GUILD, "channel_id": CHAN, "user_id": USER}
+
+    decided = await svc.check_request(DrawRequest(prompt="masterpiece, a dog", steps=20), **where)
+    req = decided.request
+    assert (req.prompt, req.negative_prompt, req.spoiler) == ("a dog", "lowres", True)
+    assert (await svc.check_request(req, **where)).request == req  # idempotent
+    assert decided.limits.queue_kwargs() == {"max_queued": 3, "cooldown": 2.0}
+
+    with pytest.raises(PolicyError, match="at most 20 steps"):
+        await svc.check_request(DrawRequest(prompt="a dog", steps=25), **where)
+    with pytest.raises(PolicyError, match=REFUSED_WORD):  # e.g. "Draw this again" from someone's infotext
+        await svc.check_request(DrawRequest(prompt="a cat"), **where)
+    with pytest.raises(PolicyError, match="init images"):
+        await svc.check_request(DrawRequest(prompt="a dog", img2img=True, init_image=b"x"), **where)
+    # upscaling a result: the size limits and the img2img rule don't apply
+    up = DrawRequest(prompt="a dog", steps=20, width=2048, height=2048, upscale=True, img2img=True, init_image=b"x")
+    assert (await svc.check_request(up, **where)).request.spoiler
+    with pytest.raises(PolicyError, match="Nothing is left"):
+        await svc.check_request(DrawRequest(prompt="masterpiece"), **where)
+    await svc.set_paused(GUILD, True, by=ADMIN)
+    with pytest.raises(PolicyError, match=REFUSED_PAUSED):
+        await svc.check_request(req, **where)
