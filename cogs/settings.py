@@ -86,6 +86,21 @@ def policy_of(bot: EaselBot) -> PolicyService:
     return service
 
 
+def policy_context(interaction: discord.Interaction) -> dict[str, Any]:
+    """Where and who, for ``PolicyService.check_draw`` / ``check_request``: guild, channel (a thread's parent
+    too), the member's roles, and whether the channel is age-restricted."""
+    channel = interaction.channel
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return {
+        "guild_id": interaction.guild_id,
+        "channel_id": interaction.channel_id,
+        "parent_id": getattr(channel, "parent_id", None),
+        "user_id": interaction.user.id,
+        "role_ids": [role.id for role in getattr(interaction.user, "roles", [])],
+        "is_nsfw_channel": bool(is_nsfw()) if callable(is_nsfw) else False,
+    }
+
+
 async def _say(interaction: discord.Interaction, text: str) -> None:
     text = text[:2000]
     if interaction.response.is_done():

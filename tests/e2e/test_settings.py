@@ -117,3 +117,60 @@ async def test_moderator_pauses_and_clears_the_queue(e: Easel) -> None:
     assert len(e.bot.queue.running_jobs()) == 1  # the running one finishes
     e.webui.release()
     await e.result_for(ALICE)
+
+
+# ---- /draw under the server's rules (needs the cogs/draw.py + cogs/utils/enqueue.py integration) -----------
+
+
+def _integrated() -> bool:
+    import inspect
+
+    import cogs.draw
+    import cogs.utils.enqueue
+
+    return "check_draw" in inspect.getsource(cogs.draw) and "check_request" in inspect.getsource(cogs.utils.enqueue)
+
+
+needs_integration = pytest.mark.skipif(not _integrated(), reason="/draw doesn't call PolicyService yet")
+
+
+async def _draw_text(e: Easel, **options: object) -> str:
+    inter = await e.draw(**options)  # type: ignore[arg-type]
+    return str(inter.response["data"]["content"])
+
+
+@needs_integration
+async def test_draw_uses_server_defaults_and_limits(e: Easel) -> None:
+    await run(e, "settings", "set", key="steps", value="12")
+    await run(e, "settings", "set", key="max_count", value="1")
+    assert "count must be between 1 and 1" in await _draw_text(e, count=2)
+    await e.draw(prompt="a fox")
+    await e.result_for(ALICE)
+    assert e.webui.generations[-1]["steps"] == 12
+
+
+@needs_integration
+async def test_draw_refused_by_server_rules_without_echo(e: Easel) -> None:
+    await run(e, "settings", "ban-word add", words="fox")
+    text = await _draw_text(e, prompt="a red FOX")
+    assert text == "Your prompt contains a word this server doesn't allow."
+    await run(e, "settings", "channels add", channel=NSFW_CHANNEL)
+    assert f"try <#{NSFW_CHANNEL}>" in await _draw_text(e, prompt="a cat")
+    await run(e, "settings", "channels remove", channel=NSFW_CHANNEL)
+    await run(e, "mod", "pause", as_user=MOD)
+    assert "paused on this server" in await _draw_text(e, prompt="a cat")
+    await run(e, "mod", "resume", as_user=MOD)
+    await run(e, "settings", "block", user=BOB)
+    assert "can't use Easel" in await _draw_text(e, user=BOB, prompt="a cat")
+    assert e.webui.generations == []
+
+
+@needs_integration
+async def test_nsfw_spoiler_outside_age_restricted_channels(e: Easel) -> None:
+    await run(e, "settings", "set", key="nsfw", value="spoiler")
+    await e.draw(prompt="a cat")
+    sfw = await e.result_for(ALICE)
+    assert sfw.attachments and all(f.spoiler for f in sfw.attachments)
+    await e.draw(user=BOB, channel=NSFW_CHANNEL, prompt="a cat")
+    nsfw = await e.result_for(BOB, channel=NSFW_CHANNEL)
+    assert nsfw.attachments and not any(f.spoiler for f in nsfw.attachments)
