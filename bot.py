@@ -23,19 +23,21 @@ from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
 from easel.logs import setup_logging
 from easel.metrics import MetricsServer
+from easel.policy import PolicyService
 from easel.queue import Backend, JobQueue
 from easel.store import Store
 from easel.webui import WebuiClient
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings")
 
 
 class EaselBot(commands.AutoShardedBot):
     """The bot: owns the HTTP session, the store, the catalog and the queue; cogs reach them from here."""
 
     store: Store
+    policy: PolicyService
     catalog: Catalog
     queue: JobQueue
     publisher: DiscordPublisher
@@ -59,6 +61,7 @@ class EaselBot(commands.AutoShardedBot):
         cfg = self.config
         self.webui_session = aiohttp.ClientSession()
         self.store = await Store.open(cfg.storage.path)
+        self.policy = PolicyService(self.store, cfg)
         self.catalog = Catalog()
         backends = [
             Backend(

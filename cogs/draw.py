@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.settings import policy_context
 from cogs.utils.enqueue import enqueue, reply
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
@@ -95,7 +96,6 @@ class Draw(commands.Cog):
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
         spoiler: bool | None = None,
     ) -> None:
-        cfg = self.bot.config
         opts = DrawOptions(
             prompt=prompt,
             negative_prompt=negative_prompt,
@@ -114,9 +114,14 @@ class Draw(commands.Cog):
             spoiler=spoiler,
         )
         try:
-            # Cheap checks first, so a bad option is refused before any download.
+            # The server's rules first (blocked, paused, channel, NSFW, words, quota), then the options against
+            # the server's defaults and limits, all before any download.
+            decision = await self.bot.policy.check_draw(
+                opts, **policy_context(interaction), img2img=init_image is not None
+            )
+            opts, cfg = decision.options, decision.config
             build_request(opts if init_image is None else _with_size(opts, (512, 512)), cfg, self.bot.catalog)
-            self.bot.queue.check_user(interaction.user.id)
+            self.bot.queue.check_user(interaction.user.id, **decision.limits.queue_kwargs())
             init_png: bytes | None = None
             if init_image is not None:
                 _check_attachment(init_image, cfg.limits.max_init_image_bytes)

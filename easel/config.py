@@ -26,6 +26,7 @@ class DiscordConfig:
     token: str = field(default="", repr=False)
     guild_ids: tuple[int, ...] = ()
     moderator_role_ids: tuple[int, ...] = ()
+    admin_role_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,18 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class SafetyConfig:
+    """Bot-wide content rules, on top of which every guild adds its own (``[safety]`` in the config)."""
+
+    banned_words: tuple[str, ...] = ()  # whole words, case-insensitive; "re:" prefix = regular expression
+    strip_words: tuple[str, ...] = ()  # removed silently from prompts
+    negative_prefix: str = ""  # always at the start of the negative prompt
+    extra_networks: str = "allow"  # "allow" or "strip" <lora:…>, <hypernet:…> tags; a guild may only tighten
+    daily_quota: int = 0  # drawings per user per UTC day; 0 = no quota. A ceiling for guild quotas.
+    blocked_users: tuple[int, ...] = ()  # user ids refused everywhere
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -130,6 +143,7 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     metrics: MetricsConfig = MetricsConfig()
     results: ResultsConfig = ResultsConfig()
+    safety: SafetyConfig = SafetyConfig()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -224,16 +238,18 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "logging",
         "metrics",
         "results",
+        "safety",
     }
     _check_unknown(raw, sections, "config")
 
     d = _table(raw, "discord")
-    _check_unknown(d, {"token", "guild_ids", "moderator_role_ids"}, "[discord]")
+    _check_unknown(d, {"token", "guild_ids", "moderator_role_ids", "admin_role_ids"}, "[discord]")
     token = env.get("DISCORD_TOKEN") or _take(d, "token", str, "", "discord")
     discord = DiscordConfig(
         token=token.strip(),
         guild_ids=_ids(d, "guild_ids", "discord"),
         moderator_role_ids=_ids(d, "moderator_role_ids", "discord"),
+        admin_role_ids=_ids(d, "admin_role_ids", "discord"),
     )
 
     webui = _simple(WebuiConfig, _table(raw, "webui"), "webui")
@@ -297,6 +313,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     if not 0 < results.vary_strength <= 1:
         raise ConfigError("results.vary_strength: must be in (0, 1]")
 
+    from easel.policy import parse_safety  # the content rules' checks live with the rules
+
+    safety = parse_safety(_table(raw, "safety"))
+
     return Config(
         discord=discord,
         backends=_backends(raw),
@@ -309,6 +329,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         logging=logging_cfg,
         metrics=metrics,
         results=results,
+        safety=safety,
     )
 
 

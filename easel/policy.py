@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, Protocol
 
-from easel.config import Config, ConfigError, Defaults, Limits
+from easel.config import Config, ConfigError, Defaults, Limits, SafetyConfig
 from easel.request import DrawOptions, DrawRequest, RequestError
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,7 @@ class PolicyError(RequestError):
     """A refused setting or a refused draw: the message is one line for the user, and never echoes a banned word."""
 
 
-# ---- global safety config (to move into easel/config.py as [safety]) -------------------------------------
-
-
-@dataclass(frozen=True)
-class SafetyConfig:
-    """Bot-wide content rules, on top of which every guild adds its own (``[safety]`` in the config)."""
-
-    banned_words: tuple[str, ...] = ()  # whole words, case-insensitive; "re:" prefix = regular expression
-    strip_words: tuple[str, ...] = ()  # removed silently from prompts
-    negative_prefix: str = ""  # always at the start of the negative prompt
-    extra_networks: str = "allow"  # "allow" or "strip" <lora:…>, <hypernet:…> tags; a guild may only tighten
-    daily_quota: int = 0  # drawings per user per UTC day; 0 = no quota. A ceiling for guild quotas.
-    blocked_users: tuple[int, ...] = ()  # user ids refused everywhere
+# ---- global safety config ([safety] in the config) -------------------------------------
 
 
 def parse_safety(table: Mapping[str, Any], where: str = "safety") -> SafetyConfig:
@@ -111,9 +99,8 @@ def parse_safety(table: Mapping[str, Any], where: str = "safety") -> SafetyConfi
 
 
 def safety_of(cfg: Config) -> SafetyConfig:
-    """The config's ``[safety]`` section once it exists there, else the defaults."""
-    value = getattr(cfg, "safety", None)
-    return value if value is not None else SafetyConfig()
+    """The config's ``[safety]`` section."""
+    return cfg.safety
 
 
 # ---- the settings of one scope --------------------------------------------------------------------------

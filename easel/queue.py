@@ -344,6 +344,20 @@ class JobQueue:
         log.info("job %s: cancel requested while running on %s by user %s", job.id, job.backend, user_id)
         return CancelResult(True, f"Stopping job `{job.id}` on {job.backend}.")
 
+    async def clear_guild(self, guild_id: int, *, by: int) -> int:
+        """Cancel every waiting (not running) job of a guild (/mod clear-queue). Returns how many."""
+        jobs = [j for j in self._queued if j.guild_id == guild_id]
+        now = self._clock()
+        for job in jobs:
+            self._take(job)
+            await self.store.update(job, state=JobState.CANCELLED, finished_at=now)
+            log.info("job %s: cancelled by moderator %s (queue of guild %s cleared)", job.id, by, guild_id)
+        if jobs:
+            self._notify()
+        for job in jobs:
+            await self._safe(self.publisher.cancelled(job), job)
+        return len(jobs)
+
     # ---- workers ----------------------------------------------------------------------------
 
     def _eligible(self, job: Job, backend: Backend) -> bool:

@@ -293,11 +293,13 @@ class Store:
         await self._db.commit()
         return cur.rowcount
 
-    async def count_user_jobs_since(self, user_id: int, since: float) -> int:
-        """Jobs a user submitted since ``since`` that were not refused/cancelled (daily quotas)."""
-        async with self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND created_at >= ? AND state != 'cancelled'",
-            (user_id, since),
-        ) as cur:
+    async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int:
+        """Jobs a user submitted since ``since`` (in one guild, if given) that were not cancelled (daily quotas)."""
+        sql = "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND created_at >= ? AND state != 'cancelled'"
+        params: tuple[Any, ...] = (user_id, since)
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            params += (guild_id,)
+        async with self._db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0

@@ -33,6 +33,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         "backends": mod.BackendConfig,
         "metrics": mod.MetricsConfig,
         "results": mod.ResultsConfig,
+        "safety": mod.SafetyConfig,
     }
     for section, cls in sections.items():
         assert f"[{section}]" in text or f"[[{section}]]" in text

@@ -483,7 +483,14 @@ async def test_daily_quota_with_role_override(store: Store) -> None:
     await svc.set_role_override(GUILD, 55, {"daily_quota": 3}, by=ADMIN)
 
     async def add(job_id: str, created: float, state: JobState = JobState.DELIVERED) -> None:
-        job = Job(id=job_id, request=DrawRequest(prompt="x"), user_id=USER, channel_id=CHAN, created_at=created)
+        job = Job(
+            id=job_id,
+            request=DrawRequest(prompt="x"),
+            user_id=USER,
+            channel_id=CHAN,
+            guild_id=GUILD,
+            created_at=created,
+        )
         await store.add_job(job)
         if state != JobState.QUEUED:
             await store.update(job, state=state)

@@ -10,7 +10,7 @@ import discord
 from easel.jobs import Job, Reply, new_id
 from easel.queue import QueueFull
 from easel.render import queued_text
-from easel.request import DrawRequest
+from easel.request import DrawRequest, RequestError
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -34,6 +34,14 @@ async def reply(interaction: discord.Interaction, text: str, *, view: discord.ui
 async def enqueue(bot: EaselBot, interaction: discord.Interaction, request: DrawRequest) -> Job | None:
     """Store the job, put it in line and answer the user (ephemeral, with a Cancel button) with its position."""
     from cogs.results import cancel_view  # the views live with their handlers
+    from cogs.settings import policy_context
+
+    try:  # every way into the queue passes the server's rules (result buttons too)
+        decision = await bot.policy.check_request(request, **policy_context(interaction))
+    except RequestError as exc:
+        await reply(interaction, str(exc))
+        return None
+    request = decision.request
 
     job = Job(
         id=new_id(),
@@ -46,7 +54,7 @@ async def enqueue(bot: EaselBot, interaction: discord.Interaction, request: Draw
     publisher = bot.publisher
     publisher.expect(job.id)
     try:
-        position = await bot.queue.submit(job)
+        position = await bot.queue.submit(job, **decision.limits.queue_kwargs())
     except QueueFull as exc:
         publisher.acked(job.id)
         await reply(interaction, str(exc))
