@@ -66,6 +66,7 @@ async def test_img2img_with_an_attachment(tmp_path: Path) -> None:
         assert payload["init_images"] and payload["width"] % 8 == 0
         assert abs(payload["width"] / payload["height"] - 1.5) < 0.1
         assert "img2img" in result.content
+        assert e.discord.attachment_downloads == [init.id]
 
 
 async def test_webui_error_tells_the_requester_with_an_error_id(tmp_path: Path) -> None:
@@ -138,3 +139,11 @@ async def test_webui_down_at_first_keeps_the_job_and_says_so(tmp_path: Path) -> 
         await e.webui.up()
         await e.result_for(ALICE, timeout=20)
         assert bot.queue.backends["gpu0"].up
+
+
+async def test_oversized_attachment_refused_before_download(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, limits={"max_init_image_bytes": 100_000}) as e:
+        big = FakeAttachment("big.png", png(600, 600, (1, 2, 3)) + b"\0" * 200_000, content_type="image/png")
+        inter = await e.draw(init_image=big)
+        assert inter.response_type == 4 and "the limit is" in inter.response["data"]["content"]
+        assert e.discord.attachment_downloads == [] and e.webui.generations == []

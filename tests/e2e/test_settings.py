@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, NSFW_CHANNEL, Easel, running_easel
+from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, NSFW_CHANNEL, Easel, png, running_easel
+from tests.fakes.discord_fake import FakeAttachment
 
 ADMIN = 333333333333333338
 MANAGE_GUILD = 1 << 5
@@ -119,19 +120,7 @@ async def test_moderator_pauses_and_clears_the_queue(e: Easel) -> None:
     await e.result_for(ALICE)
 
 
-# ---- /draw under the server's rules (needs the cogs/draw.py + cogs/utils/enqueue.py integration) -----------
-
-
-def _integrated() -> bool:
-    import inspect
-
-    import cogs.draw
-    import cogs.utils.enqueue
-
-    return "check_draw" in inspect.getsource(cogs.draw) and "check_request" in inspect.getsource(cogs.utils.enqueue)
-
-
-needs_integration = pytest.mark.skipif(not _integrated(), reason="/draw doesn't call PolicyService yet")
+# ---- /draw under the server's rules ----------------------------------------------------------------------
 
 
 async def _draw_text(e: Easel, **options: object) -> str:
@@ -139,7 +128,6 @@ async def _draw_text(e: Easel, **options: object) -> str:
     return str(inter.response["data"]["content"])
 
 
-@needs_integration
 async def test_draw_uses_server_defaults_and_limits(e: Easel) -> None:
     await run(e, "settings", "set", key="steps", value="12")
     await run(e, "settings", "set", key="max_count", value="1")
@@ -149,7 +137,6 @@ async def test_draw_uses_server_defaults_and_limits(e: Easel) -> None:
     assert e.webui.generations[-1]["steps"] == 12
 
 
-@needs_integration
 async def test_draw_refused_by_server_rules_without_echo(e: Easel) -> None:
     await run(e, "settings", "ban-word add", words="fox")
     text = await _draw_text(e, prompt="a red FOX")
@@ -165,7 +152,6 @@ async def test_draw_refused_by_server_rules_without_echo(e: Easel) -> None:
     assert e.webui.generations == []
 
 
-@needs_integration
 async def test_nsfw_spoiler_outside_age_restricted_channels(e: Easel) -> None:
     await run(e, "settings", "set", key="nsfw", value="spoiler")
     await e.draw(prompt="a cat")
@@ -174,3 +160,15 @@ async def test_nsfw_spoiler_outside_age_restricted_channels(e: Easel) -> None:
     await e.draw(user=BOB, channel=NSFW_CHANNEL, prompt="a cat")
     nsfw = await e.result_for(BOB, channel=NSFW_CHANNEL)
     assert nsfw.attachments and not any(f.spoiler for f in nsfw.attachments)
+
+
+async def test_refuse_policy_and_img2img_only_in_age_restricted_channels(e: Easel) -> None:
+    init = FakeAttachment("photo.png", png(64, 64), content_type="image/png")
+    await run(e, "settings", "set", key="img2img", value="nsfw_only")
+    assert "age-restricted" in await _draw_text(e, prompt="as a painting", init_image=init)
+    inter = await e.draw(user=BOB, channel=NSFW_CHANNEL, prompt="as a painting", init_image=init)
+    await e.wait_reply(inter, lambda t: "Queued" in t or "Drawing" in t or "Done" in t)
+    await e.result_for(BOB, channel=NSFW_CHANNEL)
+    await run(e, "settings", "set", key="nsfw", value="refuse")
+    assert "age-restricted" in await _draw_text(e, prompt="a cat")
+    assert len(e.webui.generations) == 1

@@ -621,6 +621,7 @@ class FakeDiscord:
         self.unhandled: list[RecordedRequest] = []  # requests to routes the fake does not implement
         self.gateway_received: list[dict] = []  # every payload the bot sent over the gateway
         self.identify_count = 0
+        self.attachment_downloads: list[int] = []  # ids of attachments the bot fetched from the fake CDN
         self.dms_disabled: set[int] = set()  # users whose DMs answer 403 50007
 
         self._global_commands: list[dict] = []
@@ -1234,6 +1235,7 @@ class FakeDiscord:
         f = self._files.get(int(request.match_info["id"]))
         if f is None:
             return web.Response(status=404, text="Not Found")
+        self.attachment_downloads.append(f.id)
         return web.Response(body=f.data, content_type=f.content_type)
 
     def _check_auth(self, request: web.Request) -> None:
