@@ -125,6 +125,7 @@ class JobQueue:
         self._user_served: dict[int, int] = {}
         self._tick = 0
         self._order_cache: list[Job] | None = None
+        self._edit_slots = asyncio.Semaphore(8)
         self._last_submit: dict[int, float] = {}
         self._sent_position: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -661,10 +662,13 @@ class JobQueue:
         while True:
             await asyncio.sleep(interval)
             starts = self.estimate_starts()
+            changed = []
             for position, job in enumerate(self.fair_order(), start=1):
                 if self._sent_position.get(job.id) != position:
                     self._sent_position[job.id] = position
-                    await self._safe(self.publisher.queued(job, position, starts.get(job.id)), job)
+                    changed.append((job, position))
+            # Each reply has its own webhook token (its own rate-limit bucket): edit several at once.
+            await asyncio.gather(*(self._tell_position(job, pos, starts.get(job.id)) for job, pos in changed))
             live = {j.id for j in self._queued}
             for job_id in list(self._sent_position):
                 if job_id not in live:
@@ -694,6 +698,10 @@ class JobQueue:
                 else:
                     if dropped:
                         log.info("store: dropped the images of %d results older than %g days", dropped, keep)
+
+    async def _tell_position(self, job: Job, position: int, eta: float | None) -> None:
+        async with self._edit_slots:
+            await self._safe(self.publisher.queued(job, position, eta), job)
 
     async def _safe(self, coro: object, job: Job) -> None:
         try:
