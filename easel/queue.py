@@ -658,7 +658,10 @@ class JobQueue:
 
     async def _status_loop(self) -> None:
         """Tell waiting users when their position changes, at most every ``queue.status_interval`` s."""
-        interval = max(self.cfg.queue.status_interval, 1.0)
+        interval = self.cfg.queue.status_interval
+        if interval <= 0:
+            return
+        interval = max(interval, 0.1)
         while True:
             await asyncio.sleep(interval)
             starts = self.estimate_starts()

@@ -80,3 +80,19 @@ async def test_two_backends_share_the_line_and_one_going_down_hands_over(tmp_pat
     finally:
         with contextlib.suppress(Exception):
             await second.stop()
+
+
+async def test_queued_reply_follows_the_position(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.webui.hold()
+        await e.draw(prompt="running")
+        await e.webui.wait_generation_started(1)
+        bobs = await e.draw(user=BOB, prompt="bob first")
+        mine = await e.draw(prompt="mine second")
+        assert "**#2**" in mine.response["data"]["content"]
+        await command(e, "cancel", BOB, job=job_id(bobs.response["data"]["content"]))
+        text = await e.wait_reply(mine, lambda t: "**#1**" in t)
+        assert "Queued" in text
+        e.webui.release()
+        await e.wait_reply(mine, lambda t: "Done" in t)
+        assert mine.followups == []  # the same reply was edited all along
