@@ -76,6 +76,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RoleLimit:
+    """A role whose members get other queue limits than ``[limits]`` (e.g. supporters): may exceed them."""
+
+    role_id: int
+    max_queued_per_user: int | None = None
+    cooldown_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class HiresConfig:
     upscaler: str = "Latent"
     scale: float = 2.0
@@ -144,6 +153,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     results: ResultsConfig = ResultsConfig()
     safety: SafetyConfig = SafetyConfig()
+    role_limits: tuple[RoleLimit, ...] = ()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -224,6 +234,33 @@ def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
     return tuple(result)
 
 
+def _role_limits(raw: Mapping[str, Any]) -> tuple[RoleLimit, ...]:
+    items = raw.get("role_limits", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError("[[role_limits]]: expected an array of tables ([[role_limits]] with role_id = ...)")
+    result = []
+    for i, item in enumerate(items):
+        where = f"role_limits[{i}]"
+        _check_unknown(item, {"role_id", "max_queued_per_user", "cooldown_seconds"}, where)
+        role_id = item.get("role_id")
+        if not isinstance(role_id, int) or isinstance(role_id, bool):
+            raise ConfigError(f"{where}.role_id: expected a numeric role id")
+        max_queued = _take(item, "max_queued_per_user", int, -1, where)
+        cooldown = _take(item, "cooldown_seconds", float, -1.0, where)
+        if "max_queued_per_user" in item and max_queued < 1:
+            raise ConfigError(f"{where}.max_queued_per_user: must be >= 1")
+        if "cooldown_seconds" in item and cooldown < 0:
+            raise ConfigError(f"{where}.cooldown_seconds: must be >= 0")
+        result.append(
+            RoleLimit(
+                role_id,
+                max_queued if "max_queued_per_user" in item else None,
+                cooldown if "cooldown_seconds" in item else None,
+            )
+        )
+    return tuple(result)
+
+
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     sections = {
@@ -239,6 +276,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "metrics",
         "results",
         "safety",
+        "role_limits",
     }
     _check_unknown(raw, sections, "config")
 
@@ -330,6 +368,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         metrics=metrics,
         results=results,
         safety=safety,
+        role_limits=_role_limits(raw),
     )
 
 

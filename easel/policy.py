@@ -914,10 +914,20 @@ def user_limits(settings: EffectiveSettings, role_ids: Iterable[int] = ()) -> Us
         if "daily_quota" in o:
             q = int(o["daily_quota"])
             quota = 0 if (q == 0 or quota == 0) else max(quota, q)
-    top = settings.ceilings
+    top_queued, floor_cooldown = settings.ceilings.max_queued_per_user, settings.ceilings.cooldown_seconds
+    roles = {int(r) for r in role_ids}
+    for rl in settings.config.role_limits:  # [[role_limits]] in the config: may go past [limits]
+        if rl.role_id not in roles:
+            continue
+        if rl.max_queued_per_user is not None:
+            top_queued = max(top_queued, rl.max_queued_per_user)
+            max_queued = max(max_queued, rl.max_queued_per_user)
+        if rl.cooldown_seconds is not None:
+            floor_cooldown = min(floor_cooldown, rl.cooldown_seconds)
+            cooldown = min(cooldown, rl.cooldown_seconds)
     if settings.quota_ceiling:
         quota = min(quota, settings.quota_ceiling) if quota else settings.quota_ceiling
-    return UserLimits(min(max_queued, top.max_queued_per_user), max(cooldown, top.cooldown_seconds), quota)
+    return UserLimits(min(max_queued, top_queued), max(cooldown, floor_cooldown), quota)
 
 
 def start_of_utc_day(now: float) -> float:

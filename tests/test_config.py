@@ -82,3 +82,18 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_int_accepted_for_float_keys() -> None:
     cfg = parse_config(minimal(webui={"read_timeout": 30}), env={})
     assert cfg.webui.read_timeout == 30.0
+
+
+def test_role_limits_parsed_and_checked() -> None:
+    cfg = parse_config(
+        minimal(role_limits=[{"role_id": 7, "max_queued_per_user": 10}, {"role_id": 8, "cooldown_seconds": 0}]),
+        env={},
+    )
+    assert [(r.role_id, r.max_queued_per_user, r.cooldown_seconds) for r in cfg.role_limits] == [
+        (7, 10, None),
+        (8, None, 0.0),
+    ]
+    with pytest.raises(ConfigError, match=r"role_limits\[0\].role_id"):
+        parse_config(minimal(role_limits=[{"max_queued_per_user": 3}]), env={})
+    with pytest.raises(ConfigError, match=r"role_limits\[0\].max_queued_per_user"):
+        parse_config(minimal(role_limits=[{"role_id": 1, "max_queued_per_user": 0}]), env={})

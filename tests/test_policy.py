@@ -18,6 +18,7 @@ from easel.policy import (
     PolicyError,
     PolicyService,
     SafetyConfig,
+    UserLimits,
     check_channel_and_nsfw,
     check_prompt,
     effective,
@@ -575,3 +576,17 @@ async def test_check_request_is_the_gate_for_result_buttons_and_idempotent(store
     await svc.set_paused(GUILD, True, by=ADMIN)
     with pytest.raises(PolicyError, match=REFUSED_PAUSED):
         await svc.check_request(req, **where)
+
+
+def test_config_role_limits_go_past_the_global_limits() -> None:
+    cfg = parse_config(
+        {
+            "backends": [{"url": "http://127.0.0.1:7860"}],
+            "limits": {"max_queued_per_user": 2, "cooldown_seconds": 30},
+            "role_limits": [{"role_id": 99, "max_queued_per_user": 8, "cooldown_seconds": 0}],
+        },
+        env={},
+    )
+    settings = effective(cfg, {}, {}, guild_id=1, channel_id=2)
+    assert user_limits(settings, []) == UserLimits(2, 30.0, 0)
+    assert user_limits(settings, [5, 99]) == UserLimits(8, 0.0, 0)
