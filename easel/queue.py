@@ -365,7 +365,8 @@ class JobQueue:
         model = job.request.model
         if model is None:
             return True
-        return self.catalog.backend_has_model(backend.name, model)
+        # A job queued while no backend had answered yet carries the name as typed: resolve it now.
+        return self.catalog.backend_has_model(backend.name, self.catalog.resolve_model(model) or model)
 
     def _matches_loaded(self, job: Job, backend: Backend) -> bool:
         return job.request.model is None or job.request.model == backend.loaded_model
@@ -393,7 +394,7 @@ class JobQueue:
             return
         for job in list(self._queued):
             model = job.request.model
-            if model is not None and not self.catalog.backends_with_model(model):
+            if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
                 await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
 
@@ -468,7 +469,8 @@ class JobQueue:
         )
         self._notify()
         upscale = job.request.upscale
-        model = None if upscale else (job.request.model or backend.loaded_model)
+        wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
+        model = None if upscale else (wanted or backend.loaded_model)
         title = self.catalog.model_title(backend.name, model) if model else None
         if model and model != backend.loaded_model:
             backend.swaps += 1
