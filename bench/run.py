@@ -15,13 +15,17 @@ import importlib
 import io
 import json
 import logging
+import os
 import pstats
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
+
+CHILD_TIMEOUT = 600  # seconds for one bench
 
 BENCHES = (
     "first_answer",
@@ -35,6 +39,20 @@ BENCHES = (
 
 
 def _child(name: str, quick: bool, out: Path, profile: bool) -> int:
+    try:
+        _run_child(name, quick, out, profile)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    else:
+        code = 0
+    # Leave at once: a bot that failed to start leaves threads behind (aiosqlite's) that would hang the exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run_child(name: str, quick: bool, out: Path, profile: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("discord.client").setLevel(logging.ERROR)  # "PyNaCl is not installed" etc.
     module = importlib.import_module(f"bench.{name}")
@@ -53,7 +71,6 @@ def _child(name: str, quick: bool, out: Path, profile: bool) -> int:
         stats.sort_stats("cumulative").print_stats(40)
         print(buf.getvalue())
     out.write_text(json.dumps(report.as_dict()))
-    return 0
 
 
 def _summary(results: list[dict[str, Any]]) -> str:
@@ -97,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "bench.run", "--child", name, "--out", str(out)]
             cmd += ["--quick"] if args.quick else []
             cmd += ["--profile"] if args.profile else []
-            proc = subprocess.run(cmd, check=False)
-            if proc.returncode != 0 or not out.exists():
+            try:
+                code = subprocess.run(cmd, check=False, timeout=CHILD_TIMEOUT).returncode
+            except subprocess.TimeoutExpired:
+                code = -1
+            if code != 0 or not out.exists():
                 failed.append(name)
-                print(f"== {name}: FAILED (exit {proc.returncode})", flush=True)
+                print(f"== {name}: FAILED ({'timed out' if code == -1 else f'exit {code}'})", flush=True)
                 continue
             results.append(json.loads(out.read_text()))
             print(flush=True)
