@@ -147,3 +147,22 @@ async def test_oversized_attachment_refused_before_download(tmp_path: Path) -> N
         inter = await e.draw(init_image=big)
         assert inter.response_type == 4 and "the limit is" in inter.response["data"]["content"]
         assert e.discord.attachment_downloads == [] and e.webui.generations == []
+
+
+async def test_rate_limited_post_is_retried_and_posted_once(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.discord.fail_next("POST", r"^/channels/\d+/messages$", 429, times=2)
+        await e.draw(prompt="patient")
+        await e.result_for(ALICE)
+        posts = [r for r in e.discord.requests if r.method == "POST" and r.path == f"/channels/{CHANNEL}/messages"]
+        assert [r.status for r in posts] == [429, 429, 200]
+        assert len([m for m in e.discord.channel_messages(CHANNEL) if m.attachments]) == 1
+
+
+async def test_no_permission_in_the_channel_falls_back_to_the_interaction(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.discord.fail_next("POST", r"^/channels/\d+/messages$", 403, {"code": 50013, "message": "Missing Permissions"})
+        inter = await e.draw(prompt="somewhere else")
+        await e.discord.wait_until(lambda: any(m.attachments for m in inter.followups), timeout=10)
+        result = next(m for m in inter.followups if m.attachments)
+        assert not result.ephemeral and result.mentions_resolved == {ALICE}
