@@ -93,7 +93,10 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, figure: str, value: str, target: str = "", ok: bool | None = None) -> None:
+    def add(self, figure: str, value: str, target: str = "", ok: bool | None = None, *, judged: bool = True) -> None:
+        """``judged=False``: the target is shown in parentheses for comparison, without PASS/MISS."""
+        if not judged and target:
+            target, ok = f"({target})", None
         self.rows.append(Row(figure, value, target, ok))
 
     @property

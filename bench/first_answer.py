@@ -50,10 +50,11 @@ async def measure(report: Report, label: str, *, count: int, webui_process: bool
     answers = [a for a in latencies if a is not None]
     missed = len(latencies) - len(answers)
     s = summary(answers)
-    report.add(f"{label}: median", ms(s["median"]), "< 100 ms", s["median"] < 0.100)
+    judged = webui_process  # one process: an upper bound that includes the webui fakes' own work
+    report.add(f"{label}: median", ms(s["median"]), "< 100 ms", s["median"] < 0.100, judged=judged)
     report.add(f"{label}: p99", ms(s["p99"]))
-    report.add(f"{label}: max", ms(s["max"]), "<= 3 s", s["max"] <= 3.0 and missed == 0)
-    report.add(f"{label}: unanswered", str(missed), "0", missed == 0)
+    report.add(f"{label}: max", ms(s["max"]), "<= 3 s", s["max"] <= 3.0 and missed == 0, judged=judged)
+    report.add(f"{label}: unanswered", str(missed), "0", missed == 0, judged=judged)
     report.add(
         f"{label}: load",
         f"{generated} jobs generated, {delivered} posted, {uploaded / 2**20:.0f} MiB uploaded in {t1 - t0:.1f} s",

@@ -42,7 +42,7 @@ async def run(quick: bool) -> Report:
     report.add(f"RSS after {total} jobs", f"{samples[-1]:.1f} MiB")
     report.add("max - min after warm-up", f"{spread_mb:.1f} MiB", "<= 20 MB", spread_mb <= 20 * 1e6 / 2**20)
     slope = (samples[-1] - samples[1]) / (total - 2 * WAVE) * 1000 if len(samples) > 2 else 0.0
-    report.add("growth after warm-up", f"{slope:+.2f} MiB per 1,000 jobs")
+    report.add("growth after warm-up (trend)", f"{slope:+.2f} MiB per 1,000 jobs")
     report.add("samples (MiB)", " ".join(f"{s:.0f}" for s in samples))
     report.add("rate", f"{total / elapsed:.1f} jobs/s end to end; {len(store_jobs)} jobs left active")
     return report

@@ -42,7 +42,9 @@ async def measure(report: Report, backends: int, count: int, *, webui_process: b
     missed = len(results) - len(answers)
     s = summary(answers)
     by_cmd = {c: summary([t for name, t in results if name == c and t is not None]) for c in ("draw", "queue")}
-    report.add(f"{label}: p99", ms(s["p99"]), "< 250 ms", s["p99"] < 0.250 and missed == 0)
+    # one process: an upper bound that includes the webui fakes' own work (16 MB answers written on this loop)
+    ok = s["p99"] < 0.250 and missed == 0
+    report.add(f"{label}: p99", ms(s["p99"]), "< 250 ms", ok, judged=webui_process)
     report.add(
         f"{label}: median / max",
         f"{ms(s['median'])} / {ms(s['max'])} (draw p99 {ms(by_cmd['draw']['p99'])}, "

