@@ -36,6 +36,8 @@ async def run(quick: bool) -> Report:
             samples.append(rss_mb())
         elapsed = loop.time() - t0
         store_jobs = await r.bot.store.active_jobs()
+        # discord.py keeps a View sent with an ephemeral message alive (with a task) for its 15-min timeout
+        views = sum(1 for t in asyncio.all_tasks() if "timeout_task" in t.get_coro().__qualname__)
     after = samples[1:] if len(samples) > 1 else samples
     spread_mb = max(after) - min(after)
     report.add("RSS after first 100 jobs", f"{samples[0]:.1f} MiB")
@@ -44,5 +46,6 @@ async def run(quick: bool) -> Report:
     slope = (samples[-1] - samples[1]) / (total - 2 * WAVE) * 1000 if len(samples) > 2 else 0.0
     report.add("growth after warm-up (trend)", f"{slope:+.2f} MiB per 1,000 jobs")
     report.add("samples (MiB)", " ".join(f"{s:.0f}" for s in samples))
+    report.add("discord.py views alive at the end", f"{views} (each kept until its 15-min timeout)")
     report.add("rate", f"{total / elapsed:.1f} jobs/s end to end; {len(store_jobs)} jobs left active")
     return report
