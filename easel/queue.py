@@ -19,9 +19,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
@@ -132,6 +132,7 @@ class JobQueue:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.generated_count = 0
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -481,7 +482,9 @@ class JobQueue:
             job.attempts,
             model or "loaded",
         )
-        await self._safe(self.publisher.started(job, backend.name), job)
+        # Not awaited: the generation starts now, whatever Discord's round trip costs (the publisher keeps a
+        # job's edits in order).
+        self._background(self._safe(self.publisher.started(job, backend.name), job))
         task_id = f"easel-{job.id}-{job.attempts}"
         self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
@@ -524,7 +527,10 @@ class JobQueue:
             return
         METRICS.observe_generation(seconds)
         backend.learn(job, seconds)
-        await self._store_result(job, result, seconds)
+        # Storing (MBs of PNG into SQLite) and posting happen in their own task, so this backend's worker sends
+        # the next job at once. Until the images are stored the job is "running" in the store: a crash in
+        # between runs it again, like a crash during generation.
+        self._track(asyncio.create_task(self._store_result(job, result, seconds), name=f"easel-store-{job.id}"))
 
     async def _upscale(self, backend: Backend, job: Job) -> GenerationResult:
         r = job.request
@@ -557,7 +563,7 @@ class JobQueue:
         await self.store.save_result(job, images, seconds)
         self.generated_count += 1
         log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
-        self._spawn_delivery(job, images)
+        await self._deliver(job, images, recovered=False)
 
     async def _on_error(self, backend: Backend, job: Job, exc: WebuiError) -> None:
         error_id = new_error_id()
@@ -593,9 +599,19 @@ class JobQueue:
     # ---- delivery ---------------------------------------------------------------------------
 
     def _spawn_delivery(self, job: Job, images: list[StoredImage] | None = None, *, recovered: bool = False) -> None:
-        task = asyncio.create_task(self._deliver(job, images, recovered), name=f"easel-deliver-{job.id}")
+        self._track(asyncio.create_task(self._deliver(job, images, recovered), name=f"easel-deliver-{job.id}"))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """A storing/posting task: shutdown and ``wait_idle`` wait for these."""
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
+        task.add_done_callback(lambda _: self._notify())
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Fire and forget (a status edit), keeping a reference so the task is not collected mid-way."""
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     async def _deliver(self, job: Job, images: list[StoredImage] | None, recovered: bool) -> None:
         if images is None:

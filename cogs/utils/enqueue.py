@@ -29,6 +29,8 @@ async def reply(interaction: discord.Interaction, text: str, *, view: discord.ui
         await interaction.response.send_message(text, ephemeral=True)
     else:
         await interaction.response.send_message(text, ephemeral=True, view=view)
+    if view is not None:
+        view.stop()  # its buttons are registered DynamicItems: nothing needs to keep the view alive
 
 
 async def enqueue(bot: EaselBot, interaction: discord.Interaction, request: DrawRequest) -> Job | None:

@@ -13,6 +13,7 @@ import asyncio
 import io
 import logging
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -56,6 +57,7 @@ class DiscordPublisher:
         self.bot = bot
         self._acked: dict[str, asyncio.Event] = {}
         self._last_progress: dict[str, float] = {}
+        self._edit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # The cog calls expect() before submitting and acked() once the first answer is sent, so that an
     # edit of that answer never races ahead of it.
@@ -76,6 +78,15 @@ class DiscordPublisher:
         preview: bytes | None = None,
     ) -> None:
         """Edit the requester's ephemeral reply. ``running``: keep the Cancel button; ``preview``: attach it."""
+        # One job's edits go out in the order they were asked for (the lock is FIFO and taken before any await),
+        # so a slow "started" never lands after "done".
+        lock = self._edit_locks.get(job.id)
+        if lock is None:
+            lock = self._edit_locks[job.id] = asyncio.Lock()
+        async with lock:
+            await self._edit_reply_now(job, content, running=running, preview=preview)
+
+    async def _edit_reply_now(self, job: Job, content: str, *, running: bool, preview: bytes | None) -> None:
         from cogs.results import cancel_view
 
         reply = job.reply
@@ -100,6 +111,10 @@ class DiscordPublisher:
             kwargs["attachments"] = []
         try:
             await webhook.edit_message("@original", **kwargs)  # type: ignore[arg-type]
+            if kwargs["view"] is not None:
+                # Its button is a registered DynamicItem: discord.py needn't keep the view (and a 15-minute
+                # timeout task) alive for it.
+                kwargs["view"].stop()
         except discord.HTTPException as exc:
             if exc.status == 401 or exc.code == 50027:
                 # The token expired (or was revoked) early: stop using it, never retry in a loop.
