@@ -548,6 +548,17 @@ class JobQueue:
         )
 
     async def _store_result(self, job: Job, result: GenerationResult, seconds: float) -> None:
+        try:
+            await self._store_and_deliver(job, result, seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error_id = new_error_id()
+            log.exception("job %s: storing the result failed [error %s]", job.id, error_id)
+            with contextlib.suppress(Exception):
+                await self._fail(job, f"Easel could not store the result ({type(exc).__name__}).", error_id=error_id)
+
+    async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
         if not result.images:
             await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
             return

@@ -7,12 +7,14 @@ to do: running jobs run again, generated jobs are posted (Discord's nonce makes 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -20,6 +22,8 @@ from easel.jobs import Job, JobState, Reply, StoredImage
 from easel.request import DrawRequest
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: jobs and images
@@ -89,9 +93,23 @@ def _reply_from_json(text: str | None) -> Reply | None:
     return Reply(int(d["application_id"]), d["token"], float(d["created_at"]))
 
 
+def _serialized(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """One store operation at a time: a multi-statement write (store the images, then mark the job) must not
+    interleave with another coroutine's statements and commits on the shared connection."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        async with store._lock:  # type: ignore[attr-defined]
+            return await method(*args, **kwargs)
+
+    return wrapper
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -127,6 +145,7 @@ class Store:
 
     # ---- jobs -------------------------------------------------------------------------------
 
+    @_serialized
     async def add_job(self, job: Job) -> Job:
         cur = await self._db.execute(
             "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply) "
@@ -147,6 +166,7 @@ class Store:
         job.seq = int(cur.lastrowid or 0)
         return job
 
+    @_serialized
     async def update(self, job: Job, **fields: Any) -> None:
         """Set attributes on ``job`` and write them in one commit."""
         for key, value in fields.items():
@@ -200,27 +220,33 @@ class Store:
             rows = await cur.fetchall()
         return [self._row_to_job(r, r["init_image"]) for r in rows]
 
+    @_serialized
     async def active_jobs(self) -> list[Job]:
         """Jobs not finished yet (queued, running, generated), oldest first."""
         return await self._jobs("state IN ('queued', 'running', 'generated')")
 
+    @_serialized
     async def get_job(self, job_id: str) -> Job | None:
         jobs = await self._jobs("id = ?", (job_id,))
         return jobs[0] if jobs else None
 
+    @_serialized
     async def recent_jobs(self, user_id: int, limit: int = 10) -> list[Job]:
         return await self._jobs("user_id = ?", (user_id,), with_image=False, order="seq DESC", limit=limit)
 
+    @_serialized
     async def job_by_message(self, message_id: int) -> Job | None:
         jobs = await self._jobs("result_message_id = ?", (message_id,), with_image=False)
         return jobs[0] if jobs else None
 
+    @_serialized
     async def count_by_state(self) -> dict[str, int]:
         async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
     # ---- results ----------------------------------------------------------------------------
 
+    @_serialized
     async def save_result(self, job: Job, images: list[StoredImage], elapsed: float) -> None:
         """Store the images and move the job to GENERATED in one transaction."""
         now = time.time()
@@ -236,6 +262,7 @@ class Store:
         await self._db.commit()
         job.state, job.finished_at, job.elapsed = JobState.GENERATED, now, elapsed
 
+    @_serialized
     async def load_result(self, job_id: str) -> list[StoredImage]:
         async with self._db.execute(
             "SELECT idx, data, infotext, seed FROM images WHERE job_id = ? ORDER BY idx", (job_id,)
@@ -243,6 +270,7 @@ class Store:
             rows = await cur.fetchall()
         return [StoredImage(r["idx"], r["data"] or b"", r["infotext"], r["seed"]) for r in rows]
 
+    @_serialized
     async def mark_delivered(self, job: Job, message_id: int | None, *, keep_images: bool) -> None:
         await self._db.execute(
             "UPDATE jobs SET state = 'delivered', result_message_id = ? WHERE id = ?",
@@ -254,6 +282,7 @@ class Store:
         await self._db.commit()
         job.state, job.result_message_id = JobState.DELIVERED, message_id
 
+    @_serialized
     async def purge_results(self, older_than: float) -> int:
         """Drop image bytes of delivered jobs finished before ``older_than``; infotexts stay."""
         old_jobs = "(SELECT id FROM jobs WHERE state IN ('delivered', 'failed', 'cancelled') AND finished_at < ?)"
@@ -268,12 +297,14 @@ class Store:
 
     # ---- settings ---------------------------------------------------------------------------
 
+    @_serialized
     async def get_settings(self, scope: str, scope_id: int) -> dict[str, Any]:
         async with self._db.execute(
             "SELECT key, value FROM settings WHERE scope = ? AND scope_id = ?", (scope, scope_id)
         ) as cur:
             return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
 
+    @_serialized
     async def set_setting(self, scope: str, scope_id: int, key: str, value: Any, *, by: int | None = None) -> None:
         await self._db.execute(
             "INSERT INTO settings (scope, scope_id, key, value, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -283,6 +314,7 @@ class Store:
         )
         await self._db.commit()
 
+    @_serialized
     async def reset_settings(self, scope: str, scope_id: int, key: str | None = None) -> int:
         if key is None:
             cur = await self._db.execute("DELETE FROM settings WHERE scope = ? AND scope_id = ?", (scope, scope_id))
@@ -293,6 +325,7 @@ class Store:
         await self._db.commit()
         return cur.rowcount
 
+    @_serialized
     async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int:
         """Jobs a user submitted since ``since`` (in one guild, if given) that were not cancelled (daily quotas)."""
         sql = "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND created_at >= ? AND state != 'cancelled'"
