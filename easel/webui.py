@@ -202,6 +202,16 @@ def _b64decode(data: str) -> bytes:
     return base64.b64decode(data)
 
 
+def _preview(value: Any) -> bytes | None:
+    """A live preview (base64 or data: URI) decoded, or None when absent or undecodable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _b64decode(value)
+    except (ValueError, binascii.Error):
+        return None
+
+
 def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -572,13 +582,7 @@ class WebuiClient:
         if not isinstance(data, dict):
             raise self._error(WebuiServerError, "progress: expected an object", route)
         state = data.get("state") if isinstance(data.get("state"), dict) else {}
-        preview = data.get("current_image")
-        image: bytes | None = None
-        if isinstance(preview, str) and preview:
-            try:
-                image = _b64decode(preview)
-            except (ValueError, binascii.Error):
-                image = None
+        image = _preview(data.get("current_image"))
         textinfo = data.get("textinfo")
         return Progress(
             progress=_as_float(data.get("progress")),
@@ -607,13 +611,7 @@ class WebuiClient:
         data = self._json(resp, route)
         if not isinstance(data, dict):
             raise self._error(WebuiServerError, "internal/progress: expected an object", route)
-        preview = data.get("live_preview")
-        image: bytes | None = None
-        if isinstance(preview, str) and preview:
-            try:
-                image = _b64decode(preview)
-            except (ValueError, binascii.Error):
-                image = None
+        image = _preview(data.get("live_preview"))
         progress = data.get("progress")
         eta = data.get("eta")
         textinfo = data.get("textinfo")
