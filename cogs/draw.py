@@ -48,6 +48,21 @@ async def style_autocomplete(interaction: discord.Interaction, current: str) -> 
 class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
+        # Discord-side ranges follow the config's ceilings (the decorators below hold only absolute bounds), so
+        # Discord's own form refuses e.g. steps over the limit before the command is even sent.
+        lim = bot.config.limits
+        bounds = {
+            "steps": lim.max_steps,
+            "width": lim.max_width,
+            "height": lim.max_height,
+            "count": lim.max_count,
+        }
+        params = self.draw._params  # our own command's parameter definitions, before registration
+        for name, top in bounds.items():
+            params[name].max_value = top
+        # (for string options discord.py sends min_value/max_value as min_length/max_length)
+        params["prompt"].max_value = min(lim.max_prompt_length, 6000)  # Discord allows up to 6000
+        params["negative_prompt"].max_value = min(lim.max_prompt_length, 6000)
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)

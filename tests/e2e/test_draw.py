@@ -36,7 +36,6 @@ async def test_draw_queues_at_once_and_posts_images_with_infotext(tmp_path: Path
 async def test_bad_options_are_refused_and_nothing_is_queued(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         cases = {
-            "steps": ({"steps": 51}, "steps must be between 1 and 50"),
             "width": ({"width": 500}, "multiple of 8"),
             "model": ({"model": "nope"}, "Unknown model"),
         }
@@ -166,3 +165,15 @@ async def test_no_permission_in_the_channel_falls_back_to_the_interaction(tmp_pa
         await e.discord.wait_until(lambda: any(m.attachments for m in inter.followups), timeout=10)
         result = next(m for m in inter.followups if m.attachments)
         assert not result.ephemeral and result.mentions_resolved == {ALICE}
+
+
+async def test_discord_side_ranges_follow_the_config(tmp_path: Path) -> None:
+    # Discord itself refuses out-of-range values (the fake does too); the bot's own check covers server limits.
+    async with running_easel(tmp_path, limits={"max_steps": 40, "max_count": 3, "max_width": 768}) as e:
+        (draw,) = [c for c in e.discord.registered_commands(GUILD) if c["name"] == "draw"]
+        options = {o["name"]: o for o in draw["options"]}
+        assert options["steps"]["max_value"] == 40 and options["count"]["max_value"] == 3
+        assert options["width"]["max_value"] == 768 and options["height"]["max_value"] == 1024
+        assert options["prompt"]["max_length"] == 1500
+        assert options["negative_prompt"]["max_length"] == 1500
+        assert options["cfg_scale"]["min_value"] == 1 and options["cfg_scale"]["max_value"] == 30
