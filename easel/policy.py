@@ -1177,6 +1177,34 @@ class PolicyService:
                 )
         return limits
 
+    async def _gate(
+        self,
+        settings: EffectiveSettings,
+        user_id: int,
+        prompt: str,
+        negative: str,
+        *,
+        channel_id: int | None,
+        parent_id: int | None,
+        is_nsfw_channel: bool,
+        img2img: bool,
+        spoiler: bool,
+    ) -> tuple[bool, str, str]:
+        """The rules /draw and every other way into the queue share: who, where, and what the prompt says.
+        Returns (spoiler forced or asked, prompt, negative prompt) after the word rules."""
+        check_user_gate(settings, user_id, self.safety)
+        spoiler = check_channel_and_nsfw(
+            settings,
+            channel_id=channel_id,
+            parent_id=parent_id,
+            is_nsfw_channel=is_nsfw_channel,
+            img2img=img2img,
+            spoiler=spoiler,
+        )
+        # In a thread: admin-written patterns are bounded (see _regex_cost) but still not free.
+        prompt, negative = await asyncio.to_thread(check_prompt, prompt, negative, settings, self.safety)
+        return spoiler, prompt, negative
+
     async def check_draw(
         self,
         opts: DrawOptions,
@@ -1191,19 +1219,19 @@ class PolicyService:
     ) -> DrawDecision:
         """Every server rule for one /draw, cheapest first. Raises PolicyError (logged with ids) to refuse."""
         settings = await self.for_draw(guild_id, channel_id, parent_id)
+        negative = opts.negative_prompt if opts.negative_prompt is not None else settings.defaults.negative_prompt
         try:
-            check_user_gate(settings, user_id, self.safety)
-            spoiler = check_channel_and_nsfw(
+            spoiler, prompt, negative = await self._gate(
                 settings,
+                user_id,
+                opts.prompt,
+                negative,
                 channel_id=channel_id,
                 parent_id=parent_id,
                 is_nsfw_channel=is_nsfw_channel,
                 img2img=img2img,
                 spoiler=bool(opts.spoiler),
             )
-            negative = opts.negative_prompt if opts.negative_prompt is not None else settings.defaults.negative_prompt
-            # In a thread: admin-written patterns are bounded (see _regex_cost) but still not free.
-            prompt, negative = await asyncio.to_thread(check_prompt, opts.prompt, negative, settings, self.safety)
             limits = await self.check_user(settings, user_id, role_ids)
         except PolicyError as exc:
             log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
@@ -1227,19 +1255,18 @@ class PolicyService:
         passes again unchanged. Raises PolicyError (logged with ids) to refuse."""
         settings = await self.for_draw(guild_id, channel_id, parent_id)
         try:
-            check_user_gate(settings, user_id, self.safety)
-            spoiler = check_channel_and_nsfw(
+            spoiler, prompt, negative = await self._gate(
                 settings,
+                user_id,
+                req.prompt,
+                req.negative_prompt,
                 channel_id=channel_id,
                 parent_id=parent_id,
                 is_nsfw_channel=is_nsfw_channel,
-                img2img=req.img2img and not getattr(req, "upscale", False),
+                img2img=req.img2img and not req.upscale,
                 spoiler=req.spoiler,
             )
-            prompt, negative = await asyncio.to_thread(
-                check_prompt, req.prompt, req.negative_prompt, settings, self.safety
-            )
-            if not prompt.strip() and not getattr(req, "upscale", False):
+            if not prompt.strip() and not req.upscale:
                 raise PolicyError("Nothing is left of the prompt after this server's word filters.")
             check_request_limits(req, settings)
             limits = await self.check_user(settings, user_id, role_ids)
@@ -1257,7 +1284,7 @@ def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
         raise PolicyError(f"This server allows at most {lim.max_steps} steps.")
     if req.count > lim.max_count:
         raise PolicyError(f"This server allows at most {lim.max_count} images per request.")
-    if not getattr(req, "upscale", False) and (req.width > lim.max_width or req.height > lim.max_height):
+    if not req.upscale and (req.width > lim.max_width or req.height > lim.max_height):
         raise PolicyError(f"This server allows at most {lim.max_width}x{lim.max_height}.")
 
 
