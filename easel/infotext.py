@@ -13,10 +13,12 @@ call on every image the bot handles.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import struct
+import weakref
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +29,9 @@ __all__ = [
     "Infotext",
     "format_infotext",
     "parse_infotext",
+    "parse_infotext_async",
     "png_parameters",
+    "read_parameters",
     "read_png_text",
 ]
 
@@ -316,3 +320,30 @@ def format_infotext(prompt: str, negative_prompt: str, params: Mapping[str, Any]
 
     negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
     return f"{prompt}{negative}\n{line}".strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# Off the event loop
+
+_MAX_PARALLEL = 2  # files parsed at once per event loop (each parse is bounded, but still CPU)
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    sem = _slots.get(loop)
+    if sem is None:
+        sem = _slots[loop] = asyncio.Semaphore(_MAX_PARALLEL)
+    return sem
+
+
+async def read_parameters(data: bytes) -> str | None:
+    """:func:`png_parameters` in a worker thread, a few files at a time: for images people upload."""
+    async with _slot():
+        return await asyncio.to_thread(png_parameters, data)
+
+
+async def parse_infotext_async(text: str) -> Infotext:
+    """:func:`parse_infotext` in a worker thread, a few at a time: for infotexts read from uploads."""
+    async with _slot():
+        return await asyncio.to_thread(parse_infotext, text)

@@ -27,7 +27,8 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from easel.config import Config, ConfigError, Defaults, Limits, SafetyConfig
-from easel.request import DrawOptions, DrawRequest, RequestError
+from easel.errors import PolicyError
+from easel.request import DrawOptions, DrawRequest
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ REFUSED_WORD = "Your prompt contains a word this server doesn't allow."
 REFUSED_NEGATIVE_WORD = "Your negative prompt contains a word this server doesn't allow."
 REFUSED_BLOCKED = "You can't use Easel on this server."
 REFUSED_PAUSED = "Generation is paused on this server by a moderator."
-
-
-class PolicyError(RequestError):
-    """A refused setting or a refused draw: the message is one line for the user, and never echoes a banned word."""
 
 
 # ---- global safety config ([safety] in the config) -------------------------------------

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.errors import QueueFull
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
-from easel.request import RequestError, build_payload
+from easel.request import build_payload
 from easel.store import Store
 from easel.webui import (
     GenerationResult,
@@ -41,10 +42,6 @@ from easel.webui import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class QueueFull(RequestError):
-    """The user has too many jobs waiting, or is in cooldown."""
 
 
 class Publisher(Protocol):

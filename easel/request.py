@@ -11,13 +11,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from easel.config import Config
+from easel.errors import RequestError
 from easel.infotext import Infotext
 
 MAX_SEED = 4294967294
-
-
-class RequestError(ValueError):
-    """A bad option: the message says what to change. Nothing is queued."""
 
 
 class CatalogView(Protocol):
