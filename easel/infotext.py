@@ -1,7 +1,7 @@
 """Infotext ("generation parameters") parsing and formatting, and PNG text chunk reading.
 
 The webui writes the infotext of every image into a PNG text chunk named ``parameters`` and into
-``info.infotexts``. The format (webui-api.md sec. 7)::
+``info.infotexts``. The format (more in docs/infotext.md)::
 
     <prompt, possibly several lines>
     Negative prompt: <negative prompt, possibly several lines>
@@ -20,7 +20,7 @@ import re
 import struct
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +39,19 @@ log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# A single text chunk may not inflate beyond this (guards against zlib bombs in user uploads).
-_MAX_TEXT_BYTES = 4 * 1024 * 1024
+# What a PNG's text chunks may inflate to, in all, per file (guards against zlib bombs and against many
+# compressed chunks each inflating to a per-chunk cap). A real infotext is under 20 KB.
+MAX_TEXT_BYTES = 4 * 1024 * 1024  # read_png_text: every keyword
+MAX_PARAMETERS_BYTES = 256 * 1024  # png_parameters: the `parameters` chunks only
 
-# webui's own regexes (modules/infotext_utils.py, 1.10.1).
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# An infotext longer than this is not one the webui wrote: only this much is parsed.
+MAX_INFOTEXT_CHARS = 64 * 1024
+
+# The parameter line is scanned in linear time (see _param_pairs); these pieces never backtrack far.
+_KEY_AT = re.compile(r"\s*(\w[\w \-/]*)")  # optional blanks, then the longest run of key characters
+_BLANKS = re.compile(r"\s*")
+_QUOTED = re.compile(r'"(?:\\.|[^\\"])+"')
+_UNQUOTED = re.compile(r"[^,]*")
 _RE_IMAGESIZE = re.compile(r"^(\d+)x(\d+)$")
 
 # Fixed key order of the parameter line (create_infotext, 1.10.1). Keys not listed keep insertion order and go
@@ -83,25 +91,39 @@ _TRAILING_KEYS: tuple[str, ...] = ("Version", "User")
 # PNG text chunks
 
 
-def _inflate(data: bytes) -> bytes:
-    d = zlib.decompressobj()
-    out = d.decompress(data, _MAX_TEXT_BYTES)
-    if d.unconsumed_tail:
-        raise ValueError("text chunk too large")
-    return out
+class _Budget:
+    """Bytes a file's text chunks may still take up once inflated."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def take(self, n: int) -> None:
+        if n > self.left:
+            self.left = 0
+            raise ValueError("text chunks too large")
+        self.left -= n
+
+    def inflate(self, data: bytes) -> bytes:
+        d = zlib.decompressobj()
+        out = d.decompress(data, self.left + 1)  # work is bounded by the output, not by the input
+        self.take(len(out))
+        if d.unconsumed_tail:
+            raise ValueError("text chunk too large")
+        return out
 
 
-def _decode_text_chunk(ctype: bytes, body: bytes) -> tuple[str, str] | None:
+def _decode_text_chunk(ctype: bytes, body: bytes, budget: _Budget) -> tuple[str, str] | None:
     key_raw, sep, rest = body.partition(b"\x00")
     if not sep or not key_raw:
         return None
     key = key_raw.decode("latin-1")
     if ctype == b"tEXt":
+        budget.take(len(rest))
         return key, rest.decode("latin-1")
     if ctype == b"zTXt":
         if not rest or rest[0] != 0:  # compression method 0 = zlib, the only one defined
             return None
-        return key, _inflate(rest[1:]).decode("latin-1")
+        return key, budget.inflate(rest[1:]).decode("latin-1")
     # iTXt: keyword \0 compression flag, compression method, language tag \0 translated keyword \0
     # text (UTF-8)
     if len(rest) < 2:
@@ -114,18 +136,32 @@ def _decode_text_chunk(ctype: bytes, body: bytes) -> tuple[str, str] | None:
     if compressed:
         if method != 0:
             return None
-        text = _inflate(text)
+        text = budget.inflate(text)
+    else:
+        budget.take(len(text))
     return key, text.decode("utf-8", errors="replace")
 
 
-def read_png_text(data: bytes) -> dict[str, str]:
+def _keyword(body: memoryview) -> bytes:
+    """The keyword of a text chunk (at most 79 bytes before the NUL), read without copying the chunk."""
+    head = bytes(body[:80])
+    return head.partition(b"\x00")[0]
+
+
+def read_png_text(
+    data: bytes, keys: Collection[str] | None = None, *, max_bytes: int = MAX_TEXT_BYTES
+) -> dict[str, str]:
     """Return the tEXt / zTXt / iTXt entries of a PNG, keyword -> text, without decoding pixels.
 
+    ``keys``: read only these keywords; other chunks are skipped before anything is inflated. ``max_bytes``: the
+    text of all chunks read may take up at most this much once inflated; past it, reading stops with what was read.
     Returns ``{}`` for data that is not a PNG. A truncated file yields whatever was read before the cut.
     When a keyword repeats, the later chunk wins (as in Pillow's ``Image.info``).
     """
     if not data.startswith(PNG_SIGNATURE):
         return {}
+    wanted = None if keys is None else {k.encode("latin-1", "replace") for k in keys}
+    budget = _Budget(max_bytes)
     out: dict[str, str] = {}
     mv = memoryview(data)
     pos = len(PNG_SIGNATURE)
@@ -137,13 +173,19 @@ def read_png_text(data: bytes) -> dict[str, str]:
         if body_end + 4 > end:
             break  # truncated
         if ctype in (b"tEXt", b"zTXt", b"iTXt"):
+            body = mv[body_start:body_end]
+            if wanted is not None and _keyword(body) not in wanted:
+                pos = body_end + 4
+                continue
             try:
-                entry = _decode_text_chunk(ctype, bytes(mv[body_start:body_end]))
+                entry = _decode_text_chunk(ctype, bytes(body), budget)
             except (ValueError, zlib.error) as exc:
                 log.debug("skipping unreadable %s chunk: %s", ctype.decode("ascii"), exc)
                 entry = None
             if entry is not None:
                 out[entry[0]] = entry[1]
+            if budget.left <= 0:
+                break  # the file's text budget is spent: whatever follows is not an infotext
         elif ctype == b"IEND":
             break
         pos = body_end + 4  # skip CRC
@@ -151,8 +193,9 @@ def read_png_text(data: bytes) -> dict[str, str]:
 
 
 def png_parameters(data: bytes) -> str | None:
-    """The infotext stored in a PNG's ``parameters`` chunk, or None."""
-    return read_png_text(data).get("parameters")
+    """The infotext stored in a PNG's ``parameters`` chunk, or None. Other chunks are never inflated, and the
+    ``parameters`` chunks together may inflate to at most :data:`MAX_PARAMETERS_BYTES`."""
+    return read_png_text(data, ("parameters",), max_bytes=MAX_PARAMETERS_BYTES).get("parameters")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,17 +285,50 @@ class Infotext:
         return self.params.get("Model hash")
 
 
+def _param_pairs(line: str) -> list[tuple[str, str]]:
+    """The ``key: value`` pairs of a parameter line, as the webui's pattern finds them, in time linear in the line.
+
+    A key is the longest run of key characters (word characters, space, ``-``, ``/``) after optional blanks; as
+    ``:`` is not a key character, only that run can be followed by the colon, so when it is not, no start inside the
+    run can match either and the scan resumes at the run's end instead of one character later.
+    """
+    pairs: list[tuple[str, str]] = []
+    pos, n = 0, len(line)
+    while pos < n:
+        m = _KEY_AT.match(line, pos)
+        if m is None:  # blanks, then something that can't start a key
+            pos = _BLANKS.match(line, pos).end() + 1  # type: ignore[union-attr]
+            continue
+        key_start, key_end = m.span(1)
+        if key_end - key_start < 2 or key_end >= n or line[key_end] != ":":
+            pos = max(pos + 1, key_end)
+            continue
+        value_start = _BLANKS.match(line, key_end + 1).end()  # type: ignore[union-attr]
+        quoted = _QUOTED.match(line, value_start) if line.startswith('"', value_start) else None
+        if quoted is not None and (quoted.end() == n or line[quoted.end()] == ","):
+            value, end = quoted.group(0), quoted.end()
+        else:
+            unquoted = _UNQUOTED.match(line, value_start)
+            value, end = unquoted.group(0), unquoted.end()  # type: ignore[union-attr]
+        pairs.append((m.group(1), value))
+        pos = end + 1  # past the comma (or the end)
+    return pairs
+
+
 def parse_infotext(text: str) -> Infotext:
     """Parse an infotext the way webui's ``parse_generation_parameters`` does.
 
     The last line holds the parameters only when it has at least 3 ``key: value`` matches; otherwise it
     belongs to the prompt. A line starting with ``Negative prompt:`` begins the negative prompt, which runs
-    until the parameter line. Each prompt line is stripped, as webui does.
+    until the parameter line. Each prompt line is stripped, as webui does. Only the first
+    :data:`MAX_INFOTEXT_CHARS` characters are read; the work is linear in them.
     """
-    *lines, last = text.strip().split("\n")
-    if len(_RE_PARAM.findall(last)) < 3:
+    *lines, last = text[:MAX_INFOTEXT_CHARS].strip().split("\n")
+    pairs = _param_pairs(last)
+    if len(pairs) < 3:
         lines.append(last)
         last = ""
+        pairs = []
 
     prompt_lines: list[str] = []
     negative_lines: list[str] = []
@@ -265,7 +341,7 @@ def parse_infotext(text: str) -> Infotext:
         (negative_lines if in_negative else prompt_lines).append(line)
 
     params: dict[str, str] = {}
-    for key, raw_value in _RE_PARAM.findall(last):
+    for key, raw_value in pairs:
         value = _unquote(raw_value.strip()) if raw_value.startswith('"') else raw_value
         params[key] = value
         m = _RE_IMAGESIZE.match(value)

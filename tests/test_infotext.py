@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import struct
+import time
+import tracemalloc
 import zlib
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from easel.infotext import (
+    MAX_INFOTEXT_CHARS,
+    MAX_TEXT_BYTES,
     Infotext,
+    _param_pairs,
     format_infotext,
     parse_infotext,
+    parse_infotext_async,
     png_parameters,
+    read_parameters,
     read_png_text,
 )
 
@@ -285,3 +296,74 @@ def test_read_png_text_bomb_is_refused() -> None:
     bomb = _chunk(b"zTXt", b"bomb\x00\x00" + zlib.compress(b"\x00" * (8 * 1024 * 1024)))
     data = base[:iend] + bomb + base[iend:]
     assert read_png_text(data) == {}
+
+
+# ---- hostile input: bounded memory and linear time ------------------------------------------------------------
+
+# The webui's own parameter-line pattern: _param_pairs must find exactly what it finds.
+WEBUI_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet='ab :,"\\ -/\t1é_', max_size=30))
+def test_param_line_parser_finds_what_the_webui_pattern_finds(line: str) -> None:
+    assert _param_pairs(line) == WEBUI_PARAM.findall(line)
+
+
+def test_param_line_parser_is_linear() -> None:
+    """A long last line with no ':' made the webui's pattern backtrack quadratically (20,000 characters: seconds).
+    Ten times the input must cost about ten times the work, not a hundred."""
+
+    def cost(n: int) -> float:
+        line = "a" * n
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            assert _param_pairs(line) == []
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    small, large = cost(6_000), cost(60_000)
+    assert large / small < 35, (small, large)
+
+
+def test_parse_infotext_reads_a_bounded_prefix() -> None:
+    text = "a cat " + "x" * (MAX_INFOTEXT_CHARS * 4) + "\nSteps: 20, Sampler: Euler, Seed: 1, Size: 512x512"
+    it = parse_infotext(text)
+    assert len(it.prompt) + len(it.negative_prompt) <= MAX_INFOTEXT_CHARS
+
+
+def _with_chunks(chunks: bytes) -> bytes:
+    base = _png({})
+    iend = base.rindex(b"IEND") - 4
+    return base[:iend] + chunks + base[iend:]
+
+
+def _peak_bytes(fn: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_many_compressed_chunks_are_not_inflated_for_parameters() -> None:
+    """A 250 KiB PNG of zTXt chunks that each inflate to 4 MiB made the reader allocate ~1,000x the file."""
+    bomb = zlib.compress(b"\x00" * (4 * 1024 * 1024 - 1), 9)
+    data = _with_chunks(b"".join(_chunk(b"zTXt", b"junk%d\x00\x00" % i + bomb) for i in range(60)))
+    assert len(data) < 300 * 1024
+    assert _peak_bytes(lambda: png_parameters(data)) < 1024 * 1024
+    assert png_parameters(data) is None
+
+
+def test_all_text_chunks_together_inflate_to_at_most_the_cap() -> None:
+    bomb = zlib.compress(b"\x00" * (4 * 1024 * 1024 - 1), 9)
+    data = _with_chunks(b"".join(_chunk(b"zTXt", b"junk%d\x00\x00" % i + bomb) for i in range(60)))
+    assert _peak_bytes(lambda: read_png_text(data)) < 3 * MAX_TEXT_BYTES
+
+
+async def test_async_readers_give_the_same_answers() -> None:
+    data = _png({"parameters": A1111_TEXT})
+    assert await read_parameters(data) == A1111_TEXT
+    assert await parse_infotext_async(A1111_TEXT) == parse_infotext(A1111_TEXT)
