@@ -9,6 +9,7 @@ anything else with an error id).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ MAX_INFO_BYTES = 20 * 1024 * 1024
 # Discord's embed limits: 6000 characters over all embeds of one message (titles included), 10 embeds.
 EMBED_TOTAL_LIMIT = 6000
 INFO_IMAGES_PER_MESSAGE = 4
+
+_JOB_MARKER = re.compile(r"`([a-z0-9]{4,16})`")  # the job id in a result message's text
 
 
 def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.Embed]]:
@@ -184,8 +187,22 @@ class Results(commands.Cog, name=RESULTS_COG):
 
     # ---- context menu -----------------------------------------------------------------------
 
-    async def image_info(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
+    async def _job_of(self, message: discord.Message) -> Job | None:
+        """The job a message of Easel's shows: by its recorded message id, else (a result split over several
+        messages, or not yet recorded) by the job id in its text."""
         job = await self.bot.store.job_by_message(message.id)
+        if job is not None or not self._is_mine(message):
+            return job
+        found = _JOB_MARKER.search(message.content)
+        if found is None:
+            return None
+        return self.bot.queue.find(found[1]) or await self.bot.store.get_job(found[1])
+
+    def _is_mine(self, message: discord.Message) -> bool:
+        return self.bot.user is not None and message.author.id == self.bot.user.id
+
+    async def image_info(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
+        job = await self._job_of(message)
         view = again_view(message.channel.id, message.id)
         if job is not None and await self.show_info(interaction, job, view=view):
             return
@@ -225,6 +242,20 @@ class Results(commands.Cog, name=RESULTS_COG):
 
     async def draw_again(self, interaction: discord.Interaction[EaselBot], channel_id: int, message_id: int) -> None:
         job = await self.bot.store.job_by_message(message_id)
+        message: discord.Message | None = None
+        if job is None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                channel = self.bot.get_partial_messageable(channel_id)
+                message = await channel.fetch_message(message_id)
+            except discord.HTTPException as exc:
+                raise RequestError("Easel can't read that message any more.") from exc
+            job = await self._job_of(message)
+            if job is None and self._is_mine(message):
+                # An Easel result whose job is no longer kept: still its requester's (the one it mentions).
+                anyone = self.bot.config.results.anyone_can_use_buttons
+                if interaction.user.id not in message.raw_mentions and not anyone:
+                    raise RequestError(refusal_for("reroll"))
         if job is not None:
             # An Easel result: the same rule as its Reroll button.
             if not self._may_use(interaction, job, "reroll"):
@@ -232,12 +263,7 @@ class Results(commands.Cog, name=RESULTS_COG):
             images = await self.bot.store.load_result(job.id)
             await self.submit_derived(interaction, job, seed=images[0].seed if images else job.request.seed)
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            channel = self.bot.get_partial_messageable(channel_id)
-            message = await channel.fetch_message(message_id)
-        except discord.HTTPException as exc:
-            raise RequestError("Easel can't read that message any more.") from exc
+        assert message is not None
         infotext = await self._infotext_of(message)
         if infotext is None:
             raise RequestError("No generation info found in that message's images.")

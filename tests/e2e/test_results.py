@@ -380,3 +380,37 @@ async def test_image_info_downloads_a_bounded_number_of_files_and_bytes(tmp_path
         small = FakeAttachment("small.png", png_with(info))
         assert "Seed: 31337" in await image_info_text(e, [*big, small])
         assert e.discord.attachment_downloads == [big[0].id, small.id]
+
+
+async def test_draw_this_again_on_any_part_of_a_result_is_still_the_requesters(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        assert e.bot is not None
+        await e.draw(prompt="huge", count=2, seed=1)
+        first = await e.result_for(ALICE)
+        job = await e.bot.store.get_job(first.content.split("`")[1])
+        assert job is not None
+        images = await e.bot.store.load_result(job.id)
+        # A result too big for one message, of a job no longer kept: its second message has no buttons or record.
+        huge = [StoredImage(i, noisy_png(1700, im.infotext), im.infotext, im.seed) for i, im in enumerate(images)]
+        job.id = "gonejob1"
+        await e.bot.publisher.deliver(job, huge)
+        parts = [m for m in e.discord.channel_messages(CHANNEL) if m.kind == "channel" and "gonejob1" in m.content]
+        assert len(parts) == 2 and parts[1].content.startswith("`gonejob1` (2/")
+        # Bob on either part: refused. Alice on the part that names her: drawn again from the image's settings.
+        for user, part, allowed in ((BOB, parts[1], False), (BOB, parts[0], False), (ALICE, parts[0], True)):
+            menu = await e.discord.context_menu("Image info", part, user_id=user, guild_id=GUILD, channel_id=CHANNEL)
+            await menu.wait_response(5)
+            shown = await e.discord.wait_for_message(
+                lambda m, menu=menu: menu.original is not None and m.id == menu.original.id and bool(m.embeds),
+                timeout=10,
+            )
+            pressed = await click(
+                e, shown, next(c for c in shown.all_custom_ids() if c.startswith("easel:again:")), user
+            )
+            text = await e.wait_reply(pressed, lambda t: bool(t))
+            if allowed:
+                assert "Queued" in text or "Drawing" in text or "Done" in text
+            else:
+                assert text == "Only its requester can use this button."
+        await nth_result(e, ALICE, 3)  # the first result, part 1 of the big one, and Alice's draw again
+        assert len(e.webui.generations) == 2  # none for Bob
