@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ALICE, BOB, running_easel
+from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, running_easel
 from tests.e2e.test_results import button, click, nth_result
 
 
@@ -40,3 +40,28 @@ async def test_a_failing_button_answers_with_an_error_id(tmp_path: Path, caplog:
         second = await nth_result(e, ALICE, 2)
         refused = await click(e, second, button(second, "reroll"), user=BOB)
         assert refused.response["data"]["content"] == "Only its requester can use this button."
+
+
+async def test_a_failing_command_answers_with_an_error_id(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="a lighthouse")
+        result = await e.result_for(ALICE)
+        job_id = result.content.split("`")[1]
+        assert e.bot is not None
+        async with asyncio.timeout(10):
+            await e.bot.queue.wait_idle()  # delivered: the result's message id is recorded
+
+        def corrupt() -> None:
+            with sqlite3.connect(e.config.storage.path) as db:
+                assert db.execute("UPDATE jobs SET request = '[]' WHERE id = ?", (job_id,)).rowcount == 1
+
+        await asyncio.to_thread(corrupt)
+        with caplog.at_level(logging.ERROR, logger="cogs.utils.errors"):
+            inter = await e.discord.context_menu(
+                "Image info", result, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+            )
+            await inter.wait_response(5)
+        assert inter.ephemeral
+        found = re.fullmatch(r"Something went wrong \(error id `([A-Z0-9]{6})`\)\.", inter.response["data"]["content"])
+        assert found, inter.response
+        assert any(found[1] in r.getMessage() and "/Image info" in r.getMessage() for r in caplog.records)
