@@ -17,6 +17,8 @@ def policy_context(interaction: discord.Interaction[Any]) -> dict[str, Any]:
         "channel_id": interaction.channel_id,
         "parent_id": getattr(channel, "parent_id", None),
         "user_id": interaction.user.id,
-        "role_ids": [role.id for role in getattr(interaction.user, "roles", [])],
+        "role_ids": [role.id for role in interaction.user.roles]
+        if isinstance(interaction.user, discord.Member)
+        else [],
         "is_nsfw_channel": bool(is_nsfw()) if callable(is_nsfw) else False,
     }

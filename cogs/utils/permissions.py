@@ -19,8 +19,8 @@ class NotAllowed(RequestError):
 
 
 def _has_role(interaction: discord.Interaction[Any], role_ids: tuple[int, ...]) -> bool:
-    roles = getattr(interaction.user, "roles", None) or []  # a Member in a server; a User in DMs has none
-    return any(role.id in role_ids for role in roles)
+    user = interaction.user  # a Member in a server; a User (no roles) in DMs
+    return isinstance(user, discord.Member) and any(role.id in role_ids for role in user.roles)
 
 
 def is_moderator(interaction: discord.Interaction[Any], moderator_roles: tuple[int, ...]) -> bool:
