@@ -58,10 +58,12 @@ class Queue(commands.Cog):
             job = max(mine, key=lambda pair: pair[0].seq)[0].id
         job_id = job.strip()
         target = q.find(job_id)
-        # A moderator's rights hold for their own server's jobs only; another server's job is answered like an
-        # unknown one, so ids can't be probed from elsewhere either.
+        # A moderator's rights hold for their own server's jobs only; someone else's job from another server (or
+        # from DMs) is answered like an unknown one, so ids can't be probed from elsewhere either.
         foreign = (
-            target is not None and target.user_id != interaction.user.id and target.guild_id != interaction.guild_id
+            target is not None
+            and target.user_id != interaction.user.id
+            and (target.guild_id is None or target.guild_id != interaction.guild_id)
         )
         if target is None or foreign:
             shown = "".join(c for c in job_id if c.isalnum())[:16]
