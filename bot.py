@@ -18,6 +18,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from cogs.utils.errors import on_app_command_error
 from cogs.utils.publisher import DiscordPublisher
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
@@ -54,6 +55,7 @@ class EaselBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
+        self.tree.error(on_app_command_error)  # buttons and modals: cogs.utils.errors.guarded
         self.config = config
         self.shutdown_grace = config.queue.shutdown_grace if shutdown_grace is None else shutdown_grace
 

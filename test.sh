@@ -12,4 +12,5 @@ if [ ! -f .venv/.installed-dev ] || [ requirements-dev.txt -nt .venv/.installed-
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache  # the layers in pyproject.toml [tool.importlinter]
 exec .venv/bin/python -m pytest -q "$@"

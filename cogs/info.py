@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.replies import reply
 from easel import status as texts
 
 if TYPE_CHECKING:
@@ -24,22 +25,22 @@ class Info(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="help", description="What Easel can do and what every /draw option means")
-    async def help_command(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(texts.help_text(self.bot.config), ephemeral=True)
+    async def help_command(self, interaction: discord.Interaction[EaselBot]) -> None:
+        await reply(interaction, texts.help_text(self.bot.config))
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="models", description="The models you can draw with")
-    async def models_command(self, interaction: discord.Interaction) -> None:
+    async def models_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         loaded = {name: b.loaded_model for name, b in q.backends.items()}
         text = texts.models_text(self.bot.catalog, list(q.backends), loaded=loaded)
-        await interaction.response.send_message(text, ephemeral=True)
+        await reply(interaction, text)
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="status", description="The line, what is being drawn and each image server")
-    async def status_command(self, interaction: discord.Interaction) -> None:
+    async def status_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         try:
             counts: dict[str, int] | None = await q.store.count_by_state()
@@ -52,8 +53,9 @@ class Info(commands.Cog):
             backends=q.backends.values(),
             counts=counts,
             generated_since_start=q.generated_count,
+            viewer_id=interaction.user.id,
         )
-        await interaction.response.send_message(text, ephemeral=True)
+        await reply(interaction, text)
 
 
 async def setup(bot: EaselBot) -> None:

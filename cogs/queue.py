@@ -8,18 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.permissions import moderates
+from cogs.utils.replies import reply
 from easel import render
 
 if TYPE_CHECKING:
     from bot import EaselBot
-
-
-def is_moderator(interaction: discord.Interaction, moderator_roles: tuple[int, ...]) -> bool:
-    perms = interaction.permissions
-    if perms.manage_messages or perms.manage_guild or perms.administrator:
-        return True
-    roles = getattr(interaction.user, "roles", [])
-    return any(role.id in moderator_roles for role in roles)
 
 
 class Queue(commands.Cog):
@@ -29,7 +23,7 @@ class Queue(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="queue", description="Your jobs, the length of the line and the backends' state")
-    async def queue(self, interaction: discord.Interaction) -> None:
+    async def queue(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         lines: list[str] = []
         for job, position in q.user_jobs(interaction.user.id):
@@ -45,30 +39,43 @@ class Queue(commands.Cog):
         queued, running = len(q.queued_jobs()), len(q.running_jobs())
         lines.append(f"\nLine: {queued} waiting, {running} drawing.")
         for b in q.backends.values():
-            state = "up" if b.up else f"down ({render.escape(render.shorten(b.last_error or 'not reached yet', 80))})"
+            state = "up" if b.up else "down"  # why is in the log: an address or an error text is not for members
             busy = " (busy)" if b.current is not None else ""
             lines.append(f"• **{render.escape(b.name)}**: {state}{busy}")
-        await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
+        await reply(interaction, "\n".join(lines))
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: anyone's)")
+    @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: any of this server's)")
     @app_commands.describe(job="The job id (from /queue); default: your latest job")
-    async def cancel(self, interaction: discord.Interaction, job: str | None = None) -> None:
+    async def cancel(self, interaction: discord.Interaction[EaselBot], job: str | None = None) -> None:
         q = self.bot.queue
         if job is None:
             mine = q.user_jobs(interaction.user.id)
             if not mine:
-                await interaction.response.send_message("You have no jobs to cancel.", ephemeral=True)
+                await reply(interaction, "You have no jobs to cancel.")
                 return
             job = max(mine, key=lambda pair: pair[0].seq)[0].id
-        moderator = is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
-        result = await q.cancel(job.strip(), interaction.user.id, moderator=moderator)
-        await interaction.response.send_message(result.message, ephemeral=True)
+        job_id = job.strip()
+        target = q.find(job_id)
+        # A moderator's rights hold for their own server's jobs only; someone else's job from another server (or
+        # from DMs) is answered like an unknown one, so ids can't be probed from elsewhere either.
+        foreign = (
+            target is not None
+            and target.user_id != interaction.user.id
+            and (target.guild_id is None or target.guild_id != interaction.guild_id)
+        )
+        if target is None or foreign:
+            shown = "".join(c for c in job_id if c.isalnum())[:16]
+            await reply(interaction, f"No waiting or running job `{shown}`.")
+            return
+        moderator = moderates(interaction, target, self.bot.config.discord.moderator_role_ids)
+        result = await q.cancel(target.id, interaction.user.id, moderator=moderator)
+        await reply(interaction, result.message)
 
     @cancel.autocomplete("job")
     async def cancel_autocomplete(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: discord.Interaction[EaselBot], current: str
     ) -> list[app_commands.Choice[str]]:
         choices = []
         for job, position in self.bot.queue.user_jobs(interaction.user.id):

@@ -1,15 +1,16 @@
 """What users do with a result: Reroll, Vary, Remix, Upscale, Info, Delete; Cancel while it runs; and the
 "Image info" message context menu with "Draw this again".
 
-Buttons are ``DynamicItem``s: the custom_id carries the action, the job id and the image index, and the settings
-come from the store, so they keep working after a restart and weeks later (while ``keep_results_days`` keeps the
-images).
+The buttons and the Remix modal are in :mod:`cogs.utils.views`; they call :meth:`Results.handle` and
+:meth:`Results.draw_again`. What those raise is answered by :mod:`cogs.utils.errors` (a refusal as its message,
+anything else with an error id).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,154 +18,52 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.queue import is_moderator
-from cogs.utils.enqueue import enqueue, reply
+from cogs.utils.enqueue import enqueue
+from cogs.utils.permissions import may_use_result, moderates, refusal_for
+from cogs.utils.replies import reply
+from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
 from easel import render
-from easel.infotext import parse_infotext, png_parameters
+from easel.errors import RequestError
+from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
-from easel.request import DrawRequest, RequestError, build_request, options_from_infotext, revalidate
+from easel.request import DrawRequest, build_request, options_from_infotext, revalidate
 
 if TYPE_CHECKING:
     from bot import EaselBot
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("reroll", "vary", "remix", "upscale", "info", "delete", "cancel")
-_LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    "vary": ("Vary", "🔀", discord.ButtonStyle.secondary),
-    "remix": ("Remix", "✏️", discord.ButtonStyle.secondary),
-    "upscale": ("Upscale", "⬆️", discord.ButtonStyle.secondary),
-    "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
-    "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
-}
-MAX_INFO_DOWNLOAD = 25 * 1024 * 1024
+# What one "Image info" (or "Draw this again") may download from a message that isn't Easel's: the first few PNGs,
+# and not more bytes in all than this. The PNG text is read in a worker thread.
+MAX_INFO_ATTACHMENTS = 4
+MAX_INFO_BYTES = 20 * 1024 * 1024
+
+# Discord's embed limits: 6000 characters over all embeds of one message (titles included), 10 embeds.
+EMBED_TOTAL_LIMIT = 6000
+INFO_IMAGES_PER_MESSAGE = 4
+
+_JOB_MARKER = re.compile(r"`([a-z0-9]{4,16})`")  # the job id in a result message's text
 
 
-class ResultAction(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"easel:(?P<action>[a-z]+):(?P<job>[a-z0-9]{4,16}):(?P<index>\d{1,2})",
-):
-    def __init__(self, action: str, job_id: str, index: int = 0, *, numbered: bool = False, row: int | None = None):
-        label, emoji, style = _LABELS[action]
-        if numbered:
-            label = f"{label} {index + 1}"
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji=None if numbered else emoji,
-                style=style,
-                custom_id=f"easel:{action}:{job_id}:{index}",
-                row=row,
-            )
-        )
-        self.action, self.job_id, self.index = action, job_id, index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ResultAction:
-        action = match["action"]
-        if action not in ACTIONS:
-            raise ValueError(action)
-        return cls(action, match["job"], int(match["index"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        cog = interaction.client.get_cog("Results")  # type: ignore[union-attr]
-        assert isinstance(cog, Results)
-        await cog.handle(interaction, self.action, self.job_id, self.index)
+def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.Embed]]:
+    """The Info embeds, a few images per message so each message stays within Discord's 6000 characters."""
+    messages: list[list[discord.Embed]] = []
+    for start in range(0, len(images), INFO_IMAGES_PER_MESSAGE):
+        group = list(images[start : start + INFO_IMAGES_PER_MESSAGE])
+        budget = EMBED_TOTAL_LIMIT - 400
+        while True:
+            embeds = [
+                discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
+                for title, body in render.info_sections(job, group, budget)
+            ]
+            if sum(len(e) for e in embeds) <= EMBED_TOTAL_LIMIT or budget <= 400:
+                break
+            budget -= 400
+        messages.append(embeds)
+    return messages
 
 
-class AgainButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"easel:again:(?P<channel>\d{1,20}):(?P<message>\d{1,20})",
-):
-    """ "Draw this again" under Image info: points at the message whose image carries the settings."""
-
-    def __init__(self, channel_id: int, message_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Draw this again",
-                emoji="🎨",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"easel:again:{channel_id}:{message_id}",
-            )
-        )
-        self.channel_id, self.message_id = channel_id, message_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> AgainButton:
-        return cls(int(match["channel"]), int(match["message"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        cog = interaction.client.get_cog("Results")  # type: ignore[union-attr]
-        assert isinstance(cog, Results)
-        await cog.draw_again(interaction, self.channel_id, self.message_id)
-
-
-def result_view(job: Job, count: int) -> discord.ui.View:
-    """Buttons under a result. One image: one row of actions. Several: Reroll/Remix/Info/Delete, then numbered
-    Upscale and Vary buttons per image (up to 10 images in 5 rows)."""
-    view = discord.ui.View(timeout=None)
-    if job.request.upscale:
-        for action in ("info", "delete"):
-            view.add_item(ResultAction(action, job.id, row=0))
-        return view
-    if count == 1:
-        for action in ("reroll", "vary", "remix", "upscale", "info"):
-            view.add_item(ResultAction(action, job.id, row=0))
-        view.add_item(ResultAction("delete", job.id, row=1))
-        return view
-    for action in ("reroll", "remix", "info", "delete"):
-        view.add_item(ResultAction(action, job.id, row=0))
-    for i in range(min(count, 10)):
-        block = 1 + (i // 5) * 2
-        view.add_item(ResultAction("upscale", job.id, i, numbered=True, row=block))
-        view.add_item(ResultAction("vary", job.id, i, numbered=True, row=block + 1))
-    return view
-
-
-def cancel_view(job: Job) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(ResultAction("cancel", job.id))
-    return view
-
-
-class RemixModal(discord.ui.Modal, title="Remix"):
-    def __init__(self, cog: Results, job: Job) -> None:
-        super().__init__(timeout=15 * 60, custom_id=f"easel:remixmodal:{job.id}")
-        self.cog, self.job = cog, job
-        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt",
-            custom_id="prompt",
-            style=discord.TextStyle.paragraph,
-            default=job.request.prompt[:4000],
-            max_length=4000,
-        )
-        self.negative: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Negative prompt",
-            custom_id="negative_prompt",
-            style=discord.TextStyle.paragraph,
-            default=job.request.negative_prompt[:4000] or None,
-            required=False,
-            max_length=4000,
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.negative)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        await self.cog.submit_derived(
-            interaction,
-            self.job,
-            prompt=self.prompt.value,
-            negative_prompt=self.negative.value,
-        )
-
-
-class Results(commands.Cog):
+class Results(commands.Cog, name=RESULTS_COG):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Image info", callback=self.image_info)
@@ -173,34 +72,32 @@ class Results(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
-        self.bot.add_dynamic_items(ResultAction, AgainButton)
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
-        self.bot.remove_dynamic_items(ResultAction, AgainButton)
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
     # ---- buttons ----------------------------------------------------------------------------
 
-    def _may_use(self, interaction: discord.Interaction, job: Job, action: str) -> bool:
-        if interaction.user.id == job.user_id:
-            return True
-        moderator = is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
-        if action in ("delete", "cancel"):
-            return moderator
-        return moderator or self.bot.config.results.anyone_can_use_buttons
+    def _may_use(self, interaction: discord.Interaction[EaselBot], job: Job, action: str) -> bool:
+        return may_use_result(
+            interaction,
+            job,
+            action,
+            moderator_roles=self.bot.config.discord.moderator_role_ids,
+            anyone_can_use_buttons=self.bot.config.results.anyone_can_use_buttons,
+        )
 
-    async def handle(self, interaction: discord.Interaction, action: str, job_id: str, index: int) -> None:
+    async def handle(self, interaction: discord.Interaction[EaselBot], action: str, job_id: str, index: int) -> None:
         job = self.bot.queue.find(job_id) or await self.bot.store.get_job(job_id)
         if job is None:
-            await reply(interaction, "That result is no longer known to Easel.")
-            return
+            raise RequestError("That result is no longer known to Easel.")
         if not self._may_use(interaction, job, action):
-            who = "the person who asked for it or a moderator" if action in ("delete", "cancel") else "its requester"
-            await reply(interaction, f"Only {who} can use this button.")
-            return
+            raise RequestError(refusal_for(action))
         log.info("button %s on job %s (image %d) by user %s", action, job.id, index, interaction.user.id)
         if action == "cancel":
-            moderator = is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
+            moderator = moderates(interaction, job, self.bot.config.discord.moderator_role_ids)
             result = await self.bot.queue.cancel(job.id, interaction.user.id, moderator=moderator)
             await reply(interaction, result.message if result.ok else "That job is already finished.")
         elif action == "delete":
@@ -208,11 +105,11 @@ class Results(commands.Cog):
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException as exc:
-                await interaction.followup.send(f"Couldn't delete the message ({exc.status}).", ephemeral=True)
+                await reply(interaction, f"Couldn't delete the message ({exc.status}).")
         elif action == "info":
             await self.show_info(interaction, job)
         elif action == "remix":
-            await interaction.response.send_modal(RemixModal(self, job))
+            await interaction.response.send_modal(RemixModal(job, self._remix))
         elif action == "reroll":
             await self.submit_derived(interaction, job, seed=-1)
         elif action == "vary":
@@ -220,40 +117,34 @@ class Results(commands.Cog):
         elif action == "upscale":
             await self.upscale(interaction, job, index)
 
-    async def _image(self, interaction: discord.Interaction, job: Job, index: int) -> StoredImage | None:
+    async def _remix(self, interaction: discord.Interaction[EaselBot], job: Job, prompt: str, negative: str) -> None:
+        await self.submit_derived(interaction, job, prompt=prompt, negative_prompt=negative)
+
+    async def _image(self, job: Job, index: int) -> StoredImage:
         images = await self.bot.store.load_result(job.id)
         image = next((im for im in images if im.index == index), None)
         if image is None or not image.data:
-            await reply(interaction, "The images of that result are no longer kept; draw it again instead.")
-            return None
+            raise RequestError("The images of that result are no longer kept; draw it again instead.")
         return image
 
-    async def submit_derived(self, interaction: discord.Interaction, job: Job, **changes: Any) -> None:
-        """A new job from a stored one with some options changed, checked like a new /draw."""
+    @staticmethod
+    def _check_init_image(job: Job) -> None:
         if job.request.img2img and job.request.init_image is None:
-            await reply(interaction, "The starting image of that result is no longer kept.")
-            return
-        try:
-            request = revalidate(job.request, self.bot.config, self.bot.catalog, **changes)
-        except RequestError as exc:
-            await reply(interaction, str(exc))
-            return
+            raise RequestError("The starting image of that result is no longer kept.")
+
+    async def submit_derived(self, interaction: discord.Interaction[EaselBot], job: Job, **changes: Any) -> None:
+        """A new job from a stored one with some options changed, checked like a new /draw."""
+        self._check_init_image(job)
+        request = revalidate(job.request, self.bot.config, self.bot.catalog, **changes)
         await enqueue(self.bot, interaction, replace(request, source=f"{job.id}:0"))
 
-    async def vary(self, interaction: discord.Interaction, job: Job, index: int) -> None:
+    async def vary(self, interaction: discord.Interaction[EaselBot], job: Job, index: int) -> None:
         images = await self.bot.store.load_result(job.id)
         seed = next((im.seed for im in images if im.index == index), None)
         if seed is None:
-            await reply(interaction, "That image is not part of the result.")
-            return
-        if job.request.img2img and job.request.init_image is None:
-            await reply(interaction, "The starting image of that result is no longer kept.")
-            return
-        try:
-            request = revalidate(job.request, self.bot.config, self.bot.catalog, seed=seed)
-        except RequestError as exc:
-            await reply(interaction, str(exc))
-            return
+            raise RequestError("That image is not part of the result.")
+        self._check_init_image(job)
+        request = revalidate(job.request, self.bot.config, self.bot.catalog, seed=seed)
         request = replace(
             request,
             subseed=-1,
@@ -262,10 +153,8 @@ class Results(commands.Cog):
         )
         await enqueue(self.bot, interaction, request)
 
-    async def upscale(self, interaction: discord.Interaction, job: Job, index: int) -> None:
-        image = await self._image(interaction, job, index)
-        if image is None:
-            return
+    async def upscale(self, interaction: discord.Interaction[EaselBot], job: Job, index: int) -> None:
+        image = await self._image(job, index)
         results = self.bot.config.results
         request = DrawRequest(
             prompt=job.request.prompt,
@@ -283,83 +172,105 @@ class Results(commands.Cog):
         )
         await enqueue(self.bot, interaction, request)
 
-    async def show_info(self, interaction: discord.Interaction, job: Job) -> None:
+    async def show_info(
+        self, interaction: discord.Interaction[EaselBot], job: Job, *, view: discord.ui.View | None = None
+    ) -> bool:
+        """The Info embeds of a job's stored result, privately (several messages for many images). False: none."""
         images = await self.bot.store.load_result(job.id)
         if not images:
-            await reply(interaction, "That job has no stored result.")
-            return
-        embeds = [
-            discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
-            for title, body in render.info_sections(job, images)
-        ]
-        await interaction.response.send_message(embeds=embeds[:10], ephemeral=True)
+            return False
+        messages = info_messages(job, images)
+        await reply(interaction, embeds=messages[0], view=view)
+        for embeds in messages[1:]:
+            await interaction.followup.send(embeds=embeds, ephemeral=True)
+        return True
 
     # ---- context menu -----------------------------------------------------------------------
 
-    async def image_info(self, interaction: discord.Interaction, message: discord.Message) -> None:
+    async def _job_of(self, message: discord.Message) -> Job | None:
+        """The job a message of Easel's shows: by its recorded message id, else (a result split over several
+        messages, or not yet recorded) by the job id in its text."""
         job = await self.bot.store.job_by_message(message.id)
-        view = discord.ui.View(timeout=None)
-        view.add_item(AgainButton(message.channel.id, message.id))
-        if job is not None:
-            images = await self.bot.store.load_result(job.id)
-            if images:
-                embeds = [
-                    discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
-                    for title, body in render.info_sections(job, images)
-                ]
-                await interaction.response.send_message(embeds=embeds[:10], view=view, ephemeral=True)
-                return
+        if job is not None or not self._is_mine(message):
+            return job
+        found = _JOB_MARKER.search(message.content)
+        if found is None:
+            return None
+        return self.bot.queue.find(found[1]) or await self.bot.store.get_job(found[1])
+
+    def _is_mine(self, message: discord.Message) -> bool:
+        return self.bot.user is not None and message.author.id == self.bot.user.id
+
+    async def image_info(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
+        job = await self._job_of(message)
+        view = again_view(message.channel.id, message.id)
+        if job is not None and await self.show_info(interaction, job, view=view):
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         infotext = await self._infotext_of(message)
         if infotext is None:
-            await interaction.edit_original_response(content="No generation info found in this message's images.")
-            return
+            raise RequestError("No generation info found in this message's images.")
         embed = discord.Embed(
             title="Image info", description=render.code_block(infotext, 4000), colour=discord.Colour.blurple()
         )
         await interaction.edit_original_response(embed=embed, view=view)
+        view.stop()
 
     async def _infotext_of(self, message: discord.Message) -> str | None:
-        """The ``parameters`` text of the first PNG attachment that has one (downloads are size-capped)."""
-        for att in message.attachments:
-            is_png = (att.content_type or "").startswith("image/png") or att.filename.lower().endswith(".png")
-            if not is_png or att.size > MAX_INFO_DOWNLOAD:
+        """The ``parameters`` text of the first PNG attachment that has one. Downloads at most
+        ``MAX_INFO_ATTACHMENTS`` files and ``MAX_INFO_BYTES`` in all."""
+        pngs = [
+            att
+            for att in message.attachments
+            if (att.content_type or "").startswith("image/png") or att.filename.lower().endswith(".png")
+        ]
+        budget = MAX_INFO_BYTES
+        for att in pngs[:MAX_INFO_ATTACHMENTS]:
+            if att.size > budget:
+                log.info("image info: skipped attachment %s (%d bytes, %d left to read)", att.id, att.size, budget)
                 continue
+            budget -= att.size
             try:
                 data = await att.read()
             except discord.HTTPException as exc:
                 log.info("image info: can't download attachment %s: %s", att.id, exc)
                 continue
-            text = png_parameters(data)
+            text = await read_parameters(data)
             if text:
                 return text
         return None
 
-    async def draw_again(self, interaction: discord.Interaction, channel_id: int, message_id: int) -> None:
+    async def draw_again(self, interaction: discord.Interaction[EaselBot], channel_id: int, message_id: int) -> None:
         job = await self.bot.store.job_by_message(message_id)
+        message: discord.Message | None = None
+        if job is None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                channel = self.bot.get_partial_messageable(channel_id)
+                message = await channel.fetch_message(message_id)
+            except discord.HTTPException as exc:
+                raise RequestError("Easel can't read that message any more.") from exc
+            job = await self._job_of(message)
+            if job is None and self._is_mine(message):
+                # An Easel result whose job is no longer kept: still its requester's (the one it mentions).
+                anyone = self.bot.config.results.anyone_can_use_buttons
+                if interaction.user.id not in message.raw_mentions and not anyone:
+                    raise RequestError(refusal_for("reroll"))
         if job is not None:
+            # An Easel result: the same rule as its Reroll button.
+            if not self._may_use(interaction, job, "reroll"):
+                raise RequestError(refusal_for("reroll"))
             images = await self.bot.store.load_result(job.id)
             await self.submit_derived(interaction, job, seed=images[0].seed if images else job.request.seed)
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            channel = self.bot.get_partial_messageable(channel_id)
-            message = await channel.fetch_message(message_id)
-        except discord.HTTPException:
-            await reply(interaction, "Easel can't read that message any more.")
-            return
+        assert message is not None
         infotext = await self._infotext_of(message)
         if infotext is None:
-            await reply(interaction, "No generation info found in that message's images.")
-            return
-        opts = options_from_infotext(parse_infotext(infotext))
+            raise RequestError("No generation info found in that message's images.")
+        opts = options_from_infotext(await parse_infotext_async(infotext))
         if opts.model and self.bot.catalog.known and self.bot.catalog.resolve_model(opts.model) is None:
             opts = replace(opts, model=None)  # not on our backends: draw with the default model
-        try:
-            request = build_request(opts, self.bot.config, self.bot.catalog)
-        except RequestError as exc:
-            await reply(interaction, f"Can't draw it again here: {exc}")
-            return
+        request = build_request(opts, self.bot.config, self.bot.catalog)
         await enqueue(self.bot, interaction, request)
 
 

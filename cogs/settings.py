@@ -19,9 +19,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.queue import is_moderator
+from cogs.utils.context import policy_context as policy_context  # re-export: cogs/draw.py imports it from here
+from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
+from cogs.utils.replies import reply
 from easel import render
-from easel.policy import SETTINGS, PolicyError, PolicyService, split_entries
+from easel.policy import SETTINGS, PolicyService, split_entries
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -51,62 +53,11 @@ class ChannelOption(app_commands.Transformer):
             discord.ChannelType.private_thread,
         ]
 
-    async def transform(self, interaction: discord.Interaction, value: Any, /) -> Any:
+    async def transform(self, interaction: discord.Interaction[EaselBot], value: Any, /) -> Any:
         return value
 
 
 AnyChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, ChannelOption]
-
-
-class NotAllowed(app_commands.CheckFailure):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def admin_role_ids(bot: EaselBot) -> tuple[int, ...]:
-    """``[discord] admin_role_ids`` once the config has it."""
-    return tuple(getattr(bot.config.discord, "admin_role_ids", ()) or ())
-
-
-def is_admin(interaction: discord.Interaction, admin_roles: tuple[int, ...]) -> bool:
-    perms = interaction.permissions
-    if perms.manage_guild or perms.administrator:
-        return True
-    roles = getattr(interaction.user, "roles", [])
-    return any(role.id in admin_roles for role in roles)
-
-
-def policy_of(bot: EaselBot) -> PolicyService:
-    """The bot's PolicyService (``bot.policy``), created on first use if bot.py doesn't make one."""
-    service = getattr(bot, "policy", None)
-    if service is None:
-        service = PolicyService(bot.store, bot.config)
-        bot.policy = service  # type: ignore[attr-defined]
-    return service
-
-
-def policy_context(interaction: discord.Interaction) -> dict[str, Any]:
-    """Where and who, for ``PolicyService.check_draw`` / ``check_request``: guild, channel (a thread's parent
-    too), the member's roles, and whether the channel is age-restricted."""
-    channel = interaction.channel
-    is_nsfw = getattr(channel, "is_nsfw", None)
-    return {
-        "guild_id": interaction.guild_id,
-        "channel_id": interaction.channel_id,
-        "parent_id": getattr(channel, "parent_id", None),
-        "user_id": interaction.user.id,
-        "role_ids": [role.id for role in getattr(interaction.user, "roles", [])],
-        "is_nsfw_channel": bool(is_nsfw()) if callable(is_nsfw) else False,
-    }
-
-
-async def _say(interaction: discord.Interaction, text: str) -> None:
-    text = text[:2000]
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
 
 
 def _code(text: str) -> str:
@@ -132,7 +83,9 @@ def _show_value(key: str, value: Any) -> str:
     return _code(render.shorten(str(value), 80))
 
 
-async def setting_key_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def setting_key_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     low = current.strip().lower()
     choices = []
     for key, spec in SETTINGS.items():
@@ -143,7 +96,9 @@ async def setting_key_autocomplete(interaction: discord.Interaction, current: st
     return choices[:25]
 
 
-async def reset_key_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def reset_key_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     low = current.strip().lower()
     return [
         app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key)
@@ -152,8 +107,10 @@ async def reset_key_autocomplete(interaction: discord.Interaction, current: str)
     ][:25]
 
 
-async def setting_value_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    bot: EaselBot = interaction.client  # type: ignore[assignment]
+async def setting_value_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
+    bot = interaction.client
     spec = SETTINGS.get(str(getattr(interaction.namespace, "key", "") or ""))
     if spec is None:
         return []
@@ -191,21 +148,21 @@ class Settings(commands.Cog):
         # Discord's default_member_permissions hides a command from everyone without the permission; a
         # configured role must be able to see it, so the check moves here (see _require_*).
         for group in self.__cog_app_commands__:
-            if group.name == "settings" and admin_role_ids(bot):
+            if group.name == "settings" and bot.config.discord.admin_role_ids:
                 group.default_permissions = None
-            if group.name == "mod" and (bot.config.discord.moderator_role_ids or admin_role_ids(bot)):
+            if group.name == "mod" and (bot.config.discord.moderator_role_ids or bot.config.discord.admin_role_ids):
                 group.default_permissions = None
 
     @property
     def policy(self) -> PolicyService:
-        return policy_of(self.bot)
+        return self.bot.policy
 
     # ---- permission checks ---------------------------------------------------------------------
 
-    def _require_admin(self, interaction: discord.Interaction) -> int:
+    def _require_admin(self, interaction: discord.Interaction[EaselBot]) -> int:
         if interaction.guild_id is None:
             raise NotAllowed("This command works in a server only.")
-        if not is_admin(interaction, admin_role_ids(self.bot)):
+        if not is_admin(interaction, self.bot.config.discord.admin_role_ids):
             log.info(
                 "settings: refused non-admin user %s in guild %s channel %s",
                 interaction.user.id,
@@ -215,12 +172,12 @@ class Settings(commands.Cog):
             raise NotAllowed("You need the Manage Server permission or an Easel admin role.")
         return interaction.guild_id
 
-    def _require_mod(self, interaction: discord.Interaction) -> int:
+    def _require_mod(self, interaction: discord.Interaction[EaselBot]) -> int:
         if interaction.guild_id is None:
             raise NotAllowed("This command works in a server only.")
         if not (
             is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
-            or is_admin(interaction, admin_role_ids(self.bot))
+            or is_admin(interaction, self.bot.config.discord.admin_role_ids)
         ):
             log.info(
                 "mod: refused non-moderator user %s in guild %s channel %s",
@@ -231,23 +188,11 @@ class Settings(commands.Cog):
             raise NotAllowed("You need the Manage Messages permission or a moderator role.")
         return interaction.guild_id
 
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(original, NotAllowed):
-            await _say(interaction, original.message)
-        elif isinstance(original, PolicyError):
-            await _say(interaction, str(original))
-        else:
-            log.error("settings command failed", exc_info=original)
-            await _say(interaction, "Something went wrong; the error is in the bot's log.")
-
     # ---- /settings -----------------------------------------------------------------------------
 
     @settings.command(name="show", description="Easel's settings here and where each comes from")
     @app_commands.describe(channel="Show the settings of another channel (default: this one)")
-    async def show(self, interaction: discord.Interaction, channel: AnyChannel | None = None) -> None:
+    async def show(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel | None = None) -> None:
         guild_id = self._require_admin(interaction)
         if channel is not None:
             channel_id, parent_id = channel.id, getattr(channel, "parent_id", None)
@@ -264,7 +209,7 @@ class Settings(commands.Cog):
                 source = SOURCE_LABEL.get(eff.sources.get(key, "global"), "global")
                 lines.append(f"`{key}` {_show_value(key, eff.value(key))} ({source})")
         lines.append("\nChange with `/settings set`, undo with `/settings reset`.")
-        await _say(interaction, "\n".join(lines))
+        await reply(interaction, "\n".join(lines))
 
     @settings.command(name="set", description="Change a setting for this server or one channel")
     @app_commands.describe(
@@ -273,7 +218,7 @@ class Settings(commands.Cog):
     @app_commands.autocomplete(key=setting_key_autocomplete, value=setting_value_autocomplete)
     async def set_(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[EaselBot],
         key: str,
         value: app_commands.Range[str, 0, 2000],
         channel: AnyChannel | None = None,
@@ -288,13 +233,13 @@ class Settings(commands.Cog):
             catalog=self.bot.catalog,
         )
         where = f"<#{channel.id}>" if channel else "this server"
-        await _say(interaction, f"`{key.strip()}` is now {_show_value(key.strip(), stored)} for {where}.")
+        await reply(interaction, f"`{key.strip()}` is now {_show_value(key.strip(), stored)} for {where}.")
 
     @settings.command(name="reset", description="Back to the inherited value (one setting, or all)")
     @app_commands.describe(key="The setting (default: all of them)", channel="Only this channel's value")
     @app_commands.autocomplete(key=reset_key_autocomplete)
     async def reset(
-        self, interaction: discord.Interaction, key: str | None = None, channel: AnyChannel | None = None
+        self, interaction: discord.Interaction[EaselBot], key: str | None = None, channel: AnyChannel | None = None
     ) -> None:
         guild_id = self._require_admin(interaction)
         key = key.strip() if key else None
@@ -304,9 +249,9 @@ class Settings(commands.Cog):
         where = f"<#{channel.id}>" if channel else "this server"
         what = f"`{key}`" if key else "every setting"
         if count:
-            await _say(interaction, f"Reset {what} for {where}; the inherited value applies again.")
+            await reply(interaction, f"Reset {what} for {where}; the inherited value applies again.")
         else:
-            await _say(interaction, f"Nothing to reset: {what} was not set for {where}.")
+            await reply(interaction, f"Nothing to reset: {what} was not set for {where}.")
 
     @settings.command(name="role", description="Give a role its own queue, cooldown or daily quota")
     @app_commands.describe(
@@ -318,7 +263,7 @@ class Settings(commands.Cog):
     )
     async def role(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[EaselBot],
         role: discord.Role,
         max_queued_per_user: app_commands.Range[int, 1, 100] | None = None,
         cooldown_seconds: app_commands.Range[float, 0, 86400] | None = None,
@@ -328,7 +273,7 @@ class Settings(commands.Cog):
         guild_id = self._require_admin(interaction)
         if remove:
             await self.policy.set_role_override(guild_id, role.id, None, by=interaction.user.id)
-            await _say(interaction, f"Removed the override of {role.mention}.")
+            await reply(interaction, f"Removed the override of {role.mention}.")
             return
         values = {
             "max_queued_per_user": max_queued_per_user,
@@ -340,105 +285,101 @@ class Settings(commands.Cog):
         )
         o = overrides.get(role.id, {})
         text = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in o.items())
-        await _say(interaction, f"{role.mention}: {text}. The most generous of a member's roles applies.")
+        await reply(interaction, f"{role.mention}: {text}. The most generous of a member's roles applies.")
 
     @settings.command(name="block", description="Stop a user from drawing on this server")
     @app_commands.describe(user="The member to block")
-    async def block(self, interaction: discord.Interaction, user: discord.User) -> None:
+    async def block(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.add_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
-        await _say(interaction, f"{user.mention} can no longer draw on this server.")
+        await reply(interaction, f"{user.mention} can no longer draw on this server.")
 
     @settings.command(name="unblock", description="Let a blocked user draw again")
     @app_commands.describe(user="The member to unblock")
-    async def unblock(self, interaction: discord.Interaction, user: discord.User) -> None:
+    async def unblock(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.remove_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
-        await _say(interaction, f"{user.mention} can draw again.")
+        await reply(interaction, f"{user.mention} can draw again.")
 
     # ---- /settings channels --------------------------------------------------------------------
 
     @channels.command(name="add", description="Let Easel draw in a channel (then only listed channels)")
     @app_commands.describe(channel="The channel (its threads count too)")
-    async def channels_add(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
+    async def channels_add(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.add_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
-        await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
+        await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
 
     @channels.command(name="remove", description="Stop Easel drawing in a listed channel")
     @app_commands.describe(channel="The channel")
-    async def channels_remove(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
+    async def channels_remove(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.remove_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
         if ids:
-            await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
+            await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
         else:
-            await _say(interaction, "The list is empty: Easel draws in every channel again.")
+            await reply(interaction, "The list is empty: Easel draws in every channel again.")
 
     @channels.command(name="list", description="The channels Easel draws in")
-    async def channels_list(self, interaction: discord.Interaction) -> None:
+    async def channels_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
         if eff.allowed_channels:
-            await _say(interaction, f"Easel draws only in: {_show_value('allowed_channels', eff.allowed_channels)}.")
+            await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', eff.allowed_channels)}.")
         else:
-            await _say(interaction, "Easel draws in every channel (add one to restrict it).")
+            await reply(interaction, "Easel draws in every channel (add one to restrict it).")
 
     # ---- /settings ban-word --------------------------------------------------------------------
 
     @ban_word.command(name="add", description="Refuse prompts with these words (comma-separated; re: = regex)")
     @app_commands.describe(words="e.g. gore, hot dog, re:\\bnud(e|ity)\\b")
-    async def ban_word_add(self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]) -> None:
+    async def ban_word_add(
+        self, interaction: discord.Interaction[EaselBot], words: app_commands.Range[str, 1, 1000]
+    ) -> None:
         guild_id = self._require_admin(interaction)
         entries = split_entries(words)
         items = await self.policy.add_items(guild_id, "banned_words", entries, by=interaction.user.id)
-        await _say(interaction, f"Added {len(entries)}; this server bans {len(items)} words or patterns.")
+        await reply(interaction, f"Added {len(entries)}; this server bans {len(items)} words or patterns.")
 
     @ban_word.command(name="remove", description="Allow banned words again (comma-separated)")
     @app_commands.describe(words="The words or patterns, as listed")
-    async def ban_word_remove(self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]) -> None:
+    async def ban_word_remove(
+        self, interaction: discord.Interaction[EaselBot], words: app_commands.Range[str, 1, 1000]
+    ) -> None:
         guild_id = self._require_admin(interaction)
         items = await self.policy.remove_items(guild_id, "banned_words", split_entries(words), by=interaction.user.id)
-        await _say(interaction, f"Removed; this server bans {len(items)} words or patterns.")
+        await reply(interaction, f"Removed; this server bans {len(items)} words or patterns.")
 
     @ban_word.command(name="list", description="This server's banned words (only you see them)")
-    async def ban_word_list(self, interaction: discord.Interaction) -> None:
+    async def ban_word_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
         if not eff.banned_words:
-            await _say(interaction, "This server bans no words (the bot-wide list still applies).")
+            await reply(interaction, "This server bans no words (the bot-wide list still applies).")
             return
         listed = ", ".join(_code(w) for w in eff.banned_words)
-        await _say(interaction, f"Banned here ({len(eff.banned_words)}): {listed}")
+        await reply(interaction, f"Banned here ({len(eff.banned_words)}): {listed}")
 
     # ---- /mod ----------------------------------------------------------------------------------
 
     @mod.command(name="pause", description="Stop new drawings on this server until /mod resume")
-    async def pause(self, interaction: discord.Interaction) -> None:
+    async def pause(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, True, by=interaction.user.id, channel_id=interaction.channel_id)
-        await _say(
+        await reply(
             interaction, "Paused: Easel takes no new drawings on this server. `/mod clear-queue` drops waiting ones."
         )
 
     @mod.command(name="resume", description="Take drawings again on this server")
-    async def resume(self, interaction: discord.Interaction) -> None:
+    async def resume(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, False, by=interaction.user.id, channel_id=interaction.channel_id)
-        await _say(interaction, "Resumed: Easel takes drawings again.")
+        await reply(interaction, "Resumed: Easel takes drawings again.")
 
     @mod.command(name="clear-queue", description="Cancel every waiting job of this server")
-    async def clear_queue(self, interaction: discord.Interaction) -> None:
+    async def clear_queue(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
-        queue = self.bot.queue
-        clear_guild = getattr(queue, "clear_guild", None)
-        if clear_guild is not None:
-            count = await clear_guild(guild_id, by=interaction.user.id)
-        else:  # until JobQueue.clear_guild exists: the same through the public cancel
-            count = 0
-            for job in [j for j in queue.queued_jobs() if j.guild_id == guild_id]:
-                result = await queue.cancel(job.id, interaction.user.id, moderator=True)
-                count += int(result.ok)
+        count = await self.bot.queue.clear_guild(guild_id, by=interaction.user.id)
         log.info(
             "moderation: guild %s channel %s user %s cleared the queue (%d jobs)",
             guild_id,
@@ -446,9 +387,10 @@ class Settings(commands.Cog):
             interaction.user.id,
             count,
         )
-        await _say(interaction, f"Cancelled {count} waiting job(s) of this server." if count else "Nothing is waiting.")
+        await reply(
+            interaction, f"Cancelled {count} waiting job(s) of this server." if count else "Nothing is waiting."
+        )
 
 
 async def setup(bot: EaselBot) -> None:
-    policy_of(bot)
     await bot.add_cog(Settings(bot))

@@ -105,16 +105,19 @@ def models_text(
     return fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
 
 
-def _backend_line(b: Any) -> str:
+def _backend_line(b: Any, viewer_id: int | None = None) -> str:
+    """One backend for /status: up/idle, busy, or down. Never why it is down (an address, an exception text: that
+    is in the log) and never someone else's job: only the viewer's own job id is shown."""
     name = escape(shorten(str(b.name), 40))
     model = getattr(b, "loaded_model", None)
     model_text = f", model {escape(shorten(model, 60))}" if model else ""
     if not b.up:
-        reason = escape(shorten(getattr(b, "last_error", None) or "not reached yet", 120))
-        return f"• **{name}**: down ({reason})"
+        return f"• **{name}**: down"
     current = getattr(b, "current", None)
     if current is not None:
-        return f"• **{name}**: busy with `{getattr(current, 'id', '?')}`{model_text}"
+        if viewer_id is not None and getattr(current, "user_id", None) == viewer_id:
+            return f"• **{name}**: busy with your job `{getattr(current, 'id', '?')}`{model_text}"
+        return f"• **{name}**: busy{model_text}"
     return f"• **{name}**: up, idle{model_text}"
 
 
@@ -125,11 +128,12 @@ def status_text(
     backends: Iterable[Any],
     counts: Mapping[str, int] | None = None,
     generated_since_start: int | None = None,
+    viewer_id: int | None = None,
     limit: int = CONTENT_LIMIT,
 ) -> str:
-    """/status. ``backends``: objects with ``name``, ``up``, ``current`` (a job with ``id``, or None),
-    ``loaded_model`` and ``last_error`` (``easel.queue.Backend`` fits). ``counts``: jobs by state from the store
-    (None: unavailable)."""
+    """/status. ``backends``: objects with ``name``, ``up``, ``current`` (a job with ``id`` and ``user_id``, or
+    None) and ``loaded_model`` (``easel.queue.Backend`` fits). ``counts``: jobs by state from the store (None:
+    unavailable). ``viewer_id``: who asks; a running job's id is shown to its requester only."""
     backends = list(backends)
     up = sum(1 for b in backends if b.up)
     lines = [
@@ -143,7 +147,7 @@ def status_text(
         footer.append(f"**Delivered:** {delivered} job(s)" + (f" ({', '.join(extra)})" if extra else ""))
     if generated_since_start is not None:
         footer.append(f"**Drawn since the bot started:** {generated_since_start}")
-    backend_lines = [_backend_line(b) for b in backends]
+    backend_lines = [_backend_line(b, viewer_id) for b in backends]
     head = "\n".join(lines)
     tail = "\n".join(footer)
     room = limit - len(head) - (len(tail) + 1 if tail else 0) - 1

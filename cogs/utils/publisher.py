@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from cogs.utils.views import cancel_view, result_view
 from easel import render
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
@@ -87,8 +88,6 @@ class DiscordPublisher:
             await self._edit_reply_now(job, content, running=running, preview=preview)
 
     async def _edit_reply_now(self, job: Job, content: str, *, running: bool, preview: bytes | None) -> None:
-        from cogs.results import cancel_view
-
         reply = job.reply
         if reply is None or not reply.valid():
             return
@@ -158,8 +157,6 @@ class DiscordPublisher:
         await self._edit_reply(job, render.cancelled_text(job))
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
-        from cogs.results import result_view
-
         await self.bot.wait_until_ready()
         if recovered:
             existing = await self._find_posted(job)

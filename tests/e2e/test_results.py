@@ -285,3 +285,132 @@ async def test_progress_updates_can_be_turned_off(tmp_path: Path) -> None:
         await e.result_for(ALICE)
         assert inter.original is not None
         assert not any("%" in h.get("content", "") for h in inter.original.history)
+
+
+async def test_two_remix_modals_on_one_job_both_count(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="a lighthouse", seed=77)
+        first = await e.result_for(ALICE)
+        # Alice opens Remix twice (two tabs, or she closed the first and came back): both forms stay live.
+        forms = [await click(e, first, button(first, "remix")) for _ in range(2)]
+        assert forms[0].response["data"]["custom_id"] != forms[1].response["data"]["custom_id"]
+        for form, prompt in zip(forms, ("a lighthouse at dawn", "a lighthouse at dusk"), strict=True):
+            sub = await e.discord.submit_modal(
+                form,
+                form.response["data"]["custom_id"],
+                {"prompt": prompt, "negative_prompt": ""},
+                user_id=ALICE,
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+            )
+            await sub.wait_response(5)
+            assert "Queued" in sub.response["data"]["content"]
+        await nth_result(e, ALICE, 3)
+        assert sorted(g["prompt"] for g in e.webui.generations[1:]) == ["a lighthouse at dawn", "a lighthouse at dusk"]
+
+
+async def test_info_on_ten_images_stays_within_the_embed_limit(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, limits={"max_count": 10}) as e:
+        prompt = "a very detailed painting of a harbour, " * 36  # ~1,400 characters, in every image's infotext
+        await e.draw(prompt=prompt[:1500], seed=100, count=10)
+        result = await e.result_for(ALICE)
+        info = await click(e, result, button(result, "info"))
+        await e.discord.wait_until(lambda: len(info.followups) >= 2, timeout=5)
+        messages = [info.response["data"]["embeds"], *[m.embeds for m in info.followups]]
+        assert info.ephemeral and all(m.ephemeral for m in info.followups)
+        for embeds in messages:
+            total = sum(len(x.get("title", "")) + len(x.get("description", "")) for x in embeds)
+            assert total <= 6000 and len(embeds) <= 10
+        titles = [x["title"] for embeds in messages for x in embeds]
+        assert titles == [f"Image {i + 1} · seed {100 + i}" for i in range(10)]  # every image, in order
+        assert all("a very detailed painting of a harbour" in x["description"] for embeds in messages for x in embeds)
+
+
+async def test_draw_this_again_follows_the_result_buttons_rule(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="alice's castle", seed=9)
+        result = await e.result_for(ALICE)
+        for user, allowed in ((BOB, False), (ALICE, True)):
+            menu = await e.discord.context_menu("Image info", result, user_id=user, guild_id=GUILD, channel_id=CHANNEL)
+            await menu.wait_response(5)
+            again = next(c for c in menu.response["data"]["components"][0]["components"])["custom_id"]
+            assert again.startswith("easel:again:")
+            assert menu.original is not None
+            pressed = await click(e, menu.original, again, user=user)
+            text = pressed.response["data"]["content"]
+            if allowed:
+                assert "Queued" in text
+            else:
+                assert text == "Only its requester can use this button."
+        await nth_result(e, ALICE, 2)
+        assert [g["prompt"] for g in e.webui.generations] == ["alice's castle", "alice's castle"]  # Bob's: none
+
+
+def png_with(infotext: str | None, colour: tuple[int, int, int] = (1, 2, 3)) -> bytes:
+    meta = PngInfo()
+    if infotext is not None:
+        meta.add_text("parameters", infotext)
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(out, format="PNG", pnginfo=meta)
+    return out.getvalue()
+
+
+async def image_info_text(e: Easel, attachments: list[FakeAttachment]) -> str:
+    posted = await e.discord.user_message(CHANNEL, BOB, "pictures", attachments=attachments)
+    inter = await e.discord.context_menu("Image info", posted, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+    await inter.wait_response(5)
+    msg = await e.discord.wait_for_message(
+        lambda m: inter.original is not None and m.id == inter.original.id and not m.loading, timeout=5
+    )
+    return msg.embeds[0]["description"] if msg.embeds else msg.content
+
+
+async def test_image_info_downloads_a_bounded_number_of_files_and_bytes(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        info = format_infotext("found it", "", {"Steps": "20", "Seed": "31337", "Size": "512x512"})
+        # Six PNGs, the settings in the sixth: only the first four are fetched.
+        many = [FakeAttachment(f"p{i}.png", png_with(None, (i, i, i))) for i in range(5)]
+        many.append(FakeAttachment("p5.png", png_with(info)))
+        assert await image_info_text(e, many) == "No generation info found in this message's images."
+        assert e.discord.attachment_downloads == [a.id for a in many[:4]]
+
+        # Two 12 MiB files and a small one with the settings: the second big one would pass 20 MiB, so it is skipped.
+        e.discord.attachment_downloads.clear()
+        big = [FakeAttachment(f"big{i}.png", os.urandom(12 * 2**20)) for i in range(2)]
+        small = FakeAttachment("small.png", png_with(info))
+        assert "Seed: 31337" in await image_info_text(e, [*big, small])
+        assert e.discord.attachment_downloads == [big[0].id, small.id]
+
+
+async def test_draw_this_again_on_any_part_of_a_result_is_still_the_requesters(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        assert e.bot is not None
+        await e.draw(prompt="huge", count=2, seed=1)
+        first = await e.result_for(ALICE)
+        job = await e.bot.store.get_job(first.content.split("`")[1])
+        assert job is not None
+        images = await e.bot.store.load_result(job.id)
+        # A result too big for one message, of a job no longer kept: its second message has no buttons or record.
+        huge = [StoredImage(i, noisy_png(1700, im.infotext), im.infotext, im.seed) for i, im in enumerate(images)]
+        job.id = "gonejob1"
+        await e.bot.publisher.deliver(job, huge)
+        parts = [m for m in e.discord.channel_messages(CHANNEL) if m.kind == "channel" and "gonejob1" in m.content]
+        assert len(parts) == 2 and parts[1].content.startswith("`gonejob1` (2/")
+        # Bob on either part: refused. Alice on the part that names her: drawn again from the image's settings.
+        for user, part, allowed in ((BOB, parts[1], False), (BOB, parts[0], False), (ALICE, parts[0], True)):
+            menu = await e.discord.context_menu("Image info", part, user_id=user, guild_id=GUILD, channel_id=CHANNEL)
+            await menu.wait_response(5)
+            shown = await e.discord.wait_for_message(
+                lambda m, menu=menu: menu.original is not None and m.id == menu.original.id and bool(m.embeds),
+                timeout=10,
+            )
+            pressed = await click(
+                e, shown, next(c for c in shown.all_custom_ids() if c.startswith("easel:again:")), user
+            )
+            text = await e.wait_reply(pressed, lambda t: bool(t))
+            if allowed:
+                assert "Queued" in text or "Drawing" in text or "Done" in text
+            else:
+                assert text == "Only its requester can use this button."
+        await nth_result(e, ALICE, 3)  # the first result, part 1 of the big one, and Alice's draw again
+        assert len(e.webui.generations) == 2  # none for Bob

@@ -1,0 +1,185 @@
+"""The buttons and the modal under Easel's messages.
+
+Buttons are ``DynamicItem``s: the custom_id carries the action, the job id and the image index, and the settings
+come from the store, so they keep working after a restart and weeks later (while ``keep_results_days`` keeps the
+images). What a button does lives in the Results cog, reached through :class:`ResultHandler` (a cog is never
+imported from here).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import discord
+
+from cogs.utils.errors import guarded
+from easel.jobs import Job
+
+if TYPE_CHECKING:
+    from bot import EaselBot
+
+ACTIONS = ("reroll", "vary", "remix", "upscale", "info", "delete", "cancel")
+_LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
+    "vary": ("Vary", "🔀", discord.ButtonStyle.secondary),
+    "remix": ("Remix", "✏️", discord.ButtonStyle.secondary),
+    "upscale": ("Upscale", "⬆️", discord.ButtonStyle.secondary),
+    "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+    "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
+}
+RESULTS_COG = "Results"
+
+
+@runtime_checkable
+class ResultHandler(Protocol):
+    """What the result buttons call (the Results cog)."""
+
+    async def handle(
+        self, interaction: discord.Interaction[EaselBot], action: str, job_id: str, index: int
+    ) -> None: ...
+
+    async def draw_again(
+        self, interaction: discord.Interaction[EaselBot], channel_id: int, message_id: int
+    ) -> None: ...
+
+
+def _handler(interaction: discord.Interaction[EaselBot]) -> ResultHandler:
+    cog = interaction.client.get_cog(RESULTS_COG)
+    if not isinstance(cog, ResultHandler):
+        raise RuntimeError(f"the {RESULTS_COG} cog is not loaded")
+    return cog
+
+
+class ResultAction(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"easel:(?P<action>[a-z]+):(?P<job>[a-z0-9]{4,16}):(?P<index>\d{1,2})",
+):
+    def __init__(self, action: str, job_id: str, index: int = 0, *, numbered: bool = False, row: int | None = None):
+        label, emoji, style = _LABELS[action]
+        if numbered:
+            label = f"{label} {index + 1}"
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji=None if numbered else emoji,
+                style=style,
+                custom_id=f"easel:{action}:{job_id}:{index}",
+                row=row,
+            )
+        )
+        self.action, self.job_id, self.index = action, job_id, index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[EaselBot], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ResultAction:
+        action = match["action"]
+        if action not in ACTIONS:
+            raise ValueError(action)
+        return cls(action, match["job"], int(match["index"]))
+
+    @guarded
+    async def callback(self, interaction: discord.Interaction[EaselBot]) -> None:  # type: ignore[override]
+        await _handler(interaction).handle(interaction, self.action, self.job_id, self.index)
+
+
+class AgainButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"easel:again:(?P<channel>\d{1,20}):(?P<message>\d{1,20})",
+):
+    """ "Draw this again" under Image info: points at the message whose image carries the settings."""
+
+    def __init__(self, channel_id: int, message_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Draw this again",
+                emoji="🎨",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"easel:again:{channel_id}:{message_id}",
+            )
+        )
+        self.channel_id, self.message_id = channel_id, message_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[EaselBot], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> AgainButton:
+        return cls(int(match["channel"]), int(match["message"]))
+
+    @guarded
+    async def callback(self, interaction: discord.Interaction[EaselBot]) -> None:  # type: ignore[override]
+        await _handler(interaction).draw_again(interaction, self.channel_id, self.message_id)
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ResultAction, AgainButton)
+
+
+def result_view(job: Job, count: int) -> discord.ui.View:
+    """Buttons under a result. One image: one row of actions. Several: Reroll/Remix/Info/Delete, then numbered
+    Upscale and Vary buttons per image (up to 10 images in 5 rows)."""
+    view = discord.ui.View(timeout=None)
+    if job.request.upscale:
+        for action in ("info", "delete"):
+            view.add_item(ResultAction(action, job.id, row=0))
+        return view
+    if count == 1:
+        for action in ("reroll", "vary", "remix", "upscale", "info"):
+            view.add_item(ResultAction(action, job.id, row=0))
+        view.add_item(ResultAction("delete", job.id, row=1))
+        return view
+    for action in ("reroll", "remix", "info", "delete"):
+        view.add_item(ResultAction(action, job.id, row=0))
+    for i in range(min(count, 10)):
+        block = 1 + (i // 5) * 2
+        view.add_item(ResultAction("upscale", job.id, i, numbered=True, row=block))
+        view.add_item(ResultAction("vary", job.id, i, numbered=True, row=block + 1))
+    return view
+
+
+def cancel_view(job: Job) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ResultAction("cancel", job.id))
+    return view
+
+
+def again_view(channel_id: int, message_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AgainButton(channel_id, message_id))
+    return view
+
+
+RemixSubmit = Callable[[discord.Interaction["EaselBot"], Job, str, str], Awaitable[None]]
+
+
+class RemixModal(discord.ui.Modal, title="Remix"):
+    """The prompts of a job to edit. discord.py finds an open modal by its custom_id alone, so every opening gets
+    its own (two people, or one person twice, remixing the same job each get their submission)."""
+
+    def __init__(self, job: Job, submit: RemixSubmit) -> None:
+        super().__init__(timeout=15 * 60, custom_id=f"easel:remixmodal:{job.id}:{secrets.token_hex(6)}")
+        self.job, self._submit = job, submit
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Prompt",
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            default=job.request.prompt[:4000],
+            max_length=4000,
+        )
+        self.negative: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Negative prompt",
+            custom_id="negative_prompt",
+            style=discord.TextStyle.paragraph,
+            default=job.request.negative_prompt[:4000] or None,
+            required=False,
+            max_length=4000,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.negative)
+
+    @guarded
+    async def on_submit(self, interaction: discord.Interaction[EaselBot]) -> None:  # type: ignore[override]
+        await self._submit(interaction, self.job, self.prompt.value, self.negative.value)
