@@ -33,6 +33,10 @@ Behaviour worth knowing:
 * After a type 5 ("thinking") defer, the first followup completes the loading @original message (same id,
   keeps the defer's ephemerality) as Discord does; later followups are new messages.
 * For component interactions, type 6/7 make ``original`` the component's message (PATCH @original edits it).
+* A channel message posted with ``enforce_nonce`` and a nonce seen in that channel less than ``nonce_ttl``
+  seconds ago (default :data:`NONCE_TTL`, 5 min: Discord remembers nonces "a few minutes") returns the first
+  message instead of posting again; an older nonce posts a second message.  Age is measured with ``clock``
+  (default ``time.monotonic``); tests pass a clock they move forward.
 * ``validation_errors`` collects both spec (OpenAPI) violations and Discord-limit violations (content > 2000,
   > 5 action rows, duplicate custom_ids, Components V2 with content, ...); both are answered 400 code 50035.
 * ``mentions_resolved`` / ``pings_everyone`` / ``pings_roles`` apply allowed_mentions only (not permissions).
@@ -52,6 +56,7 @@ from ._base import (
     FLAG_SUPPRESS_EMBEDS,
     INTENT_DIRECT_MESSAGES,
     INTENT_GUILD_MESSAGES,
+    NONCE_TTL,
     P_ADD_REACTIONS,
     P_ADMINISTRATOR,
     P_ALL,
@@ -85,6 +90,7 @@ __all__ = [
     "FLAG_SUPPRESS_EMBEDS",
     "INTENT_DIRECT_MESSAGES",
     "INTENT_GUILD_MESSAGES",
+    "NONCE_TTL",
     "P_ADD_REACTIONS",
     "P_ADMINISTRATOR",
     "P_ALL",

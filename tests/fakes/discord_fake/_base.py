@@ -19,6 +19,9 @@ _SPEC_URI = "urn:discord-openapi"
 DISCORD_EPOCH_MS = 1420070400000
 MiB = 1024 * 1024
 
+# seconds Discord remembers an enforce_nonce nonce ("a few minutes"): the fake's default
+NONCE_TTL = 5 * 60.0
+
 # message flags
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6

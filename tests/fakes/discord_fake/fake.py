@@ -22,6 +22,7 @@ from ._base import (
     _REC_KEY,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    NONCE_TTL,
     P_ADMINISTRATOR,
     P_ALL,
     P_ATTACH_FILES,
@@ -92,6 +93,8 @@ class FakeDiscord(
         bot_name: str = "Easel",
         interaction_timeout: float | None = 3.0,
         heartbeat_interval_ms: int = 41250,
+        nonce_ttl: float | None = NONCE_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app_id = app_id
         self.bot_user_id = bot_user_id if bot_user_id is not None else app_id
@@ -101,6 +104,11 @@ class FakeDiscord(
         # a callback later than this after dispatch gets 404 10062 Unknown interaction (None: no deadline)
         self.interaction_timeout = interaction_timeout
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        # Discord remembers an enforce_nonce nonce only for a few minutes: a retry later than this posts a second
+        # message (None: remember forever).  `clock` (seconds, monotonic) is what the age is measured with; tests
+        # pass a clock they can move forward instead of sleeping.
+        self.nonce_ttl = nonce_ttl
+        self.clock = clock
         # seconds every REST answer is held back, like the round trip to the real API (benchmarks; 0: none)
         self.rest_delay = 0.0
 
@@ -124,7 +132,8 @@ class FakeDiscord(
         self._files: dict[int, FakeFile | FakeAttachment] = {}
         self._interactions_by_token: dict[str, FakeInteraction] = {}
         self._interactions_by_id: dict[int, FakeInteraction] = {}
-        self._nonces: dict[tuple[int, int, str], FakeMessage] = {}
+        # (author, channel, nonce) -> (clock() when posted, message)
+        self._nonces: dict[tuple[int, int, str], tuple[float, FakeMessage]] = {}
         self._failures: list[_Failure] = []
         self._sessions: dict[str, _Session] = {}
         self._conns: set[_Conn] = set()

@@ -17,6 +17,7 @@ from ._base import (
     _unquote,
 )
 from .objects import (
+    FakeMessage,
     RecordedRequest,
 )
 from .spec import (
@@ -58,7 +59,7 @@ class ChannelsRestMixin:
         self._check_upload_size(rec.files, cid)
         self._spec_check(_schema_pointer("MessageCreateRequest"), body, rec, "create_message")
         if body.get("enforce_nonce") and body.get("nonce") is not None:
-            previous = self._nonces.get((self.bot_user_id, cid, str(body["nonce"])))
+            previous = self._remembered_nonce((self.bot_user_id, cid, str(body["nonce"])))
             if previous is not None:
                 return self.message_payload(previous)
         attachments, problems = self._build_attachments(body, rec.files, None)
@@ -86,8 +87,19 @@ class ChannelsRestMixin:
             channel_id=cid, author_id=self.bot_user_id, body=body, attachments=attachments, kind="channel"
         )
         if body.get("enforce_nonce") and body.get("nonce") is not None:
-            self._nonces[(self.bot_user_id, cid, str(body["nonce"]))] = m
+            self._nonces[(self.bot_user_id, cid, str(body["nonce"]))] = (self.clock(), m)
         return self.message_payload(m)
+
+    def _remembered_nonce(self, key: tuple[int, int, str]) -> FakeMessage | None:
+        """The message posted with this nonce, if Discord still remembers it (younger than ``nonce_ttl``)."""
+        entry = self._nonces.get(key)
+        if entry is None:
+            return None
+        posted_at, message = entry
+        if self.nonce_ttl is not None and self.clock() - posted_at >= self.nonce_ttl:
+            del self._nonces[key]
+            return None
+        return message
 
     async def _h_list_messages(self, request: web.Request, rec: RecordedRequest, channel_id: str) -> list:
         cid = int(channel_id)
