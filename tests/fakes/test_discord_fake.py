@@ -318,3 +318,33 @@ async def test_restart_keeps_state_and_persistent_button(fake: FakeDiscord) -> N
 async def _resumed(fake: FakeDiscord) -> None:
     await fake.wait_until(lambda: any(p.get("op") == 6 for p in fake.gateway_received), 5, "RESUME")
     await fake.wait_connected(5)
+
+
+async def test_commit_failure_does_the_work_then_answers_the_error(fake: FakeDiscord, bot: FakeBot) -> None:
+    channel = bot.get_channel(CHANNEL)
+    assert isinstance(channel, discord.TextChannel)
+    route = rf"^/channels/{CHANNEL}/messages$"
+    # the message went through, the answer was a 503: a retry without a nonce posts it a second time...
+    fake.fail_next("POST", route, 503, {"message": "503: Service Unavailable", "code": 0}, commit=True)
+    with pytest.raises(discord.DiscordServerError):
+        await channel.send("plain")
+    await channel.send("plain")
+    assert [m.content for m in fake.channel_messages(CHANNEL)] == ["plain", "plain"]
+    # ...and with one it gets the first message back
+    fake.fail_next("POST", route, 503, {"message": "503: Service Unavailable", "code": 0}, commit=True)
+    with pytest.raises(discord.DiscordServerError):
+        await channel.send("keyed", nonce="k1")
+    again = await channel.send("keyed", nonce="k1")
+    assert [m.id for m in fake.channel_messages(CHANNEL) if m.content == "keyed"] == [again.id]
+
+
+async def test_unresumable_drop_makes_the_bot_identify_again(fake: FakeDiscord, bot: FakeBot) -> None:
+    identifies = fake.identify_count
+    await fake.drop_connection(4000, resumable=False)
+    await fake.wait_until(lambda: fake.identify_count > identifies, 15, "a new IDENTIFY")
+    await fake.wait_connected(5)
+    resume_attempts = [p for p in fake.gateway_received if p.get("op") == 6]
+    assert resume_attempts, "the bot tried to RESUME first"
+    inter = await fake.invoke("ping", {"n": 5}, user_id=USER, guild_id=GUILD, channel_id=CHANNEL)
+    await inter.wait_response()
+    assert inter.original is not None and inter.original.content.startswith("pong 5")

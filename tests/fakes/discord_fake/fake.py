@@ -70,6 +70,7 @@ class _Failure:
     body: dict
     times: int
     headers: dict[str, str]
+    commit: bool = False
 
 
 class FakeDiscord(
@@ -607,9 +608,13 @@ class FakeDiscord(
         *,
         times: int = 1,
         headers: dict[str, str] | None = None,
+        commit: bool = False,
     ) -> None:
         """Answer the next `times` requests matching method + path_regex (re.search on the path relative to the
         API base, e.g. r"^/channels/\\d+/messages$"; method "*" matches any) with status/body.
+
+        ``commit=True``: Discord does the work (posts the message, ...) and only the answer is the failure, as when
+        a 5xx or a lost response follows a write that went through; a retry then meets what the first try made.
 
         A 429 gets Discord's rate-limit headers (Via: 1.1 google, X-RateLimit-*, Retry-After) and a
         retry_after in the body unless given, so discord.py waits and retries.
@@ -628,7 +633,7 @@ class FakeDiscord(
             hdrs.setdefault("X-RateLimit-Reset", str(time.time() + retry_after))
             hdrs.setdefault("X-RateLimit-Bucket", "fakebucket")
             hdrs.setdefault("X-RateLimit-Scope", "user")
-        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, body, times, hdrs))
+        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, body, times, hdrs, commit))
 
     def expire_token(self, interaction: FakeInteraction) -> None:
         interaction.expired = True
@@ -668,6 +673,8 @@ class FakeDiscord(
             if self.rest_delay > 0:
                 await asyncio.sleep(self.rest_delay)
             failure = self._take_failure(request.method, path) if raw_path.startswith("/api/") else None
+            if failure is not None and failure.commit:
+                await handler(request)  # the work is done; only the answer fails
             if failure is not None:
                 rec.response = failure.body
                 resp = _json_response(failure.body, status=failure.status, headers=failure.headers)

@@ -154,10 +154,16 @@ class GatewayMixin:
         """(Re)send GUILD_CREATE for a guild, e.g. after changing it while the bot is connected."""
         await self.dispatch("GUILD_CREATE", self.guild_payload(guild_id))
 
-    async def drop_connection(self, code: int = 4000) -> None:
-        """Close the bot's websocket (discord.py reconnects and RESUMEs for codes like 4000)."""
+    async def drop_connection(self, code: int = 4000, *, resumable: bool = True) -> None:
+        """Close the bot's websocket (discord.py reconnects and RESUMEs for codes like 4000).
+
+        ``resumable=False`` also forgets the session, as Discord does when a session has timed out: the bot's
+        RESUME is then answered with op 9 INVALID_SESSION (d=false) and it has to IDENTIFY afresh (discord.py
+        then dials ``DiscordWebSocket.DEFAULT_GATEWAY``, not the resume URL)."""
         conn = self._active
         if conn is not None:
+            if not resumable and conn.session is not None:
+                self._sessions.pop(conn.session.id, None)
             await conn.ws.close(code=code, message=b"fake dropped the connection")
 
     async def wait_connected(self, timeout: float = 10) -> None:
