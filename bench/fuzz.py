@@ -20,6 +20,7 @@ import asyncio
 import gc
 import io
 import logging
+import os
 import random
 import re
 import struct
@@ -338,6 +339,10 @@ async def run(quick: bool) -> Report:
     growth = samples[-1] - samples[0] if samples else float("nan")
     report.add("RSS after first wave / at end", f"{samples[0]:.1f} / {samples[-1]:.1f} MiB ({growth:+.1f} MiB)")
     report.add("RSS samples per wave (MiB)", " ".join(f"{s:.0f}" for s in samples))
+    report.notes.append(
+        f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')}: RSS growth here has been glibc's "
+        "per-thread malloc arenas (image checks run in worker threads), flat with MALLOC_ARENA_MAX=2"
+    )
     report.add("outcomes", ", ".join(f"{k}: {n}" for k, n in outcomes.most_common()))
     report.add("accepted / posted", f"{accepted} jobs queued, {posted} posted, in {elapsed:.0f} s")
     report.add("attachments sent", ", ".join(f"{k}: {n}" for k, n in sorted(attachments.kinds.items())))
