@@ -14,7 +14,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 
 from tests.e2e.harness import ALICE, BOB, CHANNEL, Easel, running_easel
-from tests.fakes.discord_fake import FakeMessage
+from tests.fakes.discord_fake import FakeInteraction, FakeMessage
 
 RESULT_POST = rf"^/channels/{CHANNEL}/messages$"
 
@@ -39,16 +39,18 @@ async def settle(e: Easel, timeout: float = 30) -> None:  # noqa: ASYNC109
         await e.bot.queue.wait_idle()
 
 
-async def exactly_once_then_still_serving(e: Easel, prompt: str) -> FakeMessage:
+async def exactly_once_then_still_serving(e: Easel, inter: FakeInteraction, prompt: str) -> FakeMessage:
     """Alice's result was posted once (and only once); Bob's /draw afterwards is answered and posted."""
+    # her queued reply ends in "Done" (after the post) or "failed"; then nothing may be left in flight
+    await e.wait_reply(inter, lambda text: "Done" in text or "failed" in text, timeout=30)
     await settle(e)
     posted = results(e, ALICE)
     assert len(posted) == 1, [m.describe() for m in posted]
     assert e.webui.generations[-1]["prompt"] == prompt
     assert len(posted[0].attachments) == 1 and posted[0].attachments[0].data == e.webui.results[-1][-1]
-    inter = await e.draw(user=BOB, prompt="and then a second one")
-    assert inter.response is not None and inter.ephemeral
-    await e.result_for(BOB, timeout=15)
+    second = await e.draw(user=BOB, prompt="and then a second one")
+    assert second.response is not None and second.ephemeral
+    await e.wait_reply(second, lambda text: "Done" in text, timeout=15)
     await settle(e)
     assert len(results(e, BOB)) == 1 and len(results(e, ALICE)) == 1
     assert e.discord.internal_errors == []
@@ -63,8 +65,8 @@ async def test_result_upload_answered_500_once(tmp_path: Path, commit: bool) -> 
         e.discord.fail_next(
             "POST", RESULT_POST, 500, {"message": "500: Internal Server Error", "code": 0}, commit=commit
         )
-        await e.draw(prompt="a fox under a 500")
-        await exactly_once_then_still_serving(e, "a fox under a 500")
+        inter = await e.draw(prompt="a fox under a 500")
+        await exactly_once_then_still_serving(e, inter, "a fox under a 500")
         assert result_post_statuses(e)[:2] == [500, 200]
 
 
@@ -74,8 +76,8 @@ async def test_result_upload_answered_503_once(tmp_path: Path, commit: bool) -> 
     with the same nonce."""
     async with running_easel(tmp_path) as e:
         e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: Service Unavailable", "code": 0}, commit=commit)
-        await e.draw(prompt="a fox under a 503")
-        await exactly_once_then_still_serving(e, "a fox under a 503")
+        inter = await e.draw(prompt="a fox under a 503")
+        await exactly_once_then_still_serving(e, inter, "a fox under a 503")
         assert result_post_statuses(e)[:2] == [503, 200]
 
 
@@ -89,16 +91,16 @@ async def test_result_upload_answered_503_once(tmp_path: Path, commit: bool) -> 
 async def test_result_upload_through_a_short_503_outage(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: Service Unavailable", "code": 0}, times=3)
-        await e.draw(prompt="a fox in an outage")
-        await exactly_once_then_still_serving(e, "a fox in an outage")
+        inter = await e.draw(prompt="a fox in an outage")
+        await exactly_once_then_still_serving(e, inter, "a fox in an outage")
 
 
 async def test_result_upload_rate_limited_429(tmp_path: Path) -> None:
     """A 429 with Discord's headers: discord.py waits retry_after and posts; one message."""
     async with running_easel(tmp_path) as e:
         e.discord.fail_next("POST", RESULT_POST, 429, {"retry_after": 0.3}, times=2)
-        await e.draw(prompt="a fox in a queue")
-        await exactly_once_then_still_serving(e, "a fox in a queue")
+        inter = await e.draw(prompt="a fox in a queue")
+        await exactly_once_then_still_serving(e, inter, "a fox in a queue")
         assert result_post_statuses(e)[:3] == [429, 429, 200]
 
 
@@ -107,8 +109,8 @@ async def test_result_upload_429_without_via_header(tmp_path: Path) -> None:
     Easel's delivery retry still gets the result out, once."""
     async with running_easel(tmp_path) as e:
         e.discord.fail_next("POST", RESULT_POST, 429, {"retry_after": 0.1}, headers={"Via": ""})
-        await e.draw(prompt="a fox behind cloudflare")
-        await exactly_once_then_still_serving(e, "a fox behind cloudflare")
+        inter = await e.draw(prompt="a fox behind cloudflare")
+        await exactly_once_then_still_serving(e, inter, "a fox behind cloudflare")
         assert result_post_statuses(e)[:2] == [429, 200]
 
 
@@ -137,7 +139,7 @@ async def test_gateway_drops_and_resumes_mid_job(tmp_path: Path) -> None:
         e.webui.release()
         await e.result_for(ALICE, timeout=15)
         await e.wait_reply(inter, lambda text: "Done" in text)
-        await exactly_once_then_still_serving(e, "a fox through a reconnect")
+        await exactly_once_then_still_serving(e, inter, "a fox through a reconnect")
 
 
 async def test_gateway_drops_twice_while_the_result_is_posted(tmp_path: Path) -> None:
@@ -145,7 +147,7 @@ async def test_gateway_drops_twice_while_the_result_is_posted(tmp_path: Path) ->
     async with running_easel(tmp_path) as e:
         e.discord.rest_delay = 0.2  # the upload takes a moment: the drop lands while it is in flight
         e.webui.hold()
-        await e.draw(prompt="a fox in a flaky network")
+        inter = await e.draw(prompt="a fox in a flaky network")
         await e.webui.wait_generation_started(timeout=10)
         before = resumes(e)
         await e.discord.drop_connection(4000)
@@ -155,7 +157,7 @@ async def test_gateway_drops_twice_while_the_result_is_posted(tmp_path: Path) ->
         await e.discord.drop_connection(1001)
         await wait_resumed(e, before + 1)
         e.discord.rest_delay = 0.0
-        await exactly_once_then_still_serving(e, "a fox in a flaky network")
+        await exactly_once_then_still_serving(e, inter, "a fox in a flaky network")
 
 
 @contextlib.contextmanager
@@ -174,11 +176,11 @@ async def test_gateway_session_lost_mid_job_reidentifies(tmp_path: Path) -> None
     async with running_easel(tmp_path) as e:
         with identify_at(e.discord.gateway_url):
             e.webui.hold()
-            await e.draw(prompt="a fox after a new session")
+            inter = await e.draw(prompt="a fox after a new session")
             await e.webui.wait_generation_started(timeout=10)
             identifies = e.discord.identify_count
             await e.discord.drop_connection(4000, resumable=False)
             await e.discord.wait_until(lambda: e.discord.identify_count > identifies, 20, "a new IDENTIFY")
             await e.discord.wait_connected(10)
             e.webui.release()
-            await exactly_once_then_still_serving(e, "a fox after a new session")
+            await exactly_once_then_still_serving(e, inter, "a fox after a new session")
