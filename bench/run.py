@@ -35,6 +35,7 @@ BENCHES = (
     "responsiveness",
     "memory",
     "swaps",
+    "fuzz",
 )
 
 

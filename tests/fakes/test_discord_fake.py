@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import discord
@@ -12,7 +13,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes.discord_fake import FakeAttachment, FakeDiscord, MiB, resolve_mentions, run_client
+from tests.fakes.discord_fake import NONCE_TTL, FakeAttachment, FakeDiscord, MiB, resolve_mentions, run_client
 
 GUILD = 111_111_111_111_111_111
 CHANNEL = 222_222_222_222_222_222
@@ -83,15 +84,20 @@ class FakeBot(commands.Bot):
         self.tree.copy_global_to(guild=discord.Object(GUILD))
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
+def _world(**kwargs: Any) -> FakeDiscord:
+    fake = FakeDiscord(**kwargs)
     fake.add_guild(GUILD, name="Test Guild", premium_tier=0)
     fake.add_channel(GUILD, CHANNEL, name="general")
     fake.add_channel(GUILD, NSFW_CHANNEL, name="lewd", nsfw=True)
     fake.add_role(GUILD, ROLE, name="artists")
     fake.add_member(GUILD, USER, name="alice", roles=[ROLE])
     fake.add_member(GUILD, OTHER, name="bob")
+    return fake
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    fake = _world()
     async with asyncio.timeout(5):
         await fake.start()
     try:
@@ -235,6 +241,54 @@ async def test_channel_limits_nonce_mentions_and_429(fake: FakeDiscord, bot: Fak
     assert fake.validation_errors == [] and fake.internal_errors == []
 
 
+class ManualClock:
+    """A monotonic clock the test moves forward by hand (no sleeping through Discord's nonce window)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_nonce_is_remembered_only_for_nonce_ttl() -> None:
+    clock = ManualClock()
+    fake = _world(nonce_ttl=60.0, clock=clock)
+    bot = FakeBot()
+    async with fake, run_client(fake, bot, timeout=10):
+        channel = bot.get_channel(CHANNEL)
+        other = bot.get_channel(NSFW_CHANNEL)
+        assert isinstance(channel, discord.TextChannel) and isinstance(other, discord.TextChannel)
+        first = await channel.send("result", nonce="job-1")
+        clock.now += 59.9
+        retry = await channel.send("result", nonce="job-1")
+        assert retry.id == first.id  # within the window: Discord hands back the first message
+        elsewhere = await other.send("result", nonce="job-1")
+        assert elsewhere.id != first.id  # a nonce is remembered per channel
+        clock.now += 0.1  # 60 s after the first post: forgotten
+        late = await channel.send("result", nonce="job-1")
+        assert late.id != first.id
+        assert [m.content for m in fake.channel_messages(CHANNEL)] == ["result", "result"]
+        # the late post starts a new window of its own
+        clock.now += 30
+        assert (await channel.send("result", nonce="job-1")).id == late.id
+        assert fake.validation_errors == [] and fake.internal_errors == []
+
+
+async def test_nonce_ttl_defaults_to_five_minutes_and_none_never_forgets() -> None:
+    assert FakeDiscord().nonce_ttl == NONCE_TTL == 300.0
+    clock = ManualClock()
+    fake = _world(nonce_ttl=None, clock=clock)
+    bot = FakeBot()
+    async with fake, run_client(fake, bot, timeout=10):
+        channel = bot.get_channel(CHANNEL)
+        assert isinstance(channel, discord.TextChannel)
+        first = await channel.send("result", nonce=777)
+        clock.now += 24 * 3600
+        assert (await channel.send("result", nonce=777)).id == first.id
+        assert len(fake.channel_messages(CHANNEL)) == 1
+
+
 async def test_restart_keeps_state_and_persistent_button(fake: FakeDiscord) -> None:
     first = FakeBot()
     async with run_client(fake, first, timeout=10):
@@ -264,3 +318,33 @@ async def test_restart_keeps_state_and_persistent_button(fake: FakeDiscord) -> N
 async def _resumed(fake: FakeDiscord) -> None:
     await fake.wait_until(lambda: any(p.get("op") == 6 for p in fake.gateway_received), 5, "RESUME")
     await fake.wait_connected(5)
+
+
+async def test_commit_failure_does_the_work_then_answers_the_error(fake: FakeDiscord, bot: FakeBot) -> None:
+    channel = bot.get_channel(CHANNEL)
+    assert isinstance(channel, discord.TextChannel)
+    route = rf"^/channels/{CHANNEL}/messages$"
+    # the message went through, the answer was a 503: a retry without a nonce posts it a second time...
+    fake.fail_next("POST", route, 503, {"message": "503: Service Unavailable", "code": 0}, commit=True)
+    with pytest.raises(discord.DiscordServerError):
+        await channel.send("plain")
+    await channel.send("plain")
+    assert [m.content for m in fake.channel_messages(CHANNEL)] == ["plain", "plain"]
+    # ...and with one it gets the first message back
+    fake.fail_next("POST", route, 503, {"message": "503: Service Unavailable", "code": 0}, commit=True)
+    with pytest.raises(discord.DiscordServerError):
+        await channel.send("keyed", nonce="k1")
+    again = await channel.send("keyed", nonce="k1")
+    assert [m.id for m in fake.channel_messages(CHANNEL) if m.content == "keyed"] == [again.id]
+
+
+async def test_unresumable_drop_makes_the_bot_identify_again(fake: FakeDiscord, bot: FakeBot) -> None:
+    identifies = fake.identify_count
+    await fake.drop_connection(4000, resumable=False)
+    await fake.wait_until(lambda: fake.identify_count > identifies, 15, "a new IDENTIFY")
+    await fake.wait_connected(5)
+    resume_attempts = [p for p in fake.gateway_received if p.get("op") == 6]
+    assert resume_attempts, "the bot tried to RESUME first"
+    inter = await fake.invoke("ping", {"n": 5}, user_id=USER, guild_id=GUILD, channel_id=CHANNEL)
+    await inter.wait_response()
+    assert inter.original is not None and inter.original.content.startswith("pong 5")
