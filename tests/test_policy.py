@@ -108,9 +108,9 @@ def test_every_setting_has_a_short_description_and_a_field() -> None:
         ("max_count", "0", "at least 1"),
         ("max_queued_per_user", "9", "global ceiling 3"),
         ("cooldown_seconds", "1", "can't go below the global 2"),
-        ("steps", "0", "steps must be 1–50"),
+        ("steps", "0", "steps must be between 1 and 50"),
         ("steps", "many", "whole number"),
-        ("cfg_scale", "31", "1–30"),
+        ("cfg_scale", "31", "between 1 and 30"),
         ("width", "100", "multiple of 8"),
         ("model", "nope", "Unknown model"),
         ("sampler", "Heun", "Unknown sampler"),
@@ -158,7 +158,7 @@ def test_catalog_keys_need_the_lists() -> None:
 
 def test_defaults_are_checked_against_the_scope_limits() -> None:
     lim = effective(CFG, {"max_steps": 20}).limits
-    with pytest.raises(PolicyError, match="steps must be 1–20"):
+    with pytest.raises(PolicyError, match="steps must be between 1 and 20"):
         parse_value("steps", "30", CFG, Cat(), lim)
 
 
@@ -417,7 +417,7 @@ async def test_service_refuses_and_logs(store: Store, caplog: pytest.LogCaptureF
     with pytest.raises(PolicyError, match="whole server"):
         await svc.set_text(GUILD, "nsfw", "refuse", by=ADMIN, channel_id=CHAN)
     await svc.set_text(GUILD, "max_steps", "20", by=ADMIN)
-    with pytest.raises(PolicyError, match="steps must be 1–20"):
+    with pytest.raises(PolicyError, match="steps must be between 1 and 20"):
         await svc.set_text(GUILD, "steps", "30", by=ADMIN)
     assert f"guild {GUILD} channel None user {ADMIN} refused max_steps" in caplog.text
     assert f"guild {GUILD} channel None user {ADMIN} set max_steps = 20" in caplog.text
