@@ -104,6 +104,8 @@ class Option:
     random: int | None = None  # a value below ``minimum`` that means "random" (seed: -1)
     payload: tuple[PayloadKey, ...] = ()  # plain mapping into the webui JSON (None values are left out)
     command_line: bool = True  # shown in the copyable /draw line under Info
+    requires: str | None = None  # only with this other option given (strength: init_image)
+    noun: str = ""  # "at most 20 <noun>" in refusals of a server's limit (default: the name)
 
     @property
     def numeric(self) -> bool:
@@ -205,7 +207,6 @@ OPTIONS: tuple[Option, ...] = (
         limit="max_prompt_length",
         minimum=1,
         maximum=6000,  # Discord allows 6000 characters in a string option
-        discord_max=2000,
         unit="characters",
         command_line=True,
     ),
@@ -219,7 +220,6 @@ OPTIONS: tuple[Option, ...] = (
         limit="max_prompt_length",
         minimum=0,
         maximum=6000,
-        discord_max=2000,
         server_default=True,
         setting_description="Default negative prompt (users can replace it)",
     ),
@@ -275,7 +275,7 @@ OPTIONS: tuple[Option, ...] = (
         "width",
         OptionType.INT,
         "Width in pixels, a multiple of 8",
-        "multiple of 8",
+        "image width in pixels",
         default=512,
         defaults_key=True,
         minimum=64,
@@ -283,6 +283,7 @@ OPTIONS: tuple[Option, ...] = (
         multiple_of=8,
         unit="pixels",
         limit="max_width",
+        noun="pixels wide",
         limit_description="Largest width (multiple of 8)",
         server_default=True,
         setting_description="Default width in pixels (multiple of 8)",
@@ -292,7 +293,7 @@ OPTIONS: tuple[Option, ...] = (
         "height",
         OptionType.INT,
         "Height in pixels, a multiple of 8",
-        "multiple of 8",
+        "image height in pixels",
         default=512,
         defaults_key=True,
         minimum=64,
@@ -300,6 +301,7 @@ OPTIONS: tuple[Option, ...] = (
         multiple_of=8,
         unit="pixels",
         limit="max_height",
+        noun="pixels high",
         limit_description="Largest height (multiple of 8)",
         server_default=True,
         setting_description="Default height in pixels (multiple of 8)",
@@ -333,13 +335,14 @@ OPTIONS: tuple[Option, ...] = (
         "count",
         OptionType.INT,
         "Number of images",
-        "images",
+        "how many images",
         default=1,
         defaults_key=True,
         minimum=1,
         maximum=10,
         limit="max_count",
         limit_max=10,  # Discord allows 10 attachments per message
+        noun="images per request",
         limit_description="Most images per /draw",
         payload=(PayloadKey(("n_iter",)),),
         command_line=False,
@@ -378,6 +381,7 @@ OPTIONS: tuple[Option, ...] = (
         exclusive_minimum=True,
         maximum=1.0,
         discord_min=0.05,
+        requires="init_image",
     ),
     Option(
         "spoiler",
@@ -395,6 +399,15 @@ DEFAULTS_KEYS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.defaults_key)
 SERVER_DEFAULTS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.server_default)
 SERVER_LIMITS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.limit_description)
 BY_LIMIT: Mapping[str, Option] = {o.limit: o for o in SERVER_LIMITS if o.limit}
+
+
+def command_value(opt: Option, value: Any) -> str | None:
+    """How ``value`` of ``opt`` is written in a copyable /draw line (None: left out)."""
+    if value is None or value == "" or value is False:
+        return None
+    if isinstance(value, float):
+        return f"{value:g}"
+    return " ".join(str(value).split()) if opt.type is OptionType.STR else str(value)
 
 
 def option(name: str) -> Option:

@@ -161,8 +161,9 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
             f"{width}x{height} is {width * height:,} pixels; the limit is {lim.max_pixels:,} "
             f"(e.g. {int(lim.max_pixels**0.5) // 8 * 8}x{int(lim.max_pixels**0.5) // 8 * 8})."
         )
-    if opts.strength is not None and not img2img:
-        raise RequestError("strength only applies with an init_image (img2img).")
+    for o in NUMERIC:
+        if o.requires == "init_image" and given[o.name] is not None and not img2img:
+            raise RequestError(f"{o.name} only applies with an init_image (img2img).")
 
     model = (opts.model or d.model or "").strip() or None
     sampler = (opts.sampler or d.sampler).strip()

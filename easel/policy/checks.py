@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from easel.config import SafetyConfig
 from easel.errors import PolicyError
+from easel.options import SERVER_LIMITS
 from easel.policy.effective import EffectiveSettings
 from easel.policy.words import (
     ZERO_WIDTH,
@@ -145,9 +146,10 @@ def check_user_gate(settings: EffectiveSettings, user_id: int, global_lists: Saf
 def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
     """A request built elsewhere (a result button: reroll, vary, remix, upscale) against this channel's limits."""
     lim = settings.limits
-    if req.steps > lim.max_steps:
-        raise PolicyError(f"This server allows at most {lim.max_steps} steps.")
-    if req.count > lim.max_count:
-        raise PolicyError(f"This server allows at most {lim.max_count} images per request.")
-    if not req.upscale and (req.width > lim.max_width or req.height > lim.max_height):
-        raise PolicyError(f"This server allows at most {lim.max_width}x{lim.max_height}.")
+    for opt in SERVER_LIMITS:
+        if req.upscale and opt.multiple_of:  # an upscale keeps the source's size
+            continue
+        top = getattr(lim, opt.limit or "")
+        value = getattr(req, opt.name, None)
+        if value is not None and value > top:
+            raise PolicyError(f"This server allows at most {top} {opt.noun or opt.name}.")
