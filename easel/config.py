@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from easel.options import BY_LIMIT, DEFAULTS_KEYS, RangeError, defaults_type, defaults_value
 
@@ -235,6 +235,12 @@ def _ids(table: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _no_auth(url: str) -> str:
+    """``url`` without a ``user:password@`` part (for messages)."""
+    head, sep, tail = url.partition("://")
+    return head + sep + tail.rpartition("@")[2] if sep else url.rpartition("@")[2]
+
+
 def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
     items = raw.get("backends")
     if not items:
@@ -247,11 +253,21 @@ def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
         _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
         url = _take(item, "url", str, "", where).rstrip("/")
         parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"{where}.url: expected an http(s) URL like http://127.0.0.1:7860, got {url!r}")
-        name = _take(item, "name", str, parsed.netloc, where)
+        netloc = parsed.netloc.rpartition("@")[2]  # host[:port], without user:password@
+        if parsed.scheme not in ("http", "https") or not netloc:
+            raise ConfigError(f"{where}.url: expected an http(s) URL like http://127.0.0.1:7860, got {_no_auth(url)!r}")
         username = _take(item, "username", str, "", where) or None
         password = _take(item, "password", str, "", where) or None
+        if parsed.username is not None or parsed.password is not None:  # http://user:pass@host
+            if username is not None or password is not None:
+                raise ConfigError(
+                    f"{where}: the url has a user:password@ part and username/password are set too; keep one"
+                )
+            username, password = unquote(parsed.username or ""), unquote(parsed.password or "")
+            if not username or not password:
+                raise ConfigError(f"{where}.url: expected user:password@ in the url, or username and password keys")
+            url = parsed._replace(netloc=netloc).geturl()
+        name = _take(item, "name", str, netloc, where)
         if (username is None) != (password is None):
             raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
         exclusive = _take(item, "exclusive", bool, False, where)

@@ -128,23 +128,21 @@ class Option:
         Raises :class:`RangeError` with a one-line message."""
         if not self.numeric:
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RangeError(f"{self.name} must be a number (got {value!r}).")
-        if not math.isfinite(value):
-            raise RangeError(f"{self.name} must be a finite number (got {value}).")
+        value = _finite(self.name, value)
         if self.type is OptionType.INT:
             if value != int(value):
                 raise RangeError(f"{self.name} must be a whole number (got {value:g}).")
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise RangeError(f"{self.name} must be {self.range_text(limits)} (got {_fmt(value)}).") from None
         if self.random is not None and value == self.random:
             return value
         if self.multiple_of and value % self.multiple_of:
-            raise RangeError(
-                f"{self.name} must be a multiple of {self.multiple_of} (got {value}); "
-                f"try {int(value - value % self.multiple_of)}."
-            )
+            hint = f"; try {int(value - value % self.multiple_of)}" if value.bit_length() <= 64 else ""
+            raise RangeError(f"{self.name} must be a multiple of {self.multiple_of} (got {_fmt(value)}){hint}.")
         low, high = self.minimum, self.top(limits)
         below = low is not None and (value <= low if self.exclusive_minimum else value < low)
         if below or (high is not None and value > high):
@@ -160,14 +158,13 @@ class Option:
         """A value for the ``limit`` key: at least the option's minimum (a multiple of ``multiple_of``), at most
         ``ceiling`` (the global [limits] value) when given."""
         name = self.limit or self.name
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise RangeError(f"{name} must be a finite number (got {value!r}).")
+        value = _finite(name, value)
         if self.type is OptionType.INT:
             if value != int(value):
                 raise RangeError(f"{name} must be a whole number (got {value:g}).")
             value = int(value)
         if self.multiple_of and value % self.multiple_of:
-            raise RangeError(f"{name} must be a multiple of {self.multiple_of} (got {value}).")
+            raise RangeError(f"{name} must be a multiple of {self.multiple_of} (got {_fmt(value)}).")
         low = max(self.minimum or 1, 1)
         if value < low:
             raise RangeError(f"{name} must be at least {_fmt(low)} (got {_fmt(value)}).")
@@ -187,12 +184,25 @@ class Option:
         return low, high
 
 
-def _fmt(value: float | None) -> str:
+def _finite(name: str, value: Any) -> int | float:
+    """``value`` if it is a real, finite number (an int of any size is), else RangeError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RangeError(f"{name} must be a number (got {_fmt(value)}).")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RangeError(f"{name} must be a finite number (got {value}).")
+    return value
+
+
+def _fmt(value: Any) -> str:
+    """A number for a message: floats short, huge integers not written out (one line, never thousands of digits)."""
     if value is None:
         return "?"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a number with too many digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 _A1111_FORGE = frozenset({Flavor.A1111, Flavor.FORGE})

@@ -249,22 +249,11 @@ def _values(req: DrawRequest) -> dict[str, Any]:
 
 def options_from_request(req: DrawRequest) -> DrawOptions:
     """The options that rebuild ``req`` (for buttons: the stored request is checked again against today's limits)."""
-    return DrawOptions(
-        prompt=req.prompt,
-        negative_prompt=req.negative_prompt,
-        model=req.model,
-        sampler=req.sampler,
+    same = {name: getattr(req, name) for name in DrawOptions.__dataclass_fields__ if name in req.__dataclass_fields__}
+    return replace(
+        DrawOptions(**same),
         scheduler=req.scheduler or "",
-        steps=req.steps,
-        width=req.width,
-        height=req.height,
-        cfg_scale=req.cfg_scale,
-        seed=req.seed,
-        count=req.count,
-        style=req.style,
-        hires_fix=req.hires_fix,
         strength=req.strength if req.img2img else None,
-        spoiler=req.spoiler,
         init_image_size=(req.width, req.height) if req.img2img else None,
     )
 
@@ -282,10 +271,13 @@ def options_from_infotext(info: Infotext) -> DrawOptions:
     def number(key: str, kind: type) -> Any:
         try:
             return kind(info.params[key]) if key in info.params else None
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
-    size = info.size
+    try:
+        size = info.size
+    except (ValueError, OverflowError):  # e.g. "Size: 1e400x512": no size, the defaults apply
+        size = None
     schedule = info.params.get("Schedule type")
     return DrawOptions(
         prompt=info.prompt,

@@ -21,6 +21,7 @@ from easel.policy import (
     UserLimits,
     check_channel_and_nsfw,
     check_prompt,
+    check_role_override,
     effective,
     parse_safety,
     parse_value,
@@ -590,3 +591,34 @@ def test_config_role_limits_go_past_the_global_limits() -> None:
     settings = effective(cfg, {}, {}, guild_id=1, channel_id=2)
     assert user_limits(settings, []) == UserLimits(2, 30.0, 0)
     assert user_limits(settings, [5, 99]) == UserLimits(8, 0.0, 0)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_non_finite_cooldown_is_refused(text: str) -> None:
+    # a nan cooldown compared false against the bot-wide minimum and removed it
+    with pytest.raises(PolicyError, match="cooldown_seconds must be a number"):
+        parse_value("cooldown_seconds", text, CFG)
+    with pytest.raises(PolicyError, match="cfg_scale must be a number"):
+        parse_value("cfg_scale", text, CFG)
+
+
+def test_a_stored_non_finite_value_is_ignored() -> None:
+    eff = effective(CFG, {"cooldown_seconds": float("nan"), "role_overrides": {"5": {"cooldown_seconds": "x"}}})
+    assert eff.limits.cooldown_seconds == 2.0
+    eff = effective(CFG, {"role_overrides": {"5": {"cooldown_seconds": float("nan"), "max_queued_per_user": 2}}})
+    assert user_limits(eff, [5]).cooldown == 2.0
+
+
+@pytest.mark.parametrize("key", ["max_queued_per_user", "cooldown_seconds", "daily_quota"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_role_override_is_refused(key: str, value: float) -> None:
+    with pytest.raises(PolicyError, match="finite"):
+        check_role_override({key: value}, CFG)
+
+
+async def test_set_role_override_nan_keeps_the_cooldown(store: Store) -> None:
+    svc = PolicyService(store, CFG)
+    with pytest.raises(PolicyError, match="finite"):
+        await svc.set_role_override(GUILD, 55, {"cooldown_seconds": float("nan")}, by=ADMIN)
+    eff = await svc.for_draw(GUILD, CHAN)
+    assert user_limits(eff, [55]).cooldown == 2.0

@@ -107,8 +107,15 @@ class SettingSpec:
         if self.type is SettingType.WORDS:
             return tuple(str(i) for i in raw)
         if self.type is SettingType.ROLES:
-            return {int(k): {str(a): b for a, b in v.items() if a in ROLE_OVERRIDE_KEYS} for k, v in raw.items()}
+            return {
+                int(k): {str(a): b for a, b in v.items() if a in ROLE_OVERRIDE_KEYS and _is_finite(b)}
+                for k, v in raw.items()
+            }
         raise TypeError(self.type)
+
+
+def _is_finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _spec(
