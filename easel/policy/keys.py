@@ -235,7 +235,7 @@ def check_word(entry: str) -> str:
         raise PolicyError(str(exc)) from None
 
 
-def _setting(key: str) -> SettingSpec:
+def spec_of(key: str) -> SettingSpec:
     spec = SETTINGS.get(key)
     if spec is None:
         raise PolicyError(f"Unknown setting {_quote(key)}: pick one from the list.")
@@ -333,7 +333,7 @@ def validate_value(
 ) -> Any:
     """Check a typed value for ``key`` against the global ceilings (and, for defaults, against ``limits``, the
     effective limits where it will apply, default the global ones). Returns the normalised value."""
-    spec = _setting(key)
+    spec = spec_of(key)
     top = cfg.limits
     lim = limits or top
     safety = cfg.safety
@@ -441,7 +441,7 @@ def parse_value(
     limits: Limits | None = None,
 ) -> Any:
     """What an admin typed for ``key`` → a checked value. Raises PolicyError with the reason."""
-    spec = _setting(key)
+    spec = spec_of(key)
     if not spec.text:
         raise PolicyError(f"{key} has its own command (/settings role).")
     text = text.strip()

@@ -25,9 +25,9 @@ from easel.policy.keys import (
     Scope,
     ServerSettings,
     SettingType,
-    _setting,
     check_role_override,
     parse_value,
+    spec_of,
     validate_value,
 )
 from easel.policy.words import normalise
@@ -131,7 +131,7 @@ class PolicyService:
     # ---- writing -------------------------------------------------------------------------------
 
     def _scope(self, key: str, guild_id: int, channel_id: int | None) -> tuple[str, int]:
-        spec = _setting(key)
+        spec = spec_of(key)
         if channel_id is None:
             return Scope.GUILD, guild_id
         if not spec.channel:
@@ -185,7 +185,7 @@ class PolicyService:
 
     async def add_items(self, guild_id: int, key: str, items: Iterable[Any], *, by: int) -> tuple[Any, ...]:
         """Add to a list setting (allowed_channels, blocked_users, banned_words, strip_words)."""
-        spec = _setting(key)
+        spec = spec_of(key)
         if spec.type not in (SettingType.IDS, SettingType.WORDS):
             raise PolicyError(f"{key} is not a list.")
         current = ServerSettings.from_dict(await self._guild(guild_id))
@@ -194,7 +194,7 @@ class PolicyService:
 
     async def remove_items(self, guild_id: int, key: str, items: Iterable[Any], *, by: int) -> tuple[Any, ...]:
         """Remove from a list setting; words match case-insensitively. Raises PolicyError if none was there."""
-        spec = _setting(key)
+        spec = spec_of(key)
         if spec.type not in (SettingType.IDS, SettingType.WORDS):
             raise PolicyError(f"{key} is not a list.")
         current: tuple[Any, ...] = getattr(ServerSettings.from_dict(await self._guild(guild_id)), key)
