@@ -106,6 +106,7 @@ class Option:
     command_line: bool = True  # shown in the copyable /draw line under Info
     requires: str | None = None  # only with this other option given (strength: init_image)
     noun: str = ""  # "at most 20 <noun>" in refusals of a server's limit (default: the name)
+    infotext: str | None = None  # the key in a PNG's infotext ("Draw this again" reads it back)
 
     @property
     def numeric(self) -> bool:
@@ -280,6 +281,7 @@ OPTIONS: tuple[Option, ...] = (
         server_default=True,
         setting_description="Default sampling steps",
         payload=(PayloadKey(("steps",)),),
+        infotext="Steps",
     ),
     Option(
         "width",
@@ -329,6 +331,7 @@ OPTIONS: tuple[Option, ...] = (
         server_default=True,
         setting_description="Default CFG scale (1-30)",
         payload=(PayloadKey(("cfg_scale",)),),
+        infotext="CFG scale",
     ),
     Option(
         "seed",
@@ -340,6 +343,7 @@ OPTIONS: tuple[Option, ...] = (
         maximum=MAX_SEED,
         random=-1,
         payload=(PayloadKey(("seed",)),),
+        infotext="Seed",
     ),
     Option(
         "count",

@@ -14,7 +14,7 @@ from typing import Any
 from easel.config import ZERO_WIDTH, Config
 from easel.errors import RequestError
 from easel.infotext import Infotext
-from easel.options import MAX_SEED, NUMERIC, CatalogView, Flavor, Option, RangeError, apply_payload
+from easel.options import MAX_SEED, NUMERIC, CatalogView, Flavor, Option, OptionType, RangeError, apply_payload
 
 __all__ = [
     "MAX_SEED",
@@ -268,9 +268,12 @@ def revalidate(req: DrawRequest, cfg: Config, catalog: CatalogView | None = None
 def options_from_infotext(info: Infotext) -> DrawOptions:
     """/draw options that redraw an image from its infotext (the "Draw this again" action)."""
 
-    def number(key: str, kind: type) -> Any:
+    def number(opt: Option) -> Any:
+        text = info.params.get(opt.infotext or "")
+        if text is None:
+            return None
         try:
-            return kind(info.params[key]) if key in info.params else None
+            return int(text) if opt.type is OptionType.INT else float(text)
         except (ValueError, OverflowError):
             return None
 
@@ -279,15 +282,14 @@ def options_from_infotext(info: Infotext) -> DrawOptions:
     except (ValueError, OverflowError):  # e.g. "Size: 1e400x512": no size, the defaults apply
         size = None
     schedule = info.params.get("Schedule type")
+    numbers = {o.name: number(o) for o in NUMERIC if o.infotext}
     return DrawOptions(
         prompt=info.prompt,
         negative_prompt=info.negative_prompt or None,
         model=info.params.get("Model"),
         sampler=info.params.get("Sampler"),
         scheduler=None if schedule in (None, "Automatic") else schedule,
-        steps=number("Steps", int),
         width=size[0] if size else None,
         height=size[1] if size else None,
-        cfg_scale=number("CFG scale", float),
-        seed=number("Seed", int),
+        **numbers,
     )
