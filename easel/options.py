@@ -102,6 +102,7 @@ class Option:
     setting_description: str = ""  # /settings text for the default key
     catalog: Catalog | None = None
     random: int | None = None  # a value below ``minimum`` that means "random" (seed: -1)
+    unset: int | None = None  # a value below ``minimum`` that means "not set: the webui's own" (sent as nothing)
     payload: tuple[PayloadKey, ...] = ()  # plain mapping into the webui JSON (None values are left out)
     command_line: bool = True  # shown in the copyable /draw line under Info
     requires: str | None = None  # only with this other option given (strength: init_image)
@@ -139,7 +140,7 @@ class Option:
                 value = float(value)
             except OverflowError:
                 raise RangeError(f"{self.name} must be {self.range_text(limits)} (got {_fmt(value)}).") from None
-        if self.random is not None and value == self.random:
+        if value in (self.random, self.unset):
             return value
         if self.multiple_of and value % self.multiple_of:
             hint = f"; try {int(value - value % self.multiple_of)}" if value.bit_length() <= 64 else ""
@@ -147,12 +148,12 @@ class Option:
         low, high = self.minimum, self.top(limits)
         below = low is not None and (value <= low if self.exclusive_minimum else value < low)
         if below or (high is not None and value > high):
+            special = ""
             if self.random is not None:
-                raise RangeError(
-                    f"{self.name} must be between {_fmt(low)} and {_fmt(high)}, or {self.random} for random "
-                    f"(got {_fmt(value)})."
-                )
-            raise RangeError(f"{self.name} must be {self.range_text(limits)} (got {_fmt(value)}).")
+                special = f", or {self.random} for random"
+            elif self.unset is not None:
+                special = f", or {self.unset} for the webui's own setting"
+            raise RangeError(f"{self.name} must be {self.range_text(limits)}{special} (got {_fmt(value)}).")
         return value
 
     def check_limit(self, value: Any, ceiling: float | None = None) -> Any:
@@ -466,7 +467,7 @@ def help_line(opt: Option, defaults: Any, limits: Any, show: Callable[[Any], str
         rng = f"{_fmt(low)}-{_fmt(opt.top(limits))}"
         parts.append(f"multiples of {opt.multiple_of}, {rng}" if opt.multiple_of else rng)
     default = getattr(defaults, opt.name, None) if opt.defaults_key else None
-    if default not in (None, "") and opt.type is not OptionType.BOOL:
+    if default not in (None, "", opt.unset) and opt.type is not OptionType.BOOL:
         parts.append(f"(default {show(_fmt(default) if opt.numeric else default)})")
     if not parts:
         return f"{head} {opt.help}"

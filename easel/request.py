@@ -109,9 +109,10 @@ def _number(opt: Option, given: Any, cfg: Config) -> Any:
     if given is None:  # an option without a default: the webui's own
         return None
     try:
-        return opt.check(given, cfg.limits)
+        value = opt.check(given, cfg.limits)
     except RangeError as exc:
         raise RequestError(str(exc)) from None
+    return None if opt.unset is not None and value == opt.unset else value
 
 
 _INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp", "Mn"}

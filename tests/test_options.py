@@ -8,7 +8,7 @@ import pytest
 
 from cogs.draw import Draw
 from easel.config import Defaults, parse_config
-from easel.options import BY_LIMIT, OPTIONS, OptionType, RangeError, apply_payload, option
+from easel.options import BY_LIMIT, OPTIONS, Option, OptionType, RangeError, apply_payload, help_line, option
 from easel.policy import SETTINGS, SettingKind
 from easel.request import DrawOptions, DrawRequest
 
@@ -71,3 +71,11 @@ def test_payload_keys_per_flavor() -> None:
     assert payload == {"steps": 20, "sampler_name": "Euler"}
     with pytest.raises(ValueError):
         apply_payload({}, {}, "comfy")
+
+
+def test_an_unset_value_means_the_webuis_own() -> None:
+    opt = Option("layers", OptionType.INT, "d", "h", default=0, defaults_key=True, minimum=1, maximum=12, unset=0)
+    assert opt.check(0) == 0 and opt.check(12) == 12
+    with pytest.raises(RangeError, match=r"between 1 and 12, or 0 for the webui's own setting \(got 13\)"):
+        opt.check(13)
+    assert help_line(opt, types.SimpleNamespace(layers=0), None) == "`layers` 1-12: h"
