@@ -44,6 +44,7 @@ class DrawOptions:
     height: int | None = None
     cfg_scale: float | None = None
     seed: int | None = None
+    clip_skip: int | None = None
     count: int | None = None
     style: str | None = None
     hires_fix: bool | None = None
@@ -66,6 +67,7 @@ class DrawRequest:
     height: int = 512
     cfg_scale: float = 7.0
     seed: int = -1
+    clip_skip: int | None = None  # None = the webui's own setting
     count: int = 1
     style: str | None = None
     hires_fix: bool = False

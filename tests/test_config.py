@@ -161,3 +161,10 @@ def test_credentials_in_the_url_and_as_keys_are_refused_without_echoing_them() -
     with pytest.raises(ConfigError, match="http\\(s\\) URL") as info:
         parse_config({"backends": [{"url": "ftp://alice:secret@gpu.lan"}]}, env={})
     assert "secret" not in str(info.value)
+
+
+def test_clip_skip_default_is_checked() -> None:
+    assert parse_config(minimal(), env={}).defaults.clip_skip == 0  # the webui's own
+    assert parse_config(minimal(defaults={"clip_skip": 2}), env={}).defaults.clip_skip == 2
+    with pytest.raises(ConfigError, match=r"defaults\.clip_skip: clip_skip must be between 1 and 12"):
+        parse_config(minimal(defaults={"clip_skip": 13}), env={})

@@ -622,3 +622,12 @@ async def test_set_role_override_nan_keeps_the_cooldown(store: Store) -> None:
         await svc.set_role_override(GUILD, 55, {"cooldown_seconds": float("nan")}, by=ADMIN)
     eff = await svc.for_draw(GUILD, CHAN)
     assert user_limits(eff, [55]).cooldown == 2.0
+
+
+def test_clip_skip_server_default() -> None:
+    assert parse_value("clip_skip", "2", CFG) == 2
+    with pytest.raises(PolicyError, match="clip_skip must be between 1 and 12"):
+        parse_value("clip_skip", "20", CFG)
+    eff = effective(CFG, {"clip_skip": 2})
+    assert build_request(DrawOptions(prompt="x"), eff.config).clip_skip == 2
+    assert eff.value("clip_skip") == 2 and eff.sources["clip_skip"] == "server"

@@ -169,3 +169,34 @@ def test_out_of_range_numbers_get_one_short_line(opts: DrawOptions, needle: str)
         build_request(opts, CFG, Cat())
     assert needle in str(err.value)
     assert "\n" not in str(err.value) and len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize("flavor", ["a1111", "forge"])
+def test_clip_skip_goes_to_override_settings_on_a1111_and_forge(flavor: str) -> None:
+    req = build_request(DrawOptions(prompt="x", model="sdxl", clip_skip=2), CFG, Cat())
+    payload = build_payload(req, model_title="sdxl_base.safetensors [31e35c80fc]", flavor=flavor)
+    assert payload["override_settings"] == {
+        "sd_model_checkpoint": "sdxl_base.safetensors [31e35c80fc]",
+        "CLIP_stop_at_last_layers": 2,
+    }
+    assert "clip_skip" not in payload
+    assert validate_payload("txt2img", payload) == []
+
+
+def test_clip_skip_is_top_level_on_sdnext_and_absent_when_not_given() -> None:
+    req = build_request(DrawOptions(prompt="x", clip_skip=3), CFG, Cat())
+    payload = build_payload(req, flavor="sdnext")
+    assert payload["clip_skip"] == 3 and "override_settings" not in payload
+    plain = build_request(DrawOptions(prompt="x"), CFG, Cat())
+    assert plain.clip_skip is None
+    assert "clip_skip" not in build_payload(plain, flavor="sdnext") and "override_settings" not in build_payload(plain)
+
+
+def test_clip_skip_range_and_default() -> None:
+    with pytest.raises(RequestError, match=r"clip_skip must be between 1 and 12, or 0 for the webui's own"):
+        build_request(DrawOptions(prompt="x", clip_skip=13), CFG, Cat())
+    cfg = parse_config({"backends": [{"url": "http://a:1"}], "defaults": {"clip_skip": 2}}, env={})
+    assert build_request(DrawOptions(prompt="x"), cfg, Cat()).clip_skip == 2
+    assert build_request(DrawOptions(prompt="x", clip_skip=0), cfg, Cat()).clip_skip is None
+    info = parse_infotext("a cat\nSteps: 20, Seed: 5, Clip skip: 2, Size: 512x512")
+    assert options_from_infotext(info).clip_skip == 2
