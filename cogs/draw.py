@@ -12,8 +12,10 @@ from discord.ext import commands
 
 from cogs.settings import policy_context
 from cogs.utils.enqueue import enqueue, reply
+from easel.config import Limits
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
+from easel.options import OPTIONS, OptionType
 from easel.request import DrawOptions, RequestError, build_request
 
 if TYPE_CHECKING:
@@ -48,43 +50,12 @@ async def style_autocomplete(interaction: discord.Interaction, current: str) -> 
 class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
-        # Discord-side ranges follow the config's ceilings (the decorators below hold only absolute bounds), so
-        # Discord's own form refuses e.g. steps over the limit before the command is even sent.
-        lim = bot.config.limits
-        bounds = {
-            "steps": lim.max_steps,
-            "width": lim.max_width,
-            "height": lim.max_height,
-            "count": lim.max_count,
-        }
-        params = self.draw._params  # our own command's parameter definitions, before registration
-        for name, top in bounds.items():
-            params[name].max_value = top
-        # (for string options discord.py sends min_value/max_value as min_length/max_length)
-        params["prompt"].max_value = min(lim.max_prompt_length, 6000)  # Discord allows up to 6000
-        params["negative_prompt"].max_value = min(lim.max_prompt_length, 6000)
+        apply_bounds(self.draw, bot.config.limits)
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="draw", description="Draw an image with Stable Diffusion")
-    @app_commands.describe(
-        prompt="What to draw",
-        negative_prompt="What to keep out of the image",
-        model="Checkpoint to draw with (default: the server's)",
-        sampler="Sampling method, e.g. Euler a, DPM++ 2M",
-        scheduler="Noise schedule, e.g. Karras (default: automatic)",
-        steps="Sampling steps (more is slower)",
-        width="Width in pixels, a multiple of 8",
-        height="Height in pixels, a multiple of 8",
-        cfg_scale="How closely to follow the prompt (1-30)",
-        seed="Seed for reproducible results (-1: random)",
-        count="Number of images",
-        style="A prompt style saved in the webui",
-        hires_fix="Upscale while generating for more detail (slower)",
-        init_image="An image to start from (img2img)",
-        strength="With init_image: how much to change it (0.05-1)",
-        spoiler="Post the images behind a spoiler",
-    )
+    @app_commands.describe(**{o.name: o.description for o in OPTIONS})
     @app_commands.autocomplete(
         model=model_autocomplete,
         sampler=sampler_autocomplete,
@@ -94,21 +65,22 @@ class Draw(commands.Cog):
     async def draw(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 2000],
-        negative_prompt: app_commands.Range[str, 0, 2000] | None = None,
+        prompt: str,
+        negative_prompt: str | None = None,
         model: str | None = None,
         sampler: str | None = None,
         scheduler: str | None = None,
-        steps: app_commands.Range[int, 1, 150] | None = None,
-        width: app_commands.Range[int, 64, 2048] | None = None,
-        height: app_commands.Range[int, 64, 2048] | None = None,
-        cfg_scale: app_commands.Range[float, 1.0, 30.0] | None = None,
-        seed: app_commands.Range[int, -1, 4294967294] | None = None,
-        count: app_commands.Range[int, 1, 10] | None = None,
+        steps: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        cfg_scale: float | None = None,
+        seed: int | None = None,
+        clip_skip: int | None = None,
+        count: int | None = None,
         style: str | None = None,
         hires_fix: bool | None = None,
         init_image: discord.Attachment | None = None,
-        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        strength: float | None = None,
         spoiler: bool | None = None,
     ) -> None:
         opts = DrawOptions(
@@ -122,6 +94,7 @@ class Draw(commands.Cog):
             height=height,
             cfg_scale=cfg_scale,
             seed=seed,
+            clip_skip=clip_skip,
             count=count,
             style=style,
             hires_fix=hires_fix,
@@ -162,6 +135,24 @@ class Draw(commands.Cog):
             return
 
         await enqueue(self.bot, interaction, request)
+
+
+def apply_bounds(command: app_commands.Command, limits: Limits) -> None:  # type: ignore[type-arg]
+    """Discord-side bounds of /draw's parameters from the option table: the absolute ones, the maximum lowered to
+    the config's limit (``steps`` to ``max_steps``...), so Discord's own form refuses e.g. steps over the limit
+    before the command is even sent. For string options discord.py sends min_value/max_value as
+    min_length/max_length. Call before the command is registered."""
+    params = command._params  # our own command's parameter definitions
+    for opt in OPTIONS:
+        if not opt.numeric and not (opt.type is OptionType.STR and opt.limit):
+            continue
+        low, high = opt.bounds
+        if opt.limit:
+            top = getattr(limits, opt.limit)
+            high = top if opt.numeric else min(top, high or top)  # strings: Discord's own maximum still applies
+        cast = float if opt.type is OptionType.FLOAT else int
+        params[opt.name].min_value = None if low is None else cast(low)
+        params[opt.name].max_value = None if high is None else cast(high)
 
 
 def _with_size(opts: DrawOptions, size: tuple[int, int]) -> DrawOptions:

@@ -6,13 +6,19 @@ Every key is documented in ``config.example.toml``.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, make_dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
+
+from easel.options import BY_LIMIT, DEFAULTS_KEYS, RangeError, defaults_type, defaults_value
 
 T = TypeVar("T")
 
@@ -47,18 +53,16 @@ class WebuiConfig:
     probe_max_interval: float = 60.0
 
 
-@dataclass(frozen=True)
-class Defaults:
-    model: str = ""
-    sampler: str = "Euler a"
-    scheduler: str = ""
-    steps: int = 25
-    width: int = 512
-    height: int = 512
-    cfg_scale: float = 7.0
-    negative_prompt: str = ""
-    count: int = 1
-    strength: float = 0.6
+Defaults = make_dataclass(
+    "Defaults",
+    [
+        (o.name, defaults_type(o) if defaults_value(o) is not None else defaults_type(o) | None, defaults_value(o))
+        for o in DEFAULTS_KEYS
+    ],
+    frozen=True,
+)
+Defaults.__module__ = __name__
+Defaults.__doc__ = "[defaults]: one field per option of easel.options.OPTIONS with ``defaults_key``."
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,13 @@ class LoggingConfig:
     json: bool = False
 
 
+class ExtraNetworks(StrEnum):
+    """<lora:…>, <hypernet:…> tags in prompts."""
+
+    ALLOW = "allow"
+    STRIP = "strip"
+
+
 @dataclass(frozen=True)
 class SafetyConfig:
     """Bot-wide content rules, on top of which every guild adds its own (``[safety]`` in the config)."""
@@ -127,7 +138,7 @@ class SafetyConfig:
     banned_words: tuple[str, ...] = ()  # whole words, case-insensitive; "re:" prefix = regular expression
     strip_words: tuple[str, ...] = ()  # removed silently from prompts
     negative_prefix: str = ""  # always at the start of the negative prompt
-    extra_networks: str = "allow"  # "allow" or "strip" <lora:…>, <hypernet:…> tags; a guild may only tighten
+    extra_networks: ExtraNetworks = ExtraNetworks.ALLOW  # strip <lora:…>, <hypernet:…> tags? a guild may only tighten
     daily_quota: int = 0  # drawings per user per UTC day; 0 = no quota. A ceiling for guild quotas.
     blocked_users: tuple[int, ...] = ()  # user ids refused everywhere
 
@@ -144,7 +155,7 @@ class Config:
     discord: DiscordConfig
     backends: tuple[BackendConfig, ...]
     webui: WebuiConfig = WebuiConfig()
-    defaults: Defaults = Defaults()
+    defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = Limits()
     hires: HiresConfig = HiresConfig()
     queue: QueueConfig = QueueConfig()
@@ -167,6 +178,8 @@ def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: 
         raise ConfigError(f"{name}: expected an integer, got {value!r}")
     if not isinstance(value, kind):
         raise ConfigError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
     return value  # type: ignore[return-value]
 
 
@@ -200,11 +213,32 @@ def _simple(cls: type[T], table: Mapping[str, Any], where: str) -> T:
     return cls(**values)
 
 
+def _defaults(table: Mapping[str, Any], limits: Limits) -> Any:
+    """``[defaults]``: every key of the option table with ``defaults_key``, checked against ``limits``."""
+    _check_unknown(table, {o.name for o in DEFAULTS_KEYS}, "[defaults]")
+    values: dict[str, Any] = {}
+    for o in DEFAULTS_KEYS:
+        value = _take(table, o.name, defaults_type(o), defaults_value(o), "defaults")
+        if o.numeric and value is not None:
+            try:
+                value = o.check(value, limits)
+            except RangeError as exc:
+                raise ConfigError(f"defaults.{o.name}: {exc}") from None
+        values[o.name] = value
+    return Defaults(**values)
+
+
 def _ids(table: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise ConfigError(f"{where}.{key}: expected a list of numeric ids, like [123456789012345678]")
     return tuple(value)
+
+
+def _no_auth(url: str) -> str:
+    """``url`` without a ``user:password@`` part (for messages)."""
+    head, sep, tail = url.partition("://")
+    return head + sep + tail.rpartition("@")[2] if sep else url.rpartition("@")[2]
 
 
 def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
@@ -219,11 +253,21 @@ def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
         _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
         url = _take(item, "url", str, "", where).rstrip("/")
         parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"{where}.url: expected an http(s) URL like http://127.0.0.1:7860, got {url!r}")
-        name = _take(item, "name", str, parsed.netloc, where)
+        netloc = parsed.netloc.rpartition("@")[2]  # host[:port], without user:password@
+        if parsed.scheme not in ("http", "https") or not netloc:
+            raise ConfigError(f"{where}.url: expected an http(s) URL like http://127.0.0.1:7860, got {_no_auth(url)!r}")
         username = _take(item, "username", str, "", where) or None
         password = _take(item, "password", str, "", where) or None
+        if parsed.username is not None or parsed.password is not None:  # http://user:pass@host
+            if username is not None or password is not None:
+                raise ConfigError(
+                    f"{where}: the url has a user:password@ part and username/password are set too; keep one"
+                )
+            username, password = unquote(parsed.username or ""), unquote(parsed.password or "")
+            if not username or not password:
+                raise ConfigError(f"{where}.url: expected user:password@ in the url, or username and password keys")
+            url = parsed._replace(netloc=netloc).geturl()
+        name = _take(item, "name", str, netloc, where)
         if (username is None) != (password is None):
             raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
         exclusive = _take(item, "exclusive", bool, False, where)
@@ -261,6 +305,144 @@ def _role_limits(raw: Mapping[str, Any]) -> tuple[RoleLimit, ...]:
     return tuple(result)
 
 
+MAX_ENTRY_LENGTH = 100  # one banned/strip word or pattern
+MAX_PREFIX_LENGTH = 500  # negative_prefix
+MAX_REGEX_REPEAT = 1000  # {m,n} bounds above this are refused
+MAX_REGEX_COST = 5000.0  # see _regex_cost: one unbounded repeat and a little more
+_UNBOUNDED = 1000  # what an unbounded repeat (*, +) counts as in _regex_cost
+MAX_DAILY_QUOTA = 100_000
+
+
+class EntryError(ValueError):
+    """A banned/strip word or pattern that can't be used; the message says why (one line)."""
+
+
+# ---- [safety]: the bot-wide content rules ----------------------------------------------------------------
+
+
+def parse_safety(table: Mapping[str, Any], where: str = "safety") -> SafetyConfig:
+    """Validate a ``[safety]`` TOML table. Raises ConfigError naming the key."""
+    known = {f.name for f in fields(SafetyConfig)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for key in ("banned_words", "strip_words"):
+        items = table.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f'{where}.{key}: expected a list of strings, like ["word", "re:pattern"]')
+        try:
+            values[key] = tuple(check_entry(i) for i in items if i.strip())
+        except EntryError as exc:
+            raise ConfigError(f"{where}.{key}: {exc}") from None
+    prefix = table.get("negative_prefix", "")
+    if not isinstance(prefix, str) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ConfigError(f"{where}.negative_prefix: expected a string of at most {MAX_PREFIX_LENGTH} characters")
+    values["negative_prefix"] = prefix.strip()
+    extra = table.get("extra_networks", "allow")
+    if extra not in tuple(ExtraNetworks):
+        raise ConfigError(f'{where}.extra_networks: expected "allow" or "strip", got {extra!r}')
+    values["extra_networks"] = ExtraNetworks(extra)
+    quota = table.get("daily_quota", 0)
+    if not isinstance(quota, int) or isinstance(quota, bool) or not 0 <= quota <= MAX_DAILY_QUOTA:
+        raise ConfigError(f"{where}.daily_quota: expected a whole number >= 0 (0 = no quota)")
+    values["daily_quota"] = quota
+    blocked = table.get("blocked_users", [])
+    if not isinstance(blocked, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in blocked):
+        raise ConfigError(f"{where}.blocked_users: expected a list of numeric user ids")
+    values["blocked_users"] = tuple(blocked)
+    return SafetyConfig(**values)
+
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_FORBIDDEN_OPS = ("GROUPREF", "GROUPREF_EXISTS")
+ZERO_WIDTH = re.compile(
+    r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def _regex_cost(pattern: str) -> float | None:
+    """A rough upper bound of the backtracking work per start position, or None for a pattern that is never
+    safe (a repeat inside a repeat, alternation inside a repeat, back-references). Unbounded repeats count as
+    :data:`_UNBOUNDED` tries, so two of them in one pattern are over :data:`MAX_REGEX_COST`."""
+    try:
+        import re._parser as sre_parse  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - Python < 3.11 has sre_parse
+        import sre_parse  # type: ignore[no-redef]
+
+    try:
+        tree = sre_parse.parse(pattern)
+    except re.error:
+        return None
+
+    def cost(items: Iterable[Any], in_repeat: bool) -> float | None:
+        total = 1.0
+        for op, av in items:
+            name = str(op)
+            part: float | None = 1.0
+            if name in _FORBIDDEN_OPS:
+                return None
+            if name in _REPEATS:
+                _low, high, sub = av
+                unbounded = high == sre_parse.MAXREPEAT
+                if (not unbounded and high > MAX_REGEX_REPEAT) or (in_repeat and (unbounded or high > 1)):
+                    return None
+                inner = cost(sub, in_repeat or unbounded or high > 1)
+                part = None if inner is None else inner * ((_UNBOUNDED if unbounded else high) + 1)
+            elif name == "BRANCH":
+                if in_repeat:
+                    return None
+                alts = [cost(b, in_repeat) for b in av[1]]
+                part = None if any(a is None for a in alts) else sum(a for a in alts if a is not None)
+            elif name == "SUBPATTERN":
+                part = cost(av[-1], in_repeat)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                part = cost(av[1], in_repeat)
+            elif name == "ATOMIC_GROUP":
+                part = cost(av, in_repeat)
+            if part is None:
+                return None
+            total *= part
+        return total
+
+    return cost(tree, False)
+
+
+def _regex_is_safe(pattern: str) -> bool:
+    c = _regex_cost(pattern)
+    return c is not None and c <= MAX_REGEX_COST
+
+
+def check_entry(entry: str) -> str:
+    """One banned/strip entry: a word or phrase, or ``re:`` + a safe regular expression."""
+    entry = entry.strip()
+    if not entry:
+        raise EntryError("An empty word can't be banned.")
+    if len(entry) > MAX_ENTRY_LENGTH:
+        raise EntryError(f"Each word or pattern can be at most {MAX_ENTRY_LENGTH} characters.")
+    if entry.lower().startswith("re:"):
+        pattern = entry[3:]
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise EntryError(f"Bad regular expression: {exc.msg}.") from None
+        if not _regex_is_safe(pattern):
+            raise EntryError(
+                "That regular expression could be very slow (nested repeats, alternation inside a repeat or "
+                "back-references); simplify it."
+            )
+        if compiled.search(""):
+            raise EntryError("That regular expression matches empty text; it would refuse every prompt.")
+        return "re:" + pattern
+    return normalise(entry)
+
+
+def normalise(text: str) -> str:
+    """For matching: compatibility forms folded (fullwidth letters, ligatures), zero-width characters dropped,
+    case folded."""
+    return unicodedata.normalize("NFKC", ZERO_WIDTH.sub("", text)).casefold()
+
+
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     sections = {
@@ -294,31 +476,20 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     _positive("webui.connect_timeout", webui.connect_timeout)
     _positive("webui.read_timeout", webui.read_timeout)
     _positive("webui.catalog_refresh", webui.catalog_refresh)
+    _positive("webui.probe_max_interval", webui.probe_max_interval)
     if webui.max_attempts < 1:
         raise ConfigError("webui.max_attempts: must be >= 1")
 
     limits = _simple(Limits, _table(raw, "limits"), "limits")
     for key in Limits.__dataclass_fields__:
         _positive(f"limits.{key}", getattr(limits, key), zero_ok=key == "cooldown_seconds")
-    if limits.max_count > 10:
-        raise ConfigError("limits.max_count: at most 10 (Discord allows 10 attachments per message)")
-    for key in ("max_width", "max_height"):
-        if getattr(limits, key) % 8:
-            raise ConfigError(f"limits.{key}: must be a multiple of 8")
+    for key, opt in BY_LIMIT.items():
+        try:
+            opt.check_limit(getattr(limits, key))
+        except RangeError as exc:
+            raise ConfigError(f"limits.{exc}") from None
 
-    defaults = _simple(Defaults, _table(raw, "defaults"), "defaults")
-    if not 1 <= defaults.steps <= limits.max_steps:
-        raise ConfigError(f"defaults.steps: must be between 1 and limits.max_steps ({limits.max_steps})")
-    for key, top in (("width", limits.max_width), ("height", limits.max_height)):
-        value = getattr(defaults, key)
-        if value % 8 or not 64 <= value <= top:
-            raise ConfigError(f"defaults.{key}: must be a multiple of 8 between 64 and limits.max_{key} ({top})")
-    if not 1 <= defaults.count <= limits.max_count:
-        raise ConfigError(f"defaults.count: must be between 1 and limits.max_count ({limits.max_count})")
-    if not 0 < defaults.strength <= 1:
-        raise ConfigError("defaults.strength: must be in (0, 1]")
-    if not 1 <= defaults.cfg_scale <= 30:
-        raise ConfigError("defaults.cfg_scale: must be between 1 and 30")
+    defaults = _defaults(_table(raw, "defaults"), limits)
 
     hires = _simple(HiresConfig, _table(raw, "hires"), "hires")
     if not 1 < hires.scale <= 4:
@@ -329,8 +500,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     queue = _simple(QueueConfig, _table(raw, "queue"), "queue")
     _positive("queue.status_interval", queue.status_interval, zero_ok=True)
     _positive("queue.shutdown_grace", queue.shutdown_grace, zero_ok=True)
+    _positive("queue.affinity_max_skips", queue.affinity_max_skips, zero_ok=True)
 
     storage = _simple(StorageConfig, _table(raw, "storage"), "storage")
+    _positive("storage.keep_results_days", storage.keep_results_days, zero_ok=True)
     if not storage.path:
         raise ConfigError('storage.path: must name a file, e.g. "easel.db"')
 
@@ -350,8 +523,6 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         raise ConfigError("results.upscale_factor: must be in (1, 4]")
     if not 0 < results.vary_strength <= 1:
         raise ConfigError("results.vary_strength: must be in (0, 1]")
-
-    from easel.policy import parse_safety  # the content rules' checks live with the rules
 
     safety = parse_safety(_table(raw, "safety"))
 

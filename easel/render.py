@@ -12,6 +12,7 @@ import time
 
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
+from easel.options import MAX_SEED, OPTIONS, command_value
 from easel.request import DrawRequest
 
 CONTENT_LIMIT = 2000
@@ -119,34 +120,19 @@ def cancelled_text(job: Job) -> str:
     return f"Job `{job.id}` was cancelled."
 
 
-def _option(name: str, value: object) -> str:
-    text = str(value).replace("\n", " ")
-    return f"{name}:{text}"
-
-
 def draw_command(req: DrawRequest, seed: int) -> str:
-    """A /draw command line that reproduces an image (options a user can paste)."""
-    parts = [_option("prompt", req.prompt)]
-    if req.negative_prompt:
-        parts.append(_option("negative_prompt", req.negative_prompt))
-    if req.model:
-        parts.append(_option("model", req.model))
-    parts += [
-        _option("sampler", req.sampler),
-        _option("steps", req.steps),
-        _option("width", req.width),
-        _option("height", req.height),
-        _option("cfg_scale", f"{req.cfg_scale:g}"),
-        _option("seed", seed),
-    ]
-    if req.scheduler:
-        parts.append(_option("scheduler", req.scheduler))
-    if req.style:
-        parts.append(_option("style", req.style))
-    if req.hires_fix:
-        parts.append("hires_fix:True")
-    if req.img2img:
-        parts.append(_option("strength", f"{req.strength:g}"))
+    """A /draw command line that reproduces an image (options a user can paste), from the option table.
+
+    ``seed`` is the image's own seed; one past the largest seed /draw takes (a batch counts on from the first
+    seed) is wrapped around so the line stays valid."""
+    parts = []
+    for opt in OPTIONS:
+        if not opt.command_line or (opt.requires == "init_image" and not req.img2img):
+            continue
+        value = seed % (MAX_SEED + 1) if opt.name == "seed" else getattr(req, opt.name, None)
+        text = command_value(opt, value)
+        if text is not None:
+            parts.append(f"{opt.name}:{text}")
     return "/draw " + " ".join(parts)
 
 

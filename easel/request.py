@@ -7,25 +7,27 @@ does I/O: the catalog (models, samplers, styles known to the backends) is handed
 from __future__ import annotations
 
 import base64
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
-from easel.config import Config
+from easel.config import ZERO_WIDTH, Config
 from easel.errors import RequestError
 from easel.infotext import Infotext
+from easel.options import MAX_SEED, NUMERIC, CatalogView, Flavor, Option, OptionType, RangeError, apply_payload
 
-MAX_SEED = 4294967294
-
-
-class CatalogView(Protocol):
-    """What validation needs to know about the backends (see :class:`easel.catalog.Catalog`)."""
-
-    @property
-    def known(self) -> bool: ...
-    def resolve_model(self, name: str) -> str | None: ...
-    def has_sampler(self, name: str) -> bool: ...
-    def has_scheduler(self, name: str) -> bool: ...
-    def has_style(self, name: str) -> bool: ...
+__all__ = [
+    "MAX_SEED",
+    "CatalogView",
+    "DrawOptions",
+    "DrawRequest",
+    "RequestError",
+    "build_payload",
+    "build_request",
+    "options_from_infotext",
+    "options_from_request",
+    "revalidate",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class DrawOptions:
     height: int | None = None
     cfg_scale: float | None = None
     seed: int | None = None
+    clip_skip: int | None = None
     count: int | None = None
     style: str | None = None
     hires_fix: bool | None = None
@@ -64,6 +67,7 @@ class DrawRequest:
     height: int = 512
     cfg_scale: float = 7.0
     seed: int = -1
+    clip_skip: int | None = None  # None = the webui's own setting
     count: int = 1
     style: str | None = None
     hires_fix: bool = False
@@ -99,16 +103,28 @@ class DrawRequest:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "init_image"}
         return cls(**known, init_image=init_image)
 
-    def with_seed(self, seed: int) -> DrawRequest:
-        return replace(self, seed=seed)
+
+def _number(opt: Option, given: Any, cfg: Config) -> Any:
+    """A numeric option: the given value, else the config's [defaults] value, else the table's; checked."""
+    if given is None:
+        given = getattr(cfg.defaults, opt.name) if opt.defaults_key else opt.default
+    if given is None:  # an option without a default: the webui's own
+        return None
+    try:
+        value = opt.check(given, cfg.limits)
+    except RangeError as exc:
+        raise RequestError(str(exc)) from None
+    return None if opt.unset is not None and value == opt.unset else value
 
 
-def _multiple_of_8(name: str, value: int, top: int) -> int:
-    if value % 8:
-        raise RequestError(f"{name} must be a multiple of 8 (got {value}); try {value - value % 8}.")
-    if not 64 <= value <= top:
-        raise RequestError(f"{name} must be between 64 and {top} (got {value}).")
-    return value
+_INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp", "Mn"}
+_FILLERS = {"\u3164", "\uffa0", "\u2800"}  # Hangul fillers and the blank Braille pattern render as nothing
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows (zero-width, format and filler characters don't)."""
+    text = ZERO_WIDTH.sub("", text)
+    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE and c not in _FILLERS for c in text)
 
 
 def _fit_init_size(size: tuple[int, int], cfg: Config) -> tuple[int, int]:
@@ -129,7 +145,7 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
     """Validate user options against the config limits and the backends' catalog."""
     d, lim = cfg.defaults, cfg.limits
     prompt = (opts.prompt or "").strip()
-    if not prompt:
+    if not _visible(prompt):
         raise RequestError("The prompt is empty: describe what to draw.")
     if len(prompt) > lim.max_prompt_length:
         raise RequestError(f"The prompt is {len(prompt)} characters; the limit is {lim.max_prompt_length}.")
@@ -137,41 +153,20 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
     if len(negative) > lim.max_prompt_length:
         raise RequestError(f"The negative prompt is {len(negative)} characters; the limit is {lim.max_prompt_length}.")
 
-    steps = d.steps if opts.steps is None else opts.steps
-    if not 1 <= steps <= lim.max_steps:
-        raise RequestError(f"steps must be between 1 and {lim.max_steps} (got {steps}).")
-
     img2img = opts.init_image_size is not None
+    given = {o.name: getattr(opts, o.name) for o in NUMERIC}
     if img2img and opts.width is None and opts.height is None:
-        width, height = _fit_init_size(opts.init_image_size, cfg)  # type: ignore[arg-type]
-    else:
-        width = d.width if opts.width is None else opts.width
-        height = d.height if opts.height is None else opts.height
-    _multiple_of_8("width", width, lim.max_width)
-    _multiple_of_8("height", height, lim.max_height)
+        given["width"], given["height"] = _fit_init_size(opts.init_image_size, cfg)  # type: ignore[arg-type]
+    numbers = {o.name: _number(o, given[o.name], cfg) for o in NUMERIC}
+    width, height = numbers["width"], numbers["height"]
     if width * height > lim.max_pixels:
         raise RequestError(
             f"{width}x{height} is {width * height:,} pixels; the limit is {lim.max_pixels:,} "
             f"(e.g. {int(lim.max_pixels**0.5) // 8 * 8}x{int(lim.max_pixels**0.5) // 8 * 8})."
         )
-
-    cfg_scale = d.cfg_scale if opts.cfg_scale is None else float(opts.cfg_scale)
-    if not 1.0 <= cfg_scale <= 30.0:
-        raise RequestError(f"cfg_scale must be between 1 and 30 (got {cfg_scale:g}).")
-
-    seed = -1 if opts.seed is None else opts.seed
-    if not -1 <= seed <= MAX_SEED:
-        raise RequestError(f"seed must be between 0 and {MAX_SEED}, or -1 for random (got {seed}).")
-
-    count = d.count if opts.count is None else opts.count
-    if not 1 <= count <= lim.max_count:
-        raise RequestError(f"count must be between 1 and {lim.max_count} (got {count}).")
-
-    strength = d.strength if opts.strength is None else float(opts.strength)
-    if not 0.0 < strength <= 1.0:
-        raise RequestError(f"strength must be above 0 and at most 1 (got {strength:g}).")
-    if opts.strength is not None and not img2img:
-        raise RequestError("strength only applies with an init_image (img2img).")
+    for o in NUMERIC:
+        if o.requires == "init_image" and given[o.name] is not None and not img2img:
+            raise RequestError(f"{o.name} only applies with an init_image (img2img).")
 
     model = (opts.model or d.model or "").strip() or None
     sampler = (opts.sampler or d.sampler).strip()
@@ -200,12 +195,7 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         model=model,
         sampler=sampler,
         scheduler=scheduler,
-        steps=steps,
-        width=width,
-        height=height,
-        cfg_scale=cfg_scale,
-        seed=seed,
-        count=count,
+        **numbers,
         style=style,
         hires_fix=hires,
         hires_upscaler=h.upscaler,
@@ -213,33 +203,27 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         hires_denoising=h.denoising_strength,
         hires_steps=h.second_pass_steps,
         img2img=img2img,
-        strength=strength,
         spoiler=bool(opts.spoiler),
     )
 
 
-def build_payload(req: DrawRequest, *, model_title: str | None = None) -> dict[str, Any]:
+def build_payload(
+    req: DrawRequest, *, model_title: str | None = None, flavor: Flavor | str = Flavor.A1111
+) -> dict[str, Any]:
     """The JSON body for /sdapi/v1/txt2img or /img2img. Keys are left out rather than sent as null.
 
-    The checkpoint is chosen per request with ``override_settings`` (``model_title`` is the backend's own
-    title for ``req.model``), never with a global ``POST /options``.
+    The plain options go where the option table says for ``flavor`` (the backend's webui: a1111, forge or
+    sdnext). The checkpoint is chosen per request with ``override_settings`` (``model_title`` is the backend's
+    own title for ``req.model``), never with a global ``POST /options``.
     """
     payload: dict[str, Any] = {
         "prompt": req.prompt,
         "negative_prompt": req.negative_prompt,
-        "steps": req.steps,
-        "width": req.width,
-        "height": req.height,
-        "cfg_scale": req.cfg_scale,
-        "seed": req.seed,
-        "sampler_name": req.sampler,
         "batch_size": 1,
-        "n_iter": req.count,
         "send_images": True,
         "save_images": False,
     }
-    if req.scheduler:
-        payload["scheduler"] = req.scheduler
+    apply_payload(payload, _values(req), flavor)
     if req.style:
         payload["styles"] = [req.style]
     if req.subseed_strength > 0:
@@ -247,7 +231,7 @@ def build_payload(req: DrawRequest, *, model_title: str | None = None) -> dict[s
         payload["subseed_strength"] = req.subseed_strength
     model = model_title or req.model
     if model:
-        payload["override_settings"] = {"sd_model_checkpoint": model}
+        payload.setdefault("override_settings", {})["sd_model_checkpoint"] = model
     if req.img2img:
         if req.init_image is None:
             raise RequestError("img2img needs an init image.")
@@ -262,24 +246,17 @@ def build_payload(req: DrawRequest, *, model_title: str | None = None) -> dict[s
     return payload
 
 
+def _values(req: DrawRequest) -> dict[str, Any]:
+    return {f: getattr(req, f) for f in req.__dataclass_fields__}
+
+
 def options_from_request(req: DrawRequest) -> DrawOptions:
     """The options that rebuild ``req`` (for buttons: the stored request is checked again against today's limits)."""
-    return DrawOptions(
-        prompt=req.prompt,
-        negative_prompt=req.negative_prompt,
-        model=req.model,
-        sampler=req.sampler,
+    same = {name: getattr(req, name) for name in DrawOptions.__dataclass_fields__ if name in req.__dataclass_fields__}
+    return replace(
+        DrawOptions(**same),
         scheduler=req.scheduler or "",
-        steps=req.steps,
-        width=req.width,
-        height=req.height,
-        cfg_scale=req.cfg_scale,
-        seed=req.seed,
-        count=req.count,
-        style=req.style,
-        hires_fix=req.hires_fix,
         strength=req.strength if req.img2img else None,
-        spoiler=req.spoiler,
         init_image_size=(req.width, req.height) if req.img2img else None,
     )
 
@@ -294,23 +271,28 @@ def revalidate(req: DrawRequest, cfg: Config, catalog: CatalogView | None = None
 def options_from_infotext(info: Infotext) -> DrawOptions:
     """/draw options that redraw an image from its infotext (the "Draw this again" action)."""
 
-    def number(key: str, kind: type) -> Any:
+    def number(opt: Option) -> Any:
+        text = info.params.get(opt.infotext or "")
+        if text is None:
+            return None
         try:
-            return kind(info.params[key]) if key in info.params else None
-        except ValueError:
+            return int(text) if opt.type is OptionType.INT else float(text)
+        except (ValueError, OverflowError):
             return None
 
-    size = info.size
+    try:
+        size = info.size
+    except (ValueError, OverflowError):  # e.g. "Size: 1e400x512": no size, the defaults apply
+        size = None
     schedule = info.params.get("Schedule type")
+    numbers = {o.name: number(o) for o in NUMERIC if o.infotext}
     return DrawOptions(
         prompt=info.prompt,
         negative_prompt=info.negative_prompt or None,
         model=info.params.get("Model"),
         sampler=info.params.get("Sampler"),
         scheduler=None if schedule in (None, "Automatic") else schedule,
-        steps=number("Steps", int),
         width=size[0] if size else None,
         height=size[1] if size else None,
-        cfg_scale=number("CFG scale", float),
-        seed=number("Seed", int),
+        **numbers,
     )

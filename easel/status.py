@@ -7,17 +7,13 @@ escaped so markdown in them cannot change the layout.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from easel.config import Config
+from easel.options import OPTIONS, CatalogView, help_line
 from easel.render import CONTENT_LIMIT, escape, shorten
 
 __all__ = ["fit_lines", "help_text", "models_text", "status_text"]
-
-
-class _CatalogLike(Protocol):
-    def model_names(self) -> list[str]: ...
-    def backends_with_model(self, model_name: str) -> list[str]: ...
 
 
 def fit_lines(lines: Sequence[str], more: str, limit: int = CONTENT_LIMIT, *, keep: int = 0) -> str:
@@ -35,12 +31,12 @@ def fit_lines(lines: Sequence[str], more: str, limit: int = CONTENT_LIMIT, *, ke
 
 
 def help_text(config: Config) -> str:
-    """What /help says: every command and every /draw option, with this server's defaults and limits."""
-    d, lim, h = config.defaults, config.limits, config.hires
+    """What /help says: every command and every /draw option (from the option table), with this server's
+    defaults and limits."""
+    d, lim = config.defaults, config.limits
     size_limit = f"up to {lim.max_width}x{lim.max_height}"
     if lim.max_pixels < lim.max_width * lim.max_height:
         size_limit += f", {lim.max_pixels:,} pixels at most"
-    model = escape(shorten(d.model, 60)) if d.model else "whatever the server has loaded"
     per_user = f"You can have {lim.max_queued_per_user} job(s) waiting at a time"
     if lim.cooldown_seconds:
         per_user += f", and draw once every {lim.cooldown_seconds:g} s"
@@ -56,20 +52,8 @@ def help_text(config: Config) -> str:
         "`/help` this text",
         "",
         "**/draw options** (only `prompt` is required)",
-        f"`prompt` what to draw, up to {lim.max_prompt_length} characters",
-        "`negative_prompt` what to keep out of the image",
-        f"`model` the checkpoint (default: {model}); see /models",
-        f"`sampler` sampling method (default {escape(d.sampler)}); `scheduler` noise schedule, e.g. Karras",
-        f"`steps` 1-{lim.max_steps} (default {d.steps}): more is slower, rarely better past 30",
-        f"`width`, `height` multiples of 8, {size_limit} (default {d.width}x{d.height})",
-        f"`cfg_scale` 1-30 (default {d.cfg_scale:g}): how strictly to follow the prompt",
-        "`seed` the same seed and settings give the same image; -1 or empty: random",
-        f"`count` 1-{lim.max_count} images (default {d.count})",
-        "`style` a prompt style saved in the webui, added to your prompt",
-        f"`hires_fix` draw, then upscale x{h.scale:g} adding detail (much slower)",
-        "`init_image` start from your picture (img2img) instead of noise",
-        f"`strength` with `init_image`: how much to change it, 0.05-1 (default {d.strength:g})",
-        "`spoiler` post the images behind a spoiler",
+        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS),
+        f"Images: {size_limit} (default {d.width}x{d.height}).",
         "",
         f"{per_user}. The settings of every image are written in its PNG file.",
     ]
@@ -77,7 +61,7 @@ def help_text(config: Config) -> str:
 
 
 def models_text(
-    catalog: _CatalogLike,
+    catalog: CatalogView,
     backend_names: Sequence[str],
     *,
     loaded: Mapping[str, str | None] | None = None,

@@ -97,3 +97,74 @@ def test_role_limits_parsed_and_checked() -> None:
         parse_config(minimal(role_limits=[{"max_queued_per_user": 3}]), env={})
     with pytest.raises(ConfigError, match=r"role_limits\[0\].max_queued_per_user"):
         parse_config(minimal(role_limits=[{"role_id": 1, "max_queued_per_user": 0}]), env={})
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (minimal(webui={"read_timeout": float("nan")}), "webui.read_timeout: expected a finite number"),
+        (minimal(webui={"connect_timeout": float("inf")}), "webui.connect_timeout: expected a finite number"),
+        (minimal(limits={"cooldown_seconds": float("nan")}), "limits.cooldown_seconds"),
+        (minimal(defaults={"cfg_scale": float("nan")}), "defaults.cfg_scale"),
+        (minimal(defaults={"strength": float("-inf")}), "defaults.strength"),
+        (minimal(hires={"scale": float("nan")}), "hires.scale"),
+        (minimal(role_limits=[{"role_id": 1, "cooldown_seconds": float("nan")}]), "role_limits[0].cooldown_seconds"),
+        (minimal(webui={"probe_max_interval": -1.0}), "webui.probe_max_interval"),
+        (minimal(webui={"probe_max_interval": 0}), "webui.probe_max_interval"),
+        (minimal(queue={"affinity_max_skips": -1}), "queue.affinity_max_skips"),
+        (minimal(storage={"keep_results_days": -1}), "storage.keep_results_days"),
+    ],
+)
+def test_non_finite_and_negative_numbers_are_refused(raw: dict, needle: str) -> None:
+    # tomllib reads `nan`, `inf` and `-inf` as floats: a nan cooldown or timeout would compare false everywhere
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, env={})
+    assert needle in str(info.value)
+
+
+def test_toml_nan_is_refused_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[backends]]\nurl = "http://127.0.0.1:7860"\n[limits]\ncooldown_seconds = nan\n')
+    with pytest.raises(ConfigError, match=r"limits\.cooldown_seconds: expected a finite number"):
+        load_config(path, env={})
+
+
+def test_defaults_and_limits_ranges_come_from_the_option_table() -> None:
+    with pytest.raises(ConfigError, match=r"defaults.steps: steps must be between 1 and 20 \(got 25\)"):
+        parse_config(minimal(limits={"max_steps": 20}), env={})
+    with pytest.raises(ConfigError, match=r"defaults\.width: width must be a multiple of 8"):
+        parse_config(minimal(defaults={"width": 500}), env={})
+    with pytest.raises(ConfigError, match=r"limits\.max_count must be at most 10"):
+        parse_config(minimal(limits={"max_count": 11}), env={})
+    with pytest.raises(ConfigError, match=r"limits\.max_width must be a multiple of 8"):
+        parse_config(minimal(limits={"max_width": 1000 + 4}), env={})
+    with pytest.raises(ConfigError, match="unknown key 'seed'"):
+        parse_config(minimal(defaults={"seed": 5}), env={})
+
+
+def test_credentials_in_a_backend_url_become_username_and_password() -> None:
+    cfg = parse_config({"backends": [{"url": "http://alice:s%40cret@gpu.lan:7860/"}]}, env={})
+    b = cfg.backends[0]
+    assert b.name == "gpu.lan:7860"  # no user:password in the name shown in /status and the logs
+    assert b.url == "http://gpu.lan:7860"
+    assert (b.username, b.password) == ("alice", "s@cret")
+    assert "s@cret" not in repr(b) and "alice" not in b.url
+
+
+def test_credentials_in_the_url_and_as_keys_are_refused_without_echoing_them() -> None:
+    raw = {"backends": [{"url": "http://alice:secret@gpu.lan:7860", "username": "bob", "password": "pw"}]}
+    with pytest.raises(ConfigError, match="keep one") as info:
+        parse_config(raw, env={})
+    assert "secret" not in str(info.value)
+    with pytest.raises(ConfigError, match="user:password@") as info:
+        parse_config({"backends": [{"url": "http://alice@gpu.lan:7860"}]}, env={})
+    with pytest.raises(ConfigError, match="http\\(s\\) URL") as info:
+        parse_config({"backends": [{"url": "ftp://alice:secret@gpu.lan"}]}, env={})
+    assert "secret" not in str(info.value)
+
+
+def test_clip_skip_default_is_checked() -> None:
+    assert parse_config(minimal(), env={}).defaults.clip_skip == 0  # the webui's own
+    assert parse_config(minimal(defaults={"clip_skip": 2}), env={}).defaults.clip_skip == 2
+    with pytest.raises(ConfigError, match=r"defaults\.clip_skip: clip_skip must be between 1 and 12"):
+        parse_config(minimal(defaults={"clip_skip": 13}), env={})

@@ -21,6 +21,7 @@ from easel.policy import (
     UserLimits,
     check_channel_and_nsfw,
     check_prompt,
+    check_role_override,
     effective,
     parse_safety,
     parse_value,
@@ -108,9 +109,9 @@ def test_every_setting_has_a_short_description_and_a_field() -> None:
         ("max_count", "0", "at least 1"),
         ("max_queued_per_user", "9", "global ceiling 3"),
         ("cooldown_seconds", "1", "can't go below the global 2"),
-        ("steps", "0", "steps must be 1–50"),
+        ("steps", "0", "steps must be between 1 and 50"),
         ("steps", "many", "whole number"),
-        ("cfg_scale", "31", "1–30"),
+        ("cfg_scale", "31", "between 1 and 30"),
         ("width", "100", "multiple of 8"),
         ("model", "nope", "Unknown model"),
         ("sampler", "Heun", "Unknown sampler"),
@@ -158,7 +159,7 @@ def test_catalog_keys_need_the_lists() -> None:
 
 def test_defaults_are_checked_against_the_scope_limits() -> None:
     lim = effective(CFG, {"max_steps": 20}).limits
-    with pytest.raises(PolicyError, match="steps must be 1–20"):
+    with pytest.raises(PolicyError, match="steps must be between 1 and 20"):
         parse_value("steps", "30", CFG, Cat(), lim)
 
 
@@ -417,7 +418,7 @@ async def test_service_refuses_and_logs(store: Store, caplog: pytest.LogCaptureF
     with pytest.raises(PolicyError, match="whole server"):
         await svc.set_text(GUILD, "nsfw", "refuse", by=ADMIN, channel_id=CHAN)
     await svc.set_text(GUILD, "max_steps", "20", by=ADMIN)
-    with pytest.raises(PolicyError, match="steps must be 1–20"):
+    with pytest.raises(PolicyError, match="steps must be between 1 and 20"):
         await svc.set_text(GUILD, "steps", "30", by=ADMIN)
     assert f"guild {GUILD} channel None user {ADMIN} refused max_steps" in caplog.text
     assert f"guild {GUILD} channel None user {ADMIN} set max_steps = 20" in caplog.text
@@ -590,3 +591,43 @@ def test_config_role_limits_go_past_the_global_limits() -> None:
     settings = effective(cfg, {}, {}, guild_id=1, channel_id=2)
     assert user_limits(settings, []) == UserLimits(2, 30.0, 0)
     assert user_limits(settings, [5, 99]) == UserLimits(8, 0.0, 0)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_non_finite_cooldown_is_refused(text: str) -> None:
+    # a nan cooldown compared false against the bot-wide minimum and removed it
+    with pytest.raises(PolicyError, match="cooldown_seconds must be a number"):
+        parse_value("cooldown_seconds", text, CFG)
+    with pytest.raises(PolicyError, match="cfg_scale must be a number"):
+        parse_value("cfg_scale", text, CFG)
+
+
+def test_a_stored_non_finite_value_is_ignored() -> None:
+    eff = effective(CFG, {"cooldown_seconds": float("nan"), "role_overrides": {"5": {"cooldown_seconds": "x"}}})
+    assert eff.limits.cooldown_seconds == 2.0
+    eff = effective(CFG, {"role_overrides": {"5": {"cooldown_seconds": float("nan"), "max_queued_per_user": 2}}})
+    assert user_limits(eff, [5]).cooldown == 2.0
+
+
+@pytest.mark.parametrize("key", ["max_queued_per_user", "cooldown_seconds", "daily_quota"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_role_override_is_refused(key: str, value: float) -> None:
+    with pytest.raises(PolicyError, match="finite"):
+        check_role_override({key: value}, CFG)
+
+
+async def test_set_role_override_nan_keeps_the_cooldown(store: Store) -> None:
+    svc = PolicyService(store, CFG)
+    with pytest.raises(PolicyError, match="finite"):
+        await svc.set_role_override(GUILD, 55, {"cooldown_seconds": float("nan")}, by=ADMIN)
+    eff = await svc.for_draw(GUILD, CHAN)
+    assert user_limits(eff, [55]).cooldown == 2.0
+
+
+def test_clip_skip_server_default() -> None:
+    assert parse_value("clip_skip", "2", CFG) == 2
+    with pytest.raises(PolicyError, match="clip_skip must be between 1 and 12"):
+        parse_value("clip_skip", "20", CFG)
+    eff = effective(CFG, {"clip_skip": 2})
+    assert build_request(DrawOptions(prompt="x"), eff.config).clip_skip == 2
+    assert eff.value("clip_skip") == 2 and eff.sources["clip_skip"] == "server"

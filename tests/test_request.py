@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from easel.config import parse_config
-from easel.request import DrawOptions, DrawRequest, RequestError, build_payload, build_request
+from easel.infotext import parse_infotext
+from easel.request import (
+    DrawOptions,
+    DrawRequest,
+    RequestError,
+    build_payload,
+    build_request,
+    options_from_infotext,
+)
 from tests.fakes.webui_fake import validate_payload
 
 CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
@@ -120,3 +130,73 @@ def test_img2img_payload_matches_the_webui_schema() -> None:
 def test_record_round_trip() -> None:
     req = build_request(DrawOptions(prompt="p", seed=7, spoiler=True), CFG, Cat())
     assert DrawRequest.from_record(req.to_record()) == req
+
+
+@pytest.mark.parametrize("prompt", ["\u200b", "\u200b\u200c\u200d\ufeff", " \u2060 \u00ad ", "\u3164\u3164", "\u2800"])
+def test_a_prompt_of_invisible_characters_is_empty(prompt: str) -> None:
+    with pytest.raises(RequestError, match="prompt is empty"):
+        build_request(DrawOptions(prompt=prompt), CFG, Cat())
+    assert build_request(DrawOptions(prompt="\u200bcat\u200b"), CFG, Cat()).prompt  # text around them is fine
+
+
+@pytest.mark.parametrize(
+    "size", ["9" * 5000 + "x512", "512x" + "9" * 5000, "1e400x512", "9" * 400 + "x" + "9" * 400, "99999x99999"]
+)
+def test_draw_this_again_with_a_huge_size_is_refused_or_uses_the_defaults(size: str) -> None:
+    info = parse_infotext(f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 1e999, Seed: 5, Size: {size}")
+    opts = options_from_infotext(info)  # raised OverflowError
+    assert opts.steps == 20 and opts.seed == 5
+    with pytest.raises(RequestError) as err:
+        build_request(opts, CFG, Cat())
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 200
+    assert build_request(replace(opts, cfg_scale=None, width=None, height=None), CFG, Cat()).width == 512
+
+
+@pytest.mark.parametrize(
+    ("opts", "needle"),
+    [
+        (DrawOptions(prompt="x", steps=10**5000), "steps must be between 1 and 50 (got a number with too many"),
+        (DrawOptions(prompt="x", cfg_scale=10**400), "cfg_scale must be between 1 and 30"),
+        (DrawOptions(prompt="x", cfg_scale=float("nan")), "cfg_scale must be a finite number"),
+        (DrawOptions(prompt="x", seed=2**70), "seed must be between 0 and 4294967294, or -1 for random"),
+        (DrawOptions(prompt="x", width=8 * 10**30), "width must be between 64 and 1024"),
+        (DrawOptions(prompt="x", steps=2.5), "steps must be a whole number"),  # type: ignore[arg-type]
+    ],
+)
+def test_out_of_range_numbers_get_one_short_line(opts: DrawOptions, needle: str) -> None:
+    with pytest.raises(RequestError) as err:
+        build_request(opts, CFG, Cat())
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize("flavor", ["a1111", "forge"])
+def test_clip_skip_goes_to_override_settings_on_a1111_and_forge(flavor: str) -> None:
+    req = build_request(DrawOptions(prompt="x", model="sdxl", clip_skip=2), CFG, Cat())
+    payload = build_payload(req, model_title="sdxl_base.safetensors [31e35c80fc]", flavor=flavor)
+    assert payload["override_settings"] == {
+        "sd_model_checkpoint": "sdxl_base.safetensors [31e35c80fc]",
+        "CLIP_stop_at_last_layers": 2,
+    }
+    assert "clip_skip" not in payload
+    assert validate_payload("txt2img", payload) == []
+
+
+def test_clip_skip_is_top_level_on_sdnext_and_absent_when_not_given() -> None:
+    req = build_request(DrawOptions(prompt="x", clip_skip=3), CFG, Cat())
+    payload = build_payload(req, flavor="sdnext")
+    assert payload["clip_skip"] == 3 and "override_settings" not in payload
+    plain = build_request(DrawOptions(prompt="x"), CFG, Cat())
+    assert plain.clip_skip is None
+    assert "clip_skip" not in build_payload(plain, flavor="sdnext") and "override_settings" not in build_payload(plain)
+
+
+def test_clip_skip_range_and_default() -> None:
+    with pytest.raises(RequestError, match=r"clip_skip must be between 1 and 12, or 0 for the webui's own"):
+        build_request(DrawOptions(prompt="x", clip_skip=13), CFG, Cat())
+    cfg = parse_config({"backends": [{"url": "http://a:1"}], "defaults": {"clip_skip": 2}}, env={})
+    assert build_request(DrawOptions(prompt="x"), cfg, Cat()).clip_skip == 2
+    assert build_request(DrawOptions(prompt="x", clip_skip=0), cfg, Cat()).clip_skip is None
+    info = parse_infotext("a cat\nSteps: 20, Seed: 5, Clip skip: 2, Size: 512x512")
+    assert options_from_infotext(info).clip_skip == 2

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from easel.infotext import png_parameters
 from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, png, running_easel
-from tests.fakes.discord_fake import FakeAttachment
+from tests.fakes.discord_fake import FakeAttachment, FakeMessage
 
 
 async def test_draw_queues_at_once_and_posts_images_with_infotext(tmp_path: Path) -> None:
@@ -177,3 +179,40 @@ async def test_discord_side_ranges_follow_the_config(tmp_path: Path) -> None:
         assert options["prompt"]["max_length"] == 1500
         assert options["negative_prompt"]["max_length"] == 1500
         assert options["cfg_scale"]["min_value"] == 1 and options["cfg_scale"]["max_value"] == 30
+
+
+async def test_clip_skip_reaches_the_webui_the_image_and_the_buttons(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        inter = await e.draw(prompt="an anime fox", clip_skip=2, seed=99)
+        assert "Queued" in inter.response["data"]["content"] or "#1" in inter.response["data"]["content"]
+        result = await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert payload["override_settings"]["CLIP_stop_at_last_layers"] == 2  # A1111's per-job setting
+        assert "clip_skip" not in payload
+        assert e.webui.validation_errors == []  # the payload is valid for the A1111 OpenAPI schema
+        assert "Clip skip: 2" in (png_parameters(result.attachments[0].data) or "")
+
+        # Info's /draw line reproduces it; Reroll keeps it
+        info = await e.discord.click(result, _button(result, "info"), user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await info.wait_response(5)
+        assert "clip_skip:2" in info.response["data"]["embeds"][0]["description"]
+        reroll = await e.discord.click(
+            result, _button(result, "reroll"), user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        await reroll.wait_response(5)
+        await e.discord.wait_until(lambda: len(e.webui.generations) >= 2, timeout=15)
+        assert e.webui.generations[-1]["override_settings"]["CLIP_stop_at_last_layers"] == 2
+
+        # Not given: the webui's own setting (nothing sent); out of range: Discord's own form refuses it
+        await e.draw(user=BOB, prompt="a plain fox")
+        await e.result_for(BOB)
+        assert "CLIP_stop_at_last_layers" not in e.webui.generations[-1].get("override_settings", {})
+        with pytest.raises(ValueError, match=r"clip_skip.*above max_value 12"):
+            await e.draw(prompt="too far", clip_skip=13)
+        assert e.discord.validation_errors == []
+
+
+def _button(message: FakeMessage, action: str) -> str:
+    wanted = [c for c in message.all_custom_ids() if c.startswith(f"easel:{action}:")]
+    assert wanted, f"no {action} button in {message.all_custom_ids()}"
+    return wanted[0]

@@ -1,0 +1,363 @@
+"""The service the cogs use: per-guild settings with a cache, writes through the store, and the draw gates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from easel.config import Config, SafetyConfig
+from easel.errors import PolicyError
+from easel.policy.checks import (
+    UserLimits,
+    check_channel_and_nsfw,
+    check_prompt,
+    check_request_limits,
+    check_user_gate,
+    start_of_utc_day,
+    user_limits,
+)
+from easel.policy.effective import EffectiveSettings, effective
+from easel.policy.keys import (
+    Scope,
+    ServerSettings,
+    SettingType,
+    check_role_override,
+    parse_value,
+    spec_of,
+    validate_value,
+)
+from easel.policy.words import normalise
+from easel.request import DrawOptions, DrawRequest
+
+log = logging.getLogger(__name__)
+
+
+class SettingsStore(Protocol):
+    async def get_settings(self, scope: str, scope_id: int) -> dict[str, Any]: ...
+    async def set_setting(self, scope: str, scope_id: int, key: str, value: Any, *, by: int | None = None) -> None: ...
+    async def reset_settings(self, scope: str, scope_id: int, key: str | None = None) -> int: ...
+    async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class DrawDecision:
+    """The outcome of :meth:`PolicyService.check_draw`: what to build the request from and how to queue it."""
+
+    options: DrawOptions  # prompt/negative after the content rules, default style filled in
+    config: Config  # pass to build_request: this channel's defaults and limits
+    spoiler: bool  # post behind a spoiler (forced or asked for)
+    limits: UserLimits  # pass limits.queue_kwargs() to queue.check_user / queue.submit
+    settings: EffectiveSettings
+
+
+@dataclass(frozen=True)
+class RequestDecision:
+    """The outcome of :meth:`PolicyService.check_request`."""
+
+    request: DrawRequest  # content rules applied, spoiler forced if the server says so
+    limits: UserLimits  # pass limits.queue_kwargs() to queue.submit
+    settings: EffectiveSettings
+
+
+class PolicyService:
+    """Per-guild settings with a cache (invalidated on every write through this service) and the draw checks.
+    Admin actions and refusals are logged with guild, channel and user ids."""
+
+    MAX_CACHED_GUILDS = 10_000
+
+    def __init__(
+        self,
+        store: SettingsStore,
+        cfg: Config,
+        safety: SafetyConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.safety = safety or cfg.safety
+        self._clock = clock
+        self._guilds: dict[int, dict[str, Any]] = {}
+        self._channels: dict[int, dict[int, dict[str, Any]]] = {}  # guild -> channel -> settings
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    async def _guild(self, guild_id: int) -> dict[str, Any]:
+        cached = self._guilds.get(guild_id)
+        if cached is None:
+            if len(self._guilds) >= self.MAX_CACHED_GUILDS:
+                self._guilds.clear()
+                self._channels.clear()
+            cached = await self.store.get_settings(Scope.GUILD, guild_id)
+            self._guilds[guild_id] = cached
+        return cached
+
+    async def _channel(self, guild_id: int, channel_id: int) -> dict[str, Any]:
+        per_guild = self._channels.setdefault(guild_id, {})
+        cached = per_guild.get(channel_id)
+        if cached is None:
+            cached = await self.store.get_settings(Scope.CHANNEL, channel_id)
+            per_guild[channel_id] = cached
+        return cached
+
+    def invalidate(self, guild_id: int) -> None:
+        self._guilds.pop(guild_id, None)
+        self._channels.pop(guild_id, None)
+
+    async def stored(self, guild_id: int, channel_id: int | None = None) -> dict[str, Any]:
+        """The raw values set for a guild (or one of its channels)."""
+        if channel_id is None:
+            return dict(await self._guild(guild_id))
+        return dict(await self._channel(guild_id, channel_id))
+
+    async def for_draw(
+        self, guild_id: int | None, channel_id: int | None, parent_id: int | None = None
+    ) -> EffectiveSettings:
+        """Effective settings in a channel (a thread: its parent's settings, then its own)."""
+        if guild_id is None:  # DMs / user installs: the global config only
+            return effective(self.cfg, None, None, channel_id=channel_id)
+        guild = await self._guild(guild_id)
+        channel: dict[str, Any] = {}
+        if parent_id is not None:
+            channel.update(await self._channel(guild_id, parent_id))
+        if channel_id is not None:
+            channel.update(await self._channel(guild_id, channel_id))
+        return effective(self.cfg, guild, channel, guild_id=guild_id, channel_id=channel_id)
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def _scope(self, key: str, guild_id: int, channel_id: int | None) -> tuple[str, int]:
+        spec = spec_of(key)
+        if channel_id is None:
+            return Scope.GUILD, guild_id
+        if not spec.channel:
+            raise PolicyError(f"{key} applies to the whole server; leave out the channel.")
+        return Scope.CHANNEL, channel_id
+
+    async def _write(self, key: str, value: Any, guild_id: int, channel_id: int | None, by: int) -> None:
+        scope, scope_id = self._scope(key, guild_id, channel_id)
+        stored = [*value] if isinstance(value, tuple) else value
+        if isinstance(value, Mapping):
+            stored = {str(k): dict(v) for k, v in value.items()}
+        await self.store.set_setting(scope, scope_id, key, stored, by=by)
+        self.invalidate(guild_id)
+
+    async def set(
+        self, guild_id: int, key: str, value: Any, *, by: int, channel_id: int | None = None, catalog: Any = None
+    ) -> Any:
+        """Check a typed value and store it for the guild (or one of its channels). Returns the stored value."""
+        self._scope(key, guild_id, channel_id)
+        limits = (await self.for_draw(guild_id, channel_id)).limits
+        value = validate_value(key, value, self.cfg, catalog, limits)
+        await self._write(key, value, guild_id, channel_id, by)
+        log.info("settings: guild %s channel %s user %s set %s = %r", guild_id, channel_id, by, key, _log_value(value))
+        return value
+
+    async def set_text(
+        self, guild_id: int, key: str, text: str, *, by: int, channel_id: int | None = None, catalog: Any = None
+    ) -> Any:
+        """Parse what an admin typed (``/settings set``) and store it. Raises PolicyError with the reason."""
+        try:
+            self._scope(key, guild_id, channel_id)
+            limits = (await self.for_draw(guild_id, channel_id)).limits
+            value = parse_value(key, text, self.cfg, catalog, limits)
+        except PolicyError as exc:
+            log.info("settings: guild %s channel %s user %s refused %s: %s", guild_id, channel_id, by, key, exc)
+            raise
+        await self._write(key, value, guild_id, channel_id, by)
+        log.info("settings: guild %s channel %s user %s set %s = %r", guild_id, channel_id, by, key, _log_value(value))
+        return value
+
+    async def reset(self, guild_id: int, key: str | None = None, *, by: int, channel_id: int | None = None) -> int:
+        """Back to the inherited value: one key, or every key of the guild (or channel). Returns how many."""
+        if key is not None:
+            scope, scope_id = self._scope(key, guild_id, channel_id)
+        else:
+            scope, scope_id = (Scope.GUILD, guild_id) if channel_id is None else (Scope.CHANNEL, channel_id)
+        count = await self.store.reset_settings(scope, scope_id, key)
+        self.invalidate(guild_id)
+        log.info("settings: guild %s channel %s user %s reset %s (%d)", guild_id, channel_id, by, key or "all", count)
+        return count
+
+    async def add_items(self, guild_id: int, key: str, items: Iterable[Any], *, by: int) -> tuple[Any, ...]:
+        """Add to a list setting (allowed_channels, blocked_users, banned_words, strip_words)."""
+        spec = spec_of(key)
+        if spec.type not in (SettingType.IDS, SettingType.WORDS):
+            raise PolicyError(f"{key} is not a list.")
+        current = ServerSettings.from_dict(await self._guild(guild_id))
+        merged = (*getattr(current, key), *items)
+        return await self.set(guild_id, key, merged, by=by)
+
+    async def remove_items(self, guild_id: int, key: str, items: Iterable[Any], *, by: int) -> tuple[Any, ...]:
+        """Remove from a list setting; words match case-insensitively. Raises PolicyError if none was there."""
+        spec = spec_of(key)
+        if spec.type not in (SettingType.IDS, SettingType.WORDS):
+            raise PolicyError(f"{key} is not a list.")
+        current: tuple[Any, ...] = getattr(ServerSettings.from_dict(await self._guild(guild_id)), key)
+        if spec.type is SettingType.WORDS:
+            drop = {normalise(str(i)).strip() if not str(i).lower().startswith("re:") else str(i) for i in items}
+            kept = tuple(w for w in current if w not in drop and w.casefold() not in drop)
+        else:
+            drop_ids = {int(i) for i in items}
+            kept = tuple(i for i in current if i not in drop_ids)
+        if len(kept) == len(current):
+            raise PolicyError(f"Not in {key}.")
+        if not kept:
+            await self.reset(guild_id, key, by=by)
+            return ()
+        return await self.set(guild_id, key, kept, by=by)
+
+    async def set_role_override(
+        self, guild_id: int, role_id: int, values: Mapping[str, Any] | None, *, by: int
+    ) -> dict[int, dict[str, float | int]]:
+        """Set (or with ``values=None`` remove) one role's override."""
+        current = ServerSettings.from_dict(await self._guild(guild_id)).role_overrides
+        overrides = {int(k): dict(v) for k, v in current.items()}
+        if values is None:
+            if overrides.pop(int(role_id), None) is None:
+                raise PolicyError("That role has no override.")
+        else:
+            overrides[int(role_id)] = check_role_override(values, self.cfg)
+        if not overrides:
+            await self.reset(guild_id, "role_overrides", by=by)
+            return {}
+        return await self.set(guild_id, "role_overrides", overrides, by=by)
+
+    async def set_paused(self, guild_id: int, paused: bool, *, by: int, channel_id: int | None = None) -> None:
+        if paused:
+            await self._write("paused", True, guild_id, None, by)
+        else:
+            await self.store.reset_settings(Scope.GUILD, guild_id, "paused")
+            self.invalidate(guild_id)
+        log.info(
+            "moderation: guild %s channel %s user %s %s generation",
+            guild_id,
+            channel_id,
+            by,
+            "paused" if paused else "resumed",
+        )
+
+    # ---- checking a draw -----------------------------------------------------------------------
+
+    async def check_user(self, settings: EffectiveSettings, user_id: int, role_ids: Iterable[int] = ()) -> UserLimits:
+        """Blocked, paused, daily quota. Returns the member's queue limits (cooldown is enforced by the queue)."""
+        check_user_gate(settings, user_id, self.safety)
+        limits = user_limits(settings, role_ids)
+        if limits.daily_quota:
+            now = self._clock()
+            start = start_of_utc_day(now)
+            used = await self.store.count_user_jobs_since(user_id, start, guild_id=settings.guild_id)
+            if used >= limits.daily_quota:
+                raise PolicyError(
+                    f"You have used your {limits.daily_quota} drawings for today; more <t:{int(start + 86400)}:R>."
+                )
+        return limits
+
+    async def _gate(
+        self,
+        settings: EffectiveSettings,
+        user_id: int,
+        prompt: str,
+        negative: str,
+        *,
+        channel_id: int | None,
+        parent_id: int | None,
+        is_nsfw_channel: bool,
+        img2img: bool,
+        spoiler: bool,
+    ) -> tuple[bool, str, str]:
+        """The rules /draw and every other way into the queue share: who, where, and what the prompt says.
+        Returns (spoiler forced or asked, prompt, negative prompt) after the word rules."""
+        check_user_gate(settings, user_id, self.safety)
+        spoiler = check_channel_and_nsfw(
+            settings,
+            channel_id=channel_id,
+            parent_id=parent_id,
+            is_nsfw_channel=is_nsfw_channel,
+            img2img=img2img,
+            spoiler=spoiler,
+        )
+        # In a thread: admin-written patterns are bounded (see _regex_cost) but still not free.
+        prompt, negative = await asyncio.to_thread(check_prompt, prompt, negative, settings, self.safety)
+        return spoiler, prompt, negative
+
+    async def check_draw(
+        self,
+        opts: DrawOptions,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        parent_id: int | None = None,
+        user_id: int,
+        role_ids: Iterable[int] = (),
+        is_nsfw_channel: bool = False,
+        img2img: bool = False,
+    ) -> DrawDecision:
+        """Every server rule for one /draw, cheapest first. Raises PolicyError (logged with ids) to refuse."""
+        settings = await self.for_draw(guild_id, channel_id, parent_id)
+        negative = opts.negative_prompt if opts.negative_prompt is not None else settings.defaults.negative_prompt
+        try:
+            spoiler, prompt, negative = await self._gate(
+                settings,
+                user_id,
+                opts.prompt,
+                negative,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                is_nsfw_channel=is_nsfw_channel,
+                img2img=img2img,
+                spoiler=bool(opts.spoiler),
+            )
+            limits = await self.check_user(settings, user_id, role_ids)
+        except PolicyError as exc:
+            log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
+            raise
+        options = replace(settings.apply_defaults(opts), prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+        return DrawDecision(options, settings.config, spoiler, limits, settings)
+
+    async def check_request(
+        self,
+        req: DrawRequest,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        parent_id: int | None = None,
+        user_id: int,
+        role_ids: Iterable[int] = (),
+        is_nsfw_channel: bool = False,
+    ) -> RequestDecision:
+        """Every server rule for a finished request, just before it is queued: the one gate all ways into the
+        queue pass (/draw and the result buttons). Idempotent: a request that passed :meth:`check_draw`
+        passes again unchanged. Raises PolicyError (logged with ids) to refuse."""
+        settings = await self.for_draw(guild_id, channel_id, parent_id)
+        try:
+            spoiler, prompt, negative = await self._gate(
+                settings,
+                user_id,
+                req.prompt,
+                req.negative_prompt,
+                channel_id=channel_id,
+                parent_id=parent_id,
+                is_nsfw_channel=is_nsfw_channel,
+                img2img=req.img2img and not req.upscale,
+                spoiler=req.spoiler,
+            )
+            if not prompt.strip() and not req.upscale:
+                raise PolicyError("Nothing is left of the prompt after this server's word filters.")
+            check_request_limits(req, settings)
+            limits = await self.check_user(settings, user_id, role_ids)
+        except PolicyError as exc:
+            log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
+            raise
+        request = replace(req, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+        return RequestDecision(request, limits, settings)
+
+
+def _log_value(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) > 10:
+        return f"<{len(value)} entries>"
+    return value

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from easel.config import parse_config
+from easel.jobs import Job, StoredImage
+from easel.options import MAX_SEED
+from easel.render import draw_command, info_sections
+from easel.request import DrawOptions, build_request
+
+CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
+
+
+def test_draw_command_writes_the_options_that_reproduce_the_image() -> None:
+    req = build_request(
+        DrawOptions(prompt="a red\nfox", negative_prompt="blurry", scheduler="Karras", cfg_scale=6.5, hires_fix=True),
+        CFG,
+    )
+    line = draw_command(req, 1234)
+    assert line.startswith("/draw prompt:a red fox negative_prompt:blurry sampler:Euler a scheduler:Karras ")
+    assert "steps:25 width:512 height:512 cfg_scale:6.5 seed:1234" in line and line.endswith("hires_fix:True")
+    assert "strength" not in line and "count" not in line and "spoiler" not in line
+    img = build_request(DrawOptions(prompt="x", init_image_size=(512, 512), strength=0.35), CFG)
+    assert draw_command(img, 1).endswith("strength:0.35")
+
+
+@pytest.mark.parametrize(("seed", "shown"), [(MAX_SEED, MAX_SEED), (MAX_SEED + 1, 0), (MAX_SEED + 3, 2)])
+def test_seed_of_a_later_image_past_the_largest_seed_wraps(seed: int, shown: int) -> None:
+    # image k of a batch has seed + k, which can pass the largest seed /draw accepts
+    req = build_request(DrawOptions(prompt="x", seed=MAX_SEED, count=4), CFG)
+    assert f"seed:{shown} " in draw_command(req, seed) + " "
+    job = Job(id="abcd1234", request=req, user_id=1, channel_id=2)
+    images = [StoredImage(k, b"", "x\nSeed: 1", MAX_SEED + k) for k in range(4)]
+    for _title, body in info_sections(job, images):
+        seed_text = body.split("/draw ")[1].split(" seed:")[1].split()[0]
+        assert 0 <= int(seed_text) <= MAX_SEED
+        assert build_request(DrawOptions(prompt="x", seed=int(seed_text)), CFG).seed == int(seed_text)
