@@ -92,7 +92,7 @@ _TRAILING_KEYS: tuple[str, ...] = ("Version", "User")
 
 
 class _Budget:
-    """Bytes a file's text chunks may still take up once inflated."""
+    """Bytes a file's compressed text chunks may still inflate to (uncompressed text is bounded by the file)."""
 
     def __init__(self, total: int) -> None:
         self.left = total
@@ -104,6 +104,8 @@ class _Budget:
         self.left -= n
 
     def inflate(self, data: bytes) -> bytes:
+        if self.left <= 0:
+            raise ValueError("the file's text budget is spent")
         d = zlib.decompressobj()
         out = d.decompress(data, self.left + 1)  # work is bounded by the output, not by the input
         self.take(len(out))
@@ -118,7 +120,6 @@ def _decode_text_chunk(ctype: bytes, body: bytes, budget: _Budget) -> tuple[str,
         return None
     key = key_raw.decode("latin-1")
     if ctype == b"tEXt":
-        budget.take(len(rest))
         return key, rest.decode("latin-1")
     if ctype == b"zTXt":
         if not rest or rest[0] != 0:  # compression method 0 = zlib, the only one defined
@@ -137,8 +138,6 @@ def _decode_text_chunk(ctype: bytes, body: bytes, budget: _Budget) -> tuple[str,
         if method != 0:
             return None
         text = budget.inflate(text)
-    else:
-        budget.take(len(text))
     return key, text.decode("utf-8", errors="replace")
 
 
@@ -154,7 +153,8 @@ def read_png_text(
     """Return the tEXt / zTXt / iTXt entries of a PNG, keyword -> text, without decoding pixels.
 
     ``keys``: read only these keywords; other chunks are skipped before anything is inflated. ``max_bytes``: the
-    text of all chunks read may take up at most this much once inflated; past it, reading stops with what was read.
+    compressed chunks read may inflate to this much in all; a chunk past it is skipped, and so are the compressed
+    chunks after it (uncompressed ones are still read: they are no bigger than the file).
     Returns ``{}`` for data that is not a PNG. A truncated file yields whatever was read before the cut.
     When a keyword repeats, the later chunk wins (as in Pillow's ``Image.info``).
     """
@@ -184,8 +184,6 @@ def read_png_text(
                 entry = None
             if entry is not None:
                 out[entry[0]] = entry[1]
-            if budget.left <= 0:
-                break  # the file's text budget is spent: whatever follows is not an infotext
         elif ctype == b"IEND":
             break
         pos = body_end + 4  # skip CRC
@@ -360,7 +358,10 @@ def _value_text(value: Any) -> str:
 
 
 def _quote(text: str) -> str:
-    if "," not in text and ":" not in text and "\n" not in text:
+    """JSON-quote a value that has ``,`` ``:`` or a newline (as the webui does), and one that is itself wrapped in
+    double quotes: the parser would take those for quoting and drop them (the webui loses them; Easel keeps them)."""
+    looks_quoted = len(text) >= 2 and text[0] == '"' and text[-1] == '"'
+    if "," not in text and ":" not in text and "\n" not in text and not looks_quoted:
         return text
     return json.dumps(text, ensure_ascii=False)
 

@@ -9,7 +9,6 @@ import io
 import struct
 import zlib
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -43,11 +42,8 @@ made_up_keys = st.from_regex(r"[A-Za-z][A-Za-z0-9 ]{0,14}[A-Za-z0-9]", fullmatch
 )
 keys = st.one_of(st.sampled_from([*PARAM_KEY_ORDER, "Hires upscale", "Lora hashes", "Version"]), made_up_keys)
 
-# A value as typed: no leading whitespace (the format's ": " separator absorbs it) and not itself wrapped in
-# double quotes (see the xfail below).
-free_values = st.text(typed, min_size=1, max_size=40).filter(
-    lambda v: v == v.lstrip() and not (len(v) >= 2 and v[0] == v[-1] == '"')
-)
+# A value as typed: no leading whitespace (the format's ": " separator absorbs it).
+free_values = st.text(typed, min_size=1, max_size=40).filter(lambda v: v == v.lstrip())
 values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -118,15 +114,10 @@ def test_formatted_infotext_survives_a_png(prompt: str, values: dict[str, object
     assert png_parameters(out.getvalue()) == text
 
 
-QUOTED_BUG = (
-    "easel.infotext bug: format_infotext leaves a value wrapped in double quotes (and free of , : newline) "
-    "unquoted, and parse_infotext then JSON-unquotes it: '\"x\"' comes back as 'x'"
-)
 # text without the characters that make format_infotext quote, nor backslash / quote (so it stays valid JSON)
 plain_inner = st.text(st.characters(categories=["L", "N", "Zs"]), min_size=1, max_size=20)
 
 
-@pytest.mark.xfail(strict=True, reason=QUOTED_BUG)
 @settings(max_examples=10, deadline=None, phases=[Phase.generate])  # every example fails: no need to shrink
 @given(params, plain_inner)
 def test_format_then_parse_round_trips_a_quoted_looking_value(values: dict[str, object], inner: str) -> None:
@@ -134,7 +125,6 @@ def test_format_then_parse_round_trips_a_quoted_looking_value(values: dict[str, 
     assert parse_infotext(format_infotext("p", "", values)).params["Note"] == f'"{inner}"'
 
 
-@pytest.mark.xfail(strict=True, reason=QUOTED_BUG)
 def test_a_value_that_looks_quoted_round_trips() -> None:
     """The smallest case of the property above."""
     values = {"Steps": 20, "Sampler": "Euler a", "Seed": 1, "Note": '"x"'}
@@ -233,9 +223,11 @@ def test_a_truncated_png_yields_what_was_read_before_the_cut(cut: int) -> None:
 @settings(max_examples=5, deadline=None)
 @given(st.integers(1, 4))
 def test_many_zlib_bomb_chunks_are_bounded(count: int) -> None:
-    """zTXt chunks that each inflate to more than the per-chunk cap are skipped, not inflated."""
+    """zTXt chunks that inflate past the file's budget are dropped (and once it is spent, so are the compressed
+    chunks after them); the infotext itself is never read past another keyword's bomb."""
     bomb = zlib.compress(b"\0" * (5 * 1024 * 1024), 9)
     data = REAL_PNG[:33] + b"".join(chunk(b"zTXt", b"k%d\0\0" % i + bomb) for i in range(count)) + REAL_PNG[33:]
     found = read_png_text(data)
     assert not any(k.startswith("k") and k[1:].isdigit() for k in found)
-    assert found == REAL_TEXT
+    assert found.items() <= REAL_TEXT.items()
+    assert png_parameters(data) == REAL_TEXT["parameters"]
