@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from cogs.utils.errors import on_app_command_error
 from cogs.utils.publisher import DiscordPublisher
+from easel.admission import Admission
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
 from easel.logs import setup_logging
@@ -39,6 +40,7 @@ class EaselBot(commands.AutoShardedBot):
 
     store: Store
     policy: PolicyService
+    admission: Admission
     catalog: Catalog
     queue: JobQueue
     publisher: DiscordPublisher
@@ -82,6 +84,7 @@ class EaselBot(commands.AutoShardedBot):
         ]
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
+        self.admission = Admission(self.policy, self.queue, self.catalog)
         self.metrics_server: MetricsServer | None = None
         if cfg.metrics.enabled:
             self.metrics_server = MetricsServer.from_config(self.queue, cfg.metrics)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.settings import policy_context
-from cogs.utils.enqueue import enqueue, reply
+from cogs.utils.enqueue import admit
+from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
+from easel.errors import RequestError
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
 from easel.options import OPTIONS, OptionType
-from easel.request import DrawOptions, RequestError, build_request
+from easel.request import DrawOptions
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -64,7 +64,7 @@ class Draw(commands.Cog):
     )
     async def draw(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[EaselBot],
         prompt: str,
         negative_prompt: str | None = None,
         model: str | None = None,
@@ -101,40 +101,8 @@ class Draw(commands.Cog):
             strength=strength,
             spoiler=spoiler,
         )
-        try:
-            # The server's rules first (blocked, paused, channel, NSFW, words, quota), then the options against
-            # the server's defaults and limits, all before any download.
-            decision = await self.bot.policy.check_draw(
-                opts, **policy_context(interaction), img2img=init_image is not None
-            )
-            opts, cfg = decision.options, decision.config
-            build_request(opts if init_image is None else _with_size(opts, (512, 512)), cfg, self.bot.catalog)
-            self.bot.queue.check_user(interaction.user.id, **decision.limits.queue_kwargs())
-            init_png: bytes | None = None
-            if init_image is not None:
-                _check_attachment(init_image, cfg.limits.max_init_image_bytes)
-                await interaction.response.defer(ephemeral=True, thinking=True)
-                data = await init_image.read()
-                init_png, size = await prepare_init_image(
-                    data,
-                    max_bytes=cfg.limits.max_init_image_bytes,
-                    max_pixels=cfg.limits.max_init_image_pixels,
-                )
-                opts = _with_size(opts, size)
-            request = build_request(opts, cfg, self.bot.catalog)
-            if init_png is not None:
-                request = replace(request, init_image=init_png)
-        except RequestError as exc:
-            log.info("draw refused for user %s in guild %s: %s", interaction.user.id, interaction.guild_id, exc)
-            await reply(interaction, str(exc))
-            return
-        except discord.HTTPException as exc:
-            error_id = new_error_id()
-            log.warning("draw: downloading the init image failed: %s [error %s]", exc, error_id)
-            await reply(interaction, f"Couldn't download the init image; try again (error id `{error_id}`).")
-            return
-
-        await enqueue(self.bot, interaction, request)
+        loader = None if init_image is None else _attachment_loader(interaction, init_image)
+        await admit(self.bot, interaction, Ask(options=opts, init_image=loader))
 
 
 def apply_bounds(command: app_commands.Command, limits: Limits) -> None:  # type: ignore[type-arg]
@@ -155,8 +123,23 @@ def apply_bounds(command: app_commands.Command, limits: Limits) -> None:  # type
         params[opt.name].max_value = None if high is None else cast(high)
 
 
-def _with_size(opts: DrawOptions, size: tuple[int, int]) -> DrawOptions:
-    return replace(opts, init_image_size=size)
+def _attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.Attachment) -> InitImageLoader:
+    """Checks, downloads and decodes the init image within the channel's limits, once every rule has passed."""
+
+    async def load(limits: Limits) -> tuple[bytes, tuple[int, int]]:
+        _check_attachment(att, limits.max_init_image_bytes)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
+        try:
+            data = await att.read()
+        except discord.HTTPException as exc:
+            error_id = new_error_id()
+            log.warning("draw: downloading the init image failed: %s [error %s]", exc, error_id)
+            raise RequestError(f"Couldn't download the init image; try again (error id `{error_id}`).") from exc
+        return await prepare_init_image(
+            data, max_bytes=limits.max_init_image_bytes, max_pixels=limits.max_init_image_pixels
+        )
+
+    return load
 
 
 def _check_attachment(att: discord.Attachment, max_bytes: int) -> None:

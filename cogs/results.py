@@ -18,15 +18,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.utils.enqueue import enqueue
+from cogs.utils.enqueue import admit
 from cogs.utils.permissions import may_use_result, moderates, refusal_for
 from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
 from easel import render
+from easel.admission import Ask
 from easel.errors import RequestError
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
-from easel.request import DrawRequest, build_request, options_from_infotext, revalidate
+from easel.request import DrawRequest, options_from_infotext
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -127,31 +128,18 @@ class Results(commands.Cog, name=RESULTS_COG):
             raise RequestError("The images of that result are no longer kept; draw it again instead.")
         return image
 
-    @staticmethod
-    def _check_init_image(job: Job) -> None:
-        if job.request.img2img and job.request.init_image is None:
-            raise RequestError("The starting image of that result is no longer kept.")
-
     async def submit_derived(self, interaction: discord.Interaction[EaselBot], job: Job, **changes: Any) -> None:
         """A new job from a stored one with some options changed, checked like a new /draw."""
-        self._check_init_image(job)
-        request = revalidate(job.request, self.bot.config, self.bot.catalog, **changes)
-        await enqueue(self.bot, interaction, replace(request, source=f"{job.id}:0"))
+        await admit(self.bot, interaction, Ask.derived(job.request, f"{job.id}:0", **changes))
 
     async def vary(self, interaction: discord.Interaction[EaselBot], job: Job, index: int) -> None:
         images = await self.bot.store.load_result(job.id)
         seed = next((im.seed for im in images if im.index == index), None)
         if seed is None:
             raise RequestError("That image is not part of the result.")
-        self._check_init_image(job)
-        request = revalidate(job.request, self.bot.config, self.bot.catalog, seed=seed)
-        request = replace(
-            request,
-            subseed=-1,
-            subseed_strength=self.bot.config.results.vary_strength,
-            source=f"{job.id}:{index}",
-        )
-        await enqueue(self.bot, interaction, request)
+        strength = self.bot.config.results.vary_strength
+        ask = Ask.derived(job.request, f"{job.id}:{index}", seed=seed, subseed=-1, subseed_strength=strength)
+        await admit(self.bot, interaction, ask)
 
     async def upscale(self, interaction: discord.Interaction[EaselBot], job: Job, index: int) -> None:
         image = await self._image(job, index)
@@ -170,7 +158,7 @@ class Results(commands.Cog, name=RESULTS_COG):
             source=f"{job.id}:{index}",
             init_image=image.data,
         )
-        await enqueue(self.bot, interaction, request)
+        await admit(self.bot, interaction, Ask(request=request))
 
     async def show_info(
         self, interaction: discord.Interaction[EaselBot], job: Job, *, view: discord.ui.View | None = None
@@ -270,8 +258,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         opts = options_from_infotext(await parse_infotext_async(infotext))
         if opts.model and self.bot.catalog.known and self.bot.catalog.resolve_model(opts.model) is None:
             opts = replace(opts, model=None)  # not on our backends: draw with the default model
-        request = build_request(opts, self.bot.config, self.bot.catalog)
-        await enqueue(self.bot, interaction, request)
+        await admit(self.bot, interaction, Ask(options=opts))
 
 
 async def setup(bot: EaselBot) -> None:

@@ -19,7 +19,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.utils.context import policy_context as policy_context  # re-export: cogs/draw.py imports it from here
 from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
 from cogs.utils.replies import reply
 from easel import render

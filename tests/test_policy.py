@@ -9,10 +9,7 @@ from typing import Any
 import pytest
 
 from easel.config import Config, ConfigError, parse_config
-from easel.jobs import Job, JobState
 from easel.policy import (
-    REFUSED_BLOCKED,
-    REFUSED_PAUSED,
     REFUSED_WORD,
     SETTINGS,
     PolicyError,
@@ -28,7 +25,7 @@ from easel.policy import (
     strip_extra_networks,
     user_limits,
 )
-from easel.request import DrawOptions, DrawRequest, RequestError, build_request
+from easel.request import DrawOptions, RequestError, build_request
 from easel.store import Store
 
 CFG = parse_config(
@@ -438,145 +435,6 @@ async def test_service_lists(store: Store) -> None:
     eff = await svc.for_draw(GUILD, CHAN)
     with pytest.raises(PolicyError):
         check_prompt("a cat", "", eff)
-
-
-async def test_check_draw_end_to_end(store: Store) -> None:
-    clock = [1_700_000_000.0]
-    svc = PolicyService(store, CFG, SafetyConfig(negative_prefix="lowres"), clock=lambda: clock[0])
-    await svc.set_text(GUILD, "style", "Cinematic", by=ADMIN, catalog=Cat())
-    await svc.set_text(GUILD, "nsfw", "spoiler", by=ADMIN)
-    await svc.set_text(GUILD, "max_steps", "30", by=ADMIN)
-    await svc.set_text(GUILD, "strip_words", "masterpiece", by=ADMIN)
-    decision = await svc.check_draw(
-        DrawOptions(prompt="masterpiece, a cat"), guild_id=GUILD, channel_id=CHAN, user_id=USER
-    )
-    assert decision.options.prompt == "a cat"
-    assert decision.options.negative_prompt == "lowres"
-    assert decision.options.style == "Cinematic" and decision.options.spoiler is True and decision.spoiler
-    assert decision.config.limits.max_steps == 30
-    req = build_request(decision.options, decision.config, Cat())
-    assert (req.prompt, req.negative_prompt, req.style, req.spoiler) == ("a cat", "lowres", "Cinematic", True)
-    assert decision.limits.queue_kwargs() == {"max_queued": 3, "cooldown": 2.0}
-
-
-async def test_blocked_and_paused(store: Store, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="easel.policy")
-    svc = PolicyService(store, CFG, SafetyConfig(blocked_users=(666,)))
-    opts = DrawOptions(prompt="a cat")
-    await svc.add_items(GUILD, "blocked_users", [USER], by=ADMIN)
-    for user in (USER, 666):
-        with pytest.raises(PolicyError, match=REFUSED_BLOCKED):
-            await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=user)
-    assert f"refused user {USER} in guild {GUILD} channel {CHAN}" in caplog.text
-    await svc.check_draw(opts, guild_id=GUILD + 1, channel_id=CHAN, user_id=USER)  # other servers don't care
-
-    await svc.set_paused(GUILD, True, by=ADMIN, channel_id=CHAN)
-    with pytest.raises(PolicyError, match=REFUSED_PAUSED):
-        await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=ADMIN)
-    assert f"guild {GUILD} channel {CHAN} user {ADMIN} paused generation" in caplog.text
-    await svc.set_paused(GUILD, False, by=ADMIN)
-    await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=ADMIN)
-
-
-async def test_daily_quota_with_role_override(store: Store) -> None:
-    now = 1_700_000_000.0
-    svc = PolicyService(store, CFG, clock=lambda: now)
-    await svc.set_text(GUILD, "daily_quota", "2", by=ADMIN)
-    await svc.set_role_override(GUILD, 55, {"daily_quota": 3}, by=ADMIN)
-
-    async def add(job_id: str, created: float, state: JobState = JobState.DELIVERED) -> None:
-        job = Job(
-            id=job_id,
-            request=DrawRequest(prompt="x"),
-            user_id=USER,
-            channel_id=CHAN,
-            guild_id=GUILD,
-            created_at=created,
-        )
-        await store.add_job(job)
-        if state != JobState.QUEUED:
-            await store.update(job, state=state)
-
-    await add("yday", now - 86400)  # yesterday: doesn't count
-    await add("a", now - 10)
-    await add("cancelled", now - 5, JobState.CANCELLED)  # cancelled: doesn't count
-    opts = DrawOptions(prompt="x")
-    await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=USER)
-    await add("b", now - 1)
-    with pytest.raises(PolicyError, match=r"used your 2 drawings for today; more <t:\d+:R>"):
-        await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=USER)
-    decision = await svc.check_draw(opts, guild_id=GUILD, channel_id=CHAN, user_id=USER, role_ids=[55])
-    assert decision.limits.daily_quota == 3
-
-    assert await svc.set_role_override(GUILD, 55, None, by=ADMIN) == {}
-    with pytest.raises(PolicyError, match="no override"):
-        await svc.set_role_override(GUILD, 55, None, by=ADMIN)
-    with pytest.raises(PolicyError, match="global ceiling 3"):
-        await svc.set_role_override(GUILD, 56, {"max_queued_per_user": 10}, by=ADMIN)
-
-
-async def test_check_draw_channel_policy_and_content(store: Store) -> None:
-    svc = PolicyService(store, CFG)
-    await svc.add_items(GUILD, "allowed_channels", [OTHER], by=ADMIN)
-    await svc.add_items(GUILD, "banned_words", ["cat"], by=ADMIN)
-    await svc.set_text(GUILD, "img2img", "nsfw_only", by=ADMIN)
-    with pytest.raises(PolicyError, match="doesn't draw in this channel"):
-        await svc.check_draw(DrawOptions(prompt="a dog"), guild_id=GUILD, channel_id=CHAN, user_id=USER)
-    with pytest.raises(PolicyError, match=REFUSED_WORD):
-        await svc.check_draw(DrawOptions(prompt="a CAT"), guild_id=GUILD, channel_id=OTHER, user_id=USER)
-    with pytest.raises(PolicyError, match="init images"):
-        await svc.check_draw(DrawOptions(prompt="a dog"), guild_id=GUILD, channel_id=OTHER, user_id=USER, img2img=True)
-    ok = await svc.check_draw(
-        DrawOptions(prompt="a dog"), guild_id=GUILD, channel_id=OTHER, user_id=USER, img2img=True, is_nsfw_channel=True
-    )
-    assert ok.options.prompt == "a dog" and not ok.spoiler
-
-
-async def test_daily_quota_counts_this_guild_when_the_store_can(tmp_path: Path) -> None:
-    class GuildStore(Store):
-        async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int:
-            self.asked = guild_id
-            return 5 if guild_id is None else 0
-
-    s = await GuildStore.open(tmp_path / "g.db")
-    try:
-        svc = PolicyService(s, CFG)
-        await svc.set_text(GUILD, "daily_quota", "2", by=ADMIN)
-        await svc.check_draw(DrawOptions(prompt="x"), guild_id=GUILD, channel_id=CHAN, user_id=USER)
-        assert s.asked == GUILD
-    finally:
-        await s.close()
-
-
-async def test_check_request_is_the_gate_for_result_buttons_and_idempotent(store: Store) -> None:
-    svc = PolicyService(store, CFG, SafetyConfig(negative_prefix="lowres"))
-    await svc.set_text(GUILD, "nsfw", "spoiler", by=ADMIN)
-    await svc.set_text(GUILD, "img2img", "nsfw_only", by=ADMIN)
-    await svc.set_text(GUILD, "max_steps", "20", by=ADMIN)
-    await svc.set_text(GUILD, "strip_words", "masterpiece", by=ADMIN)
-    await svc.add_items(GUILD, "banned_words", ["cat"], by=ADMIN)
-    where = {"guild_id": GUILD, "channel_id": CHAN, "user_id": USER}
-
-    decided = await svc.check_request(DrawRequest(prompt="masterpiece, a dog", steps=20), **where)
-    req = decided.request
-    assert (req.prompt, req.negative_prompt, req.spoiler) == ("a dog", "lowres", True)
-    assert (await svc.check_request(req, **where)).request == req  # idempotent
-    assert decided.limits.queue_kwargs() == {"max_queued": 3, "cooldown": 2.0}
-
-    with pytest.raises(PolicyError, match="at most 20 steps"):
-        await svc.check_request(DrawRequest(prompt="a dog", steps=25), **where)
-    with pytest.raises(PolicyError, match=REFUSED_WORD):  # e.g. "Draw this again" from someone's infotext
-        await svc.check_request(DrawRequest(prompt="a cat"), **where)
-    with pytest.raises(PolicyError, match="init images"):
-        await svc.check_request(DrawRequest(prompt="a dog", img2img=True, init_image=b"x"), **where)
-    # upscaling a result: the size limits and the img2img rule don't apply
-    up = DrawRequest(prompt="a dog", steps=20, width=2048, height=2048, upscale=True, img2img=True, init_image=b"x")
-    assert (await svc.check_request(up, **where)).request.spoiler
-    with pytest.raises(PolicyError, match="Nothing is left"):
-        await svc.check_request(DrawRequest(prompt="masterpiece"), **where)
-    await svc.set_paused(GUILD, True, by=ADMIN)
-    with pytest.raises(PolicyError, match=REFUSED_PAUSED):
-        await svc.check_request(req, **where)
 
 
 def test_config_role_limits_go_past_the_global_limits() -> None:

@@ -58,7 +58,7 @@ from easel.policy.keys import (
     split_entries,
     validate_value,
 )
-from easel.policy.service import DrawDecision, PolicyService, RequestDecision, SettingsStore
+from easel.policy.service import PolicyService, SettingsStore
 from easel.policy.words import strip_extra_networks
 
 __all__ = [
@@ -78,13 +78,11 @@ __all__ = [
     "REFUSED_WORD",
     "ROLE_OVERRIDE_KEYS",
     "SETTINGS",
-    "DrawDecision",
     "EffectiveSettings",
     "Img2img",
     "Nsfw",
     "PolicyError",
     "PolicyService",
-    "RequestDecision",
     "SafetyConfig",
     "Scope",
     "ServerSettings",

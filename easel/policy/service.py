@@ -6,16 +6,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from easel.config import Config, SafetyConfig
+from easel.context import RequestContext
 from easel.errors import PolicyError
 from easel.policy.checks import (
     UserLimits,
     check_channel_and_nsfw,
     check_prompt,
-    check_request_limits,
     check_user_gate,
     start_of_utc_day,
     user_limits,
@@ -31,7 +30,6 @@ from easel.policy.keys import (
     validate_value,
 )
 from easel.policy.words import normalise
-from easel.request import DrawOptions, DrawRequest
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +39,6 @@ class SettingsStore(Protocol):
     async def set_setting(self, scope: str, scope_id: int, key: str, value: Any, *, by: int | None = None) -> None: ...
     async def reset_settings(self, scope: str, scope_id: int, key: str | None = None) -> int: ...
     async def count_user_jobs_since(self, user_id: int, since: float, guild_id: int | None = None) -> int: ...
-
-
-@dataclass(frozen=True)
-class DrawDecision:
-    """The outcome of :meth:`PolicyService.check_draw`: what to build the request from and how to queue it."""
-
-    options: DrawOptions  # prompt/negative after the content rules, default style filled in
-    config: Config  # pass to build_request: this channel's defaults and limits
-    spoiler: bool  # post behind a spoiler (forced or asked for)
-    limits: UserLimits  # pass limits.queue_kwargs() to queue.check_user / queue.submit
-    settings: EffectiveSettings
-
-
-@dataclass(frozen=True)
-class RequestDecision:
-    """The outcome of :meth:`PolicyService.check_request`."""
-
-    request: DrawRequest  # content rules applied, spoiler forced if the server says so
-    limits: UserLimits  # pass limits.queue_kwargs() to queue.submit
-    settings: EffectiveSettings
 
 
 class PolicyService:
@@ -257,104 +235,35 @@ class PolicyService:
                 )
         return limits
 
-    async def _gate(
+    async def check_quota(self, settings: EffectiveSettings, ctx: RequestContext) -> UserLimits:
+        """The member's limits here (queue, cooldown, daily quota), refusing when the daily quota is used up."""
+        return await self.check_user(settings, ctx.user_id, ctx.role_ids)
+
+    async def gate(
         self,
         settings: EffectiveSettings,
-        user_id: int,
+        ctx: RequestContext,
         prompt: str,
         negative: str,
         *,
-        channel_id: int | None,
-        parent_id: int | None,
-        is_nsfw_channel: bool,
         img2img: bool,
         spoiler: bool,
     ) -> tuple[bool, str, str]:
-        """The rules /draw and every other way into the queue share: who, where, and what the prompt says.
-        Returns (spoiler forced or asked, prompt, negative prompt) after the word rules."""
-        check_user_gate(settings, user_id, self.safety)
+        """Who, where, and what the prompt says: blocked, paused, allowed channels, the NSFW and img2img policy,
+        then the word rules. Returns (spoiler forced or asked, prompt, negative prompt) after the word rules.
+        Raises PolicyError."""
+        check_user_gate(settings, ctx.user_id, self.safety)
         spoiler = check_channel_and_nsfw(
             settings,
-            channel_id=channel_id,
-            parent_id=parent_id,
-            is_nsfw_channel=is_nsfw_channel,
+            channel_id=ctx.channel_id,
+            parent_id=ctx.parent_id,
+            is_nsfw_channel=ctx.is_nsfw_channel,
             img2img=img2img,
             spoiler=spoiler,
         )
-        # In a thread: admin-written patterns are bounded (see _regex_cost) but still not free.
+        # In a thread: admin-written patterns are bounded (see config.check_entry) but still not free.
         prompt, negative = await asyncio.to_thread(check_prompt, prompt, negative, settings, self.safety)
         return spoiler, prompt, negative
-
-    async def check_draw(
-        self,
-        opts: DrawOptions,
-        *,
-        guild_id: int | None,
-        channel_id: int | None,
-        parent_id: int | None = None,
-        user_id: int,
-        role_ids: Iterable[int] = (),
-        is_nsfw_channel: bool = False,
-        img2img: bool = False,
-    ) -> DrawDecision:
-        """Every server rule for one /draw, cheapest first. Raises PolicyError (logged with ids) to refuse."""
-        settings = await self.for_draw(guild_id, channel_id, parent_id)
-        negative = opts.negative_prompt if opts.negative_prompt is not None else settings.defaults.negative_prompt
-        try:
-            spoiler, prompt, negative = await self._gate(
-                settings,
-                user_id,
-                opts.prompt,
-                negative,
-                channel_id=channel_id,
-                parent_id=parent_id,
-                is_nsfw_channel=is_nsfw_channel,
-                img2img=img2img,
-                spoiler=bool(opts.spoiler),
-            )
-            limits = await self.check_user(settings, user_id, role_ids)
-        except PolicyError as exc:
-            log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
-            raise
-        options = replace(settings.apply_defaults(opts), prompt=prompt, negative_prompt=negative, spoiler=spoiler)
-        return DrawDecision(options, settings.config, spoiler, limits, settings)
-
-    async def check_request(
-        self,
-        req: DrawRequest,
-        *,
-        guild_id: int | None,
-        channel_id: int | None,
-        parent_id: int | None = None,
-        user_id: int,
-        role_ids: Iterable[int] = (),
-        is_nsfw_channel: bool = False,
-    ) -> RequestDecision:
-        """Every server rule for a finished request, just before it is queued: the one gate all ways into the
-        queue pass (/draw and the result buttons). Idempotent: a request that passed :meth:`check_draw`
-        passes again unchanged. Raises PolicyError (logged with ids) to refuse."""
-        settings = await self.for_draw(guild_id, channel_id, parent_id)
-        try:
-            spoiler, prompt, negative = await self._gate(
-                settings,
-                user_id,
-                req.prompt,
-                req.negative_prompt,
-                channel_id=channel_id,
-                parent_id=parent_id,
-                is_nsfw_channel=is_nsfw_channel,
-                img2img=req.img2img and not req.upscale,
-                spoiler=req.spoiler,
-            )
-            if not prompt.strip() and not req.upscale:
-                raise PolicyError("Nothing is left of the prompt after this server's word filters.")
-            check_request_limits(req, settings)
-            limits = await self.check_user(settings, user_id, role_ids)
-        except PolicyError as exc:
-            log.info("policy: refused user %s in guild %s channel %s: %s", user_id, guild_id, channel_id, exc)
-            raise
-        request = replace(req, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
-        return RequestDecision(request, limits, settings)
 
 
 def _log_value(value: Any) -> Any:
