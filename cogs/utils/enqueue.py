@@ -11,8 +11,8 @@ from cogs.utils.context import policy_context
 from cogs.utils.replies import reply
 from cogs.utils.views import cancel_view
 from easel.jobs import Job, Reply, new_id
-from easel.render import queued_text
 from easel.request import DrawRequest
+from easel.texts.results import queued_text
 
 if TYPE_CHECKING:
     from bot import EaselBot

@@ -1,4 +1,4 @@
-"""Text of /help, /models and /status (easel.status), without Discord."""
+"""Text of /help, /models and /status (easel.texts.commands), without Discord."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import parse_config
-from easel.status import fit_lines, help_text, models_text, status_text
+from easel.texts.commands import help_text, models_text, status_text
+from easel.texts.markup import fit_lines
 from easel.webui import ModelInfo
 
 BACKENDS = [{"name": "gpu-a", "url": "http://127.0.0.1:7860"}]
