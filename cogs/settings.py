@@ -67,7 +67,7 @@ async def setting_key_autocomplete(
         if not spec.text:
             continue
         if low in key or low in spec.description.lower():
-            choices.append(app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key))
+            choices.append(app_commands.Choice(name=texts.setting_choice(key), value=key))
     return choices[:25]
 
 
@@ -76,9 +76,7 @@ async def reset_key_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     low = current.strip().lower()
     return [
-        app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key)
-        for key, spec in SETTINGS.items()
-        if low in key
+        app_commands.Choice(name=texts.setting_choice(key), value=key) for key, spec in SETTINGS.items() if low in key
     ][:25]
 
 

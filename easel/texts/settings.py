@@ -27,6 +27,7 @@ __all__ = [
     "role_override_removed_text",
     "role_override_text",
     "server_only_text",
+    "setting_choice",
     "setting_set_text",
     "setting_value",
     "settings_show_text",
@@ -79,6 +80,11 @@ def setting_value(key: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return inline_code(shorten(str(value), 80))
+
+
+def setting_choice(key: str) -> str:
+    """A setting as an autocomplete choice of /settings set and reset (Discord allows 100 characters)."""
+    return f"{key}: {SETTINGS[key].description}"[:100]
 
 
 def settings_show_text(channel_id: int | None, value: Callable[[str], Any], sources: Mapping[str, str]) -> str:
