@@ -1,4 +1,4 @@
-"""/help, /models and /status: read-only, ephemeral answers; the text comes from easel.status."""
+"""/help, /models and /status: read-only, ephemeral answers; the text comes from :mod:`easel.texts.commands`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.replies import reply
-from easel import status as texts
+from easel.texts.commands import help_text, models_text, status_text
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -26,7 +26,7 @@ class Info(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.command(name="help", description="What Easel can do and what every /draw option means")
     async def help_command(self, interaction: discord.Interaction[EaselBot]) -> None:
-        await reply(interaction, texts.help_text(self.bot.config))
+        await reply(interaction, help_text(self.bot.config))
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -34,7 +34,7 @@ class Info(commands.Cog):
     async def models_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         loaded = {name: b.loaded_model for name, b in q.backends.items()}
-        text = texts.models_text(self.bot.catalog, list(q.backends), loaded=loaded)
+        text = models_text(self.bot.catalog, list(q.backends), loaded=loaded)
         await reply(interaction, text)
 
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -47,7 +47,7 @@ class Info(commands.Cog):
         except Exception:
             log.exception("status: count_by_state failed")
             counts = None
-        text = texts.status_text(
+        text = status_text(
             queued=len(q.queued_jobs()),
             running=len(q.running_jobs()),
             backends=q.backends.values(),

@@ -1,4 +1,4 @@
-"""/queue and /cancel: see your jobs and the line, drop a job."""
+"""/queue and /cancel: see your jobs and the line, drop a job. The text comes from :mod:`easel.texts.commands`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from discord.ext import commands
 
 from cogs.utils.permissions import moderates
 from cogs.utils.replies import reply
-from easel import render
+from easel.texts.commands import (
+    BackendState,
+    QueueEntry,
+    cancel_choice,
+    no_jobs_to_cancel_text,
+    queue_text,
+    unknown_job_text,
+)
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -25,24 +32,20 @@ class Queue(commands.Cog):
     @app_commands.command(name="queue", description="Your jobs, the length of the line and the backends' state")
     async def queue(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
-        lines: list[str] = []
-        for job, position in q.user_jobs(interaction.user.id):
-            prompt = render.escape(render.shorten(job.request.prompt, 60))
-            if position is None:
-                lines.append(f"`{job.id}` running on **{render.escape(job.backend or '?')}**: {prompt}")
-            else:
-                eta = q.estimate_start(job.id)
-                when = f", starts {render.relative_time(eta)}" if eta else ""
-                lines.append(f"`{job.id}` #{position} in line{when}: {prompt}")
-        if not lines:
-            lines.append("You have no jobs waiting.")
-        queued, running = len(q.queued_jobs()), len(q.running_jobs())
-        lines.append(f"\nLine: {queued} waiting, {running} drawing.")
-        for b in q.backends.values():
-            state = "up" if b.up else "down"  # why is in the log: an address or an error text is not for members
-            busy = " (busy)" if b.current is not None else ""
-            lines.append(f"• **{render.escape(b.name)}**: {state}{busy}")
-        await reply(interaction, "\n".join(lines))
+        entries = [
+            QueueEntry(
+                job_id=job.id,
+                prompt=job.request.prompt,
+                position=position,
+                backend=job.backend,
+                starts=q.estimate_start(job.id) if position is not None else None,
+            )
+            for job, position in q.user_jobs(interaction.user.id)
+        ]
+        # up or down only: why a backend is down (an address, an error text) is in the log, not for members
+        backends = [BackendState(b.name, b.up, b.current is not None) for b in q.backends.values()]
+        text = queue_text(entries, queued=len(q.queued_jobs()), running=len(q.running_jobs()), backends=backends)
+        await reply(interaction, text)
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -53,7 +56,7 @@ class Queue(commands.Cog):
         if job is None:
             mine = q.user_jobs(interaction.user.id)
             if not mine:
-                await reply(interaction, "You have no jobs to cancel.")
+                await reply(interaction, no_jobs_to_cancel_text())
                 return
             job = max(mine, key=lambda pair: pair[0].seq)[0].id
         job_id = job.strip()
@@ -66,8 +69,7 @@ class Queue(commands.Cog):
             and (target.guild_id is None or target.guild_id != interaction.guild_id)
         )
         if target is None or foreign:
-            shown = "".join(c for c in job_id if c.isalnum())[:16]
-            await reply(interaction, f"No waiting or running job `{shown}`.")
+            await reply(interaction, unknown_job_text(job_id))
             return
         moderator = moderates(interaction, target, self.bot.config.discord.moderator_role_ids)
         result = await q.cancel(target.id, interaction.user.id, moderator=moderator)
@@ -79,10 +81,9 @@ class Queue(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         choices = []
         for job, position in self.bot.queue.user_jobs(interaction.user.id):
-            where = "running" if position is None else f"#{position}"
-            label = f"{job.id} ({where}): {render.shorten(job.request.prompt, 60)}"
+            label = cancel_choice(job.id, position, job.request.prompt)
             if current.lower() in label.lower():
-                choices.append(app_commands.Choice(name=label[:100], value=job.id))
+                choices.append(app_commands.Choice(name=label, value=job.id))
         return choices[:25]
 
 

@@ -22,12 +22,12 @@ from cogs.utils.enqueue import admit
 from cogs.utils.permissions import may_use_result, moderates, refusal_for
 from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
-from easel import render
 from easel.admission import Ask
 from easel.errors import RequestError
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
 from easel.request import DrawRequest, options_from_infotext
+from easel.texts.results import image_info_section, info_sections
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -55,7 +55,7 @@ def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.
         while True:
             embeds = [
                 discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
-                for title, body in render.info_sections(job, group, budget)
+                for title, body in info_sections(job, group, budget)
             ]
             if sum(len(e) for e in embeds) <= EMBED_TOTAL_LIMIT or budget <= 400:
                 break
@@ -198,9 +198,8 @@ class Results(commands.Cog, name=RESULTS_COG):
         infotext = await self._infotext_of(message)
         if infotext is None:
             raise RequestError("No generation info found in this message's images.")
-        embed = discord.Embed(
-            title="Image info", description=render.code_block(infotext, 4000), colour=discord.Colour.blurple()
-        )
+        title, body = image_info_section(infotext)
+        embed = discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
         await interaction.edit_original_response(embed=embed, view=view)
         view.stop()
 

@@ -7,7 +7,7 @@ Who may use them:
 
 When such roles are configured the command is shown to everyone (Discord can't hide it per role) and the
 permission is checked here on every use. Every answer is ephemeral; admin actions are logged by the policy
-service with guild, channel and user ids.
+service with guild, channel and user ids. What they answer comes from :mod:`easel.texts.settings`.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from discord.ext import commands
 
 from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
 from cogs.utils.replies import reply
-from easel import render
 from easel.policy import SETTINGS, PolicyService, split_entries
+from easel.texts import settings as texts
 
 if TYPE_CHECKING:
     from bot import EaselBot
 
 log = logging.getLogger(__name__)
-
-SOURCE_LABEL = {"global": "global", "server": "server", "channel": "this channel"}
 
 
 class ChannelOption(app_commands.Transformer):
@@ -59,29 +57,6 @@ class ChannelOption(app_commands.Transformer):
 AnyChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, ChannelOption]
 
 
-def _code(text: str) -> str:
-    """Admin text in inline code (a backtick in it can't close the span early)."""
-    return "`" + text.replace("`", "'") + "`"
-
-
-def _show_value(key: str, value: Any) -> str:
-    spec = SETTINGS[key]
-    if spec.type == "ids":
-        if not value:
-            return "all channels" if key == "allowed_channels" else "none"
-        mark = "#" if key == "allowed_channels" else "@"
-        return " ".join(f"<{mark}{i}>" for i in value[:20]) + (f" (+{len(value) - 20})" if len(value) > 20 else "")
-    if spec.type == "words":
-        return f"{len(value)} entries" if value else "none"
-    if spec.type == "roles":
-        return f"{len(value)} roles" if value else "none"
-    if value is None or value == "":
-        return "(none)"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return _code(render.shorten(str(value), 80))
-
-
 async def setting_key_autocomplete(
     interaction: discord.Interaction[EaselBot], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -91,7 +66,7 @@ async def setting_key_autocomplete(
         if not spec.text:
             continue
         if low in key or low in spec.description.lower():
-            choices.append(app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key))
+            choices.append(app_commands.Choice(name=texts.setting_choice(key), value=key))
     return choices[:25]
 
 
@@ -100,9 +75,7 @@ async def reset_key_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     low = current.strip().lower()
     return [
-        app_commands.Choice(name=f"{key}: {spec.description}"[:100], value=key)
-        for key, spec in SETTINGS.items()
-        if low in key
+        app_commands.Choice(name=texts.setting_choice(key), value=key) for key, spec in SETTINGS.items() if low in key
     ][:25]
 
 
@@ -160,7 +133,7 @@ class Settings(commands.Cog):
 
     def _require_admin(self, interaction: discord.Interaction[EaselBot]) -> int:
         if interaction.guild_id is None:
-            raise NotAllowed("This command works in a server only.")
+            raise NotAllowed(texts.server_only_text())
         if not is_admin(interaction, self.bot.config.discord.admin_role_ids):
             log.info(
                 "settings: refused non-admin user %s in guild %s channel %s",
@@ -168,12 +141,12 @@ class Settings(commands.Cog):
                 interaction.guild_id,
                 interaction.channel_id,
             )
-            raise NotAllowed("You need the Manage Server permission or an Easel admin role.")
+            raise NotAllowed(texts.need_admin_text())
         return interaction.guild_id
 
     def _require_mod(self, interaction: discord.Interaction[EaselBot]) -> int:
         if interaction.guild_id is None:
-            raise NotAllowed("This command works in a server only.")
+            raise NotAllowed(texts.server_only_text())
         if not (
             is_moderator(interaction, self.bot.config.discord.moderator_role_ids)
             or is_admin(interaction, self.bot.config.discord.admin_role_ids)
@@ -184,7 +157,7 @@ class Settings(commands.Cog):
                 interaction.guild_id,
                 interaction.channel_id,
             )
-            raise NotAllowed("You need the Manage Messages permission or a moderator role.")
+            raise NotAllowed(texts.need_moderator_text())
         return interaction.guild_id
 
     # ---- /settings -----------------------------------------------------------------------------
@@ -199,16 +172,7 @@ class Settings(commands.Cog):
             channel_id = interaction.channel_id
             parent_id = getattr(interaction.channel, "parent_id", None)
         eff = await self.policy.for_draw(guild_id, channel_id, parent_id)
-        lines = [f"**Easel settings for <#{channel_id}>** (value, where it comes from)"]
-        for kind, title in (("defaults", "Defaults"), ("limits", "Limits"), ("policy", "Policy")):
-            lines.append(f"\n__{title}__")
-            for key, spec in SETTINGS.items():
-                if spec.kind != kind:
-                    continue
-                source = SOURCE_LABEL.get(eff.sources.get(key, "global"), "global")
-                lines.append(f"`{key}` {_show_value(key, eff.value(key))} ({source})")
-        lines.append("\nChange with `/settings set`, undo with `/settings reset`.")
-        await reply(interaction, "\n".join(lines))
+        await reply(interaction, texts.settings_show_text(channel_id, eff.value, eff.sources))
 
     @settings.command(name="set", description="Change a setting for this server or one channel")
     @app_commands.describe(
@@ -231,8 +195,7 @@ class Settings(commands.Cog):
             channel_id=channel.id if channel else None,
             catalog=self.bot.catalog,
         )
-        where = f"<#{channel.id}>" if channel else "this server"
-        await reply(interaction, f"`{key.strip()}` is now {_show_value(key.strip(), stored)} for {where}.")
+        await reply(interaction, texts.setting_set_text(key.strip(), stored, channel.id if channel else None))
 
     @settings.command(name="reset", description="Back to the inherited value (one setting, or all)")
     @app_commands.describe(key="The setting (default: all of them)", channel="Only this channel's value")
@@ -245,12 +208,7 @@ class Settings(commands.Cog):
         count = await self.policy.reset(
             guild_id, key, by=interaction.user.id, channel_id=channel.id if channel else None
         )
-        where = f"<#{channel.id}>" if channel else "this server"
-        what = f"`{key}`" if key else "every setting"
-        if count:
-            await reply(interaction, f"Reset {what} for {where}; the inherited value applies again.")
-        else:
-            await reply(interaction, f"Nothing to reset: {what} was not set for {where}.")
+        await reply(interaction, texts.reset_text(key, count, channel.id if channel else None))
 
     @settings.command(name="role", description="Give a role its own queue, cooldown or daily quota")
     @app_commands.describe(
@@ -272,7 +230,7 @@ class Settings(commands.Cog):
         guild_id = self._require_admin(interaction)
         if remove:
             await self.policy.set_role_override(guild_id, role.id, None, by=interaction.user.id)
-            await reply(interaction, f"Removed the override of {role.mention}.")
+            await reply(interaction, texts.role_override_removed_text(role.id))
             return
         values = {
             "max_queued_per_user": max_queued_per_user,
@@ -282,23 +240,21 @@ class Settings(commands.Cog):
         overrides = await self.policy.set_role_override(
             guild_id, role.id, {k: v for k, v in values.items() if v is not None}, by=interaction.user.id
         )
-        o = overrides.get(role.id, {})
-        text = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in o.items())
-        await reply(interaction, f"{role.mention}: {text}. The most generous of a member's roles applies.")
+        await reply(interaction, texts.role_override_text(role.id, overrides.get(role.id, {})))
 
     @settings.command(name="block", description="Stop a user from drawing on this server")
     @app_commands.describe(user="The member to block")
     async def block(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.add_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
-        await reply(interaction, f"{user.mention} can no longer draw on this server.")
+        await reply(interaction, texts.blocked_text(user.id))
 
     @settings.command(name="unblock", description="Let a blocked user draw again")
     @app_commands.describe(user="The member to unblock")
     async def unblock(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.remove_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
-        await reply(interaction, f"{user.mention} can draw again.")
+        await reply(interaction, texts.unblocked_text(user.id))
 
     # ---- /settings channels --------------------------------------------------------------------
 
@@ -307,26 +263,20 @@ class Settings(commands.Cog):
     async def channels_add(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.add_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
-        await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
+        await reply(interaction, texts.allowed_channels_text(ids))
 
     @channels.command(name="remove", description="Stop Easel drawing in a listed channel")
     @app_commands.describe(channel="The channel")
     async def channels_remove(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.remove_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
-        if ids:
-            await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', ids)}.")
-        else:
-            await reply(interaction, "The list is empty: Easel draws in every channel again.")
+        await reply(interaction, texts.channels_removed_text(ids))
 
     @channels.command(name="list", description="The channels Easel draws in")
     async def channels_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
-        if eff.allowed_channels:
-            await reply(interaction, f"Easel draws only in: {_show_value('allowed_channels', eff.allowed_channels)}.")
-        else:
-            await reply(interaction, "Easel draws in every channel (add one to restrict it).")
+        await reply(interaction, texts.channels_list_text(eff.allowed_channels))
 
     # ---- /settings ban-word --------------------------------------------------------------------
 
@@ -338,7 +288,7 @@ class Settings(commands.Cog):
         guild_id = self._require_admin(interaction)
         entries = split_entries(words)
         items = await self.policy.add_items(guild_id, "banned_words", entries, by=interaction.user.id)
-        await reply(interaction, f"Added {len(entries)}; this server bans {len(items)} words or patterns.")
+        await reply(interaction, texts.words_added_text(len(entries), len(items)))
 
     @ban_word.command(name="remove", description="Allow banned words again (comma-separated)")
     @app_commands.describe(words="The words or patterns, as listed")
@@ -347,17 +297,13 @@ class Settings(commands.Cog):
     ) -> None:
         guild_id = self._require_admin(interaction)
         items = await self.policy.remove_items(guild_id, "banned_words", split_entries(words), by=interaction.user.id)
-        await reply(interaction, f"Removed; this server bans {len(items)} words or patterns.")
+        await reply(interaction, texts.words_removed_text(len(items)))
 
     @ban_word.command(name="list", description="This server's banned words (only you see them)")
     async def ban_word_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
-        if not eff.banned_words:
-            await reply(interaction, "This server bans no words (the bot-wide list still applies).")
-            return
-        listed = ", ".join(_code(w) for w in eff.banned_words)
-        await reply(interaction, f"Banned here ({len(eff.banned_words)}): {listed}")
+        await reply(interaction, texts.banned_words_text(eff.banned_words))
 
     # ---- /mod ----------------------------------------------------------------------------------
 
@@ -365,15 +311,13 @@ class Settings(commands.Cog):
     async def pause(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, True, by=interaction.user.id, channel_id=interaction.channel_id)
-        await reply(
-            interaction, "Paused: Easel takes no new drawings on this server. `/mod clear-queue` drops waiting ones."
-        )
+        await reply(interaction, texts.paused_text())
 
     @mod.command(name="resume", description="Take drawings again on this server")
     async def resume(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, False, by=interaction.user.id, channel_id=interaction.channel_id)
-        await reply(interaction, "Resumed: Easel takes drawings again.")
+        await reply(interaction, texts.resumed_text())
 
     @mod.command(name="clear-queue", description="Cancel every waiting job of this server")
     async def clear_queue(self, interaction: discord.Interaction[EaselBot]) -> None:
@@ -386,9 +330,7 @@ class Settings(commands.Cog):
             interaction.user.id,
             count,
         )
-        await reply(
-            interaction, f"Cancelled {count} waiting job(s) of this server." if count else "Nothing is waiting."
-        )
+        await reply(interaction, texts.cleared_queue_text(count))
 
 
 async def setup(bot: EaselBot) -> None:

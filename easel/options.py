@@ -47,7 +47,7 @@ class Catalog(StrEnum):
 
 class CatalogView(Protocol):
     """What checks and texts need from the backends' lists (:class:`easel.catalog.Catalog` fits): used by
-    :mod:`easel.request`, :mod:`easel.policy` and :mod:`easel.status`. ``known``: some backend has answered."""
+    :mod:`easel.request`, :mod:`easel.policy` and :mod:`easel.texts.commands`. ``known``: some backend has answered."""
 
     @property
     def known(self) -> bool: ...

@@ -12,7 +12,7 @@ from cogs.utils.replies import reply
 from cogs.utils.views import cancel_view
 from easel.admission import Ask
 from easel.jobs import Job, Reply, new_id
-from easel.render import queued_text
+from easel.texts.results import queued_text
 
 if TYPE_CHECKING:
     from bot import EaselBot

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from cogs.utils.views import cancel_view, result_view
-from easel import render
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
+from easel.texts import results as texts
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -125,10 +125,10 @@ class DiscordPublisher:
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None:
         down = self.bot.queue.all_down
-        await self._edit_reply(job, render.queued_text(job, position, eta, backends_down=down), running=True)
+        await self._edit_reply(job, texts.queued_text(job, position, eta, backends_down=down), running=True)
 
     async def started(self, job: Job, backend: str) -> None:
-        await self._edit_reply(job, render.started_text(job, backend), running=True)
+        await self._edit_reply(job, texts.started_text(job, backend), running=True)
 
     async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
         interval = self.bot.config.queue.status_interval
@@ -140,12 +140,12 @@ class DiscordPublisher:
         self._last_progress[job.id] = now
         if not self.bot.config.results.progress_previews or job.request.spoiler:
             preview = None
-        text = render.progress_text(job, job.backend or "?", fraction, eta)
+        text = texts.progress_text(job, job.backend or "?", fraction, eta)
         await self._edit_reply(job, text, running=True, preview=preview)
 
     async def failed(self, job: Job, message: str) -> None:
         self._forget(job)
-        text = render.failed_text(job, message)
+        text = texts.failed_text(job, message)
         if job.reply is not None and job.reply.valid():
             await self._edit_reply(job, text)
             return
@@ -154,7 +154,7 @@ class DiscordPublisher:
 
     async def cancelled(self, job: Job) -> None:
         self._forget(job)
-        await self._edit_reply(job, render.cancelled_text(job))
+        await self._edit_reply(job, texts.cancelled_text(job))
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
         await self.bot.wait_until_ready()
@@ -175,7 +175,7 @@ class DiscordPublisher:
                 len(groups),
                 limit,
             )
-        content = render.result_summary(job, images)
+        content = texts.result_summary(job, images)
         first_id: int | None = None
         for n, group in enumerate(groups):
             files = [self._file(job, images[i], *fitted[i]) for i in group]
@@ -187,7 +187,7 @@ class DiscordPublisher:
                 first_id = message.id
         self._forget(job)
         jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
-        await self._edit_reply(job, render.done_text(job) + (f" {jump}" if jump else ""))
+        await self._edit_reply(job, texts.done_text(job) + (f" {jump}" if jump else ""))
         return first_id
 
     # ---- helpers ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from easel.render import CONTENT_LIMIT
+from easel.texts.markup import CONTENT_LIMIT
 
 
 async def reply(

@@ -1,33 +1,31 @@
-"""Text for /help, /models and /status. Pure functions over duck-typed values: no Discord, no I/O.
+"""Text for /help, /models, /status, /queue and /cancel. Pure functions over plain values: no Discord, no I/O.
 
 Every text fits Discord's 2000-character message content; names that came from a webui or the config are
-escaped so markdown in them cannot change the layout.
+escaped so markdown in them cannot change the layout. A backend's answers show whether it is up and busy, never
+why it is down (an address, an exception text: that is in the log), and never someone else's job id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
 from easel.options import OPTIONS, CatalogView, help_line
-from easel.render import CONTENT_LIMIT, escape, shorten
+from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
 
-__all__ = ["fit_lines", "help_text", "models_text", "status_text"]
-
-
-def fit_lines(lines: Sequence[str], more: str, limit: int = CONTENT_LIMIT, *, keep: int = 0) -> str:
-    """Join ``lines`` with newlines; if that is longer than ``limit``, drop lines from the end (never the first
-    ``keep``) and end with ``more.format(n=<dropped>)``. The result is at most ``limit`` characters."""
-    text = "\n".join(lines)
-    if len(text) <= limit:
-        return text
-    for cut in range(len(lines) - 1, keep - 1, -1):
-        tail = more.format(n=len(lines) - cut)
-        text = "\n".join([*lines[:cut], tail])
-        if len(text) <= limit:
-            return text
-    return shorten("\n".join(lines), limit)
+__all__ = [
+    "BackendState",
+    "QueueEntry",
+    "cancel_choice",
+    "help_text",
+    "models_text",
+    "no_jobs_to_cancel_text",
+    "queue_text",
+    "status_text",
+    "unknown_job_text",
+]
 
 
 def help_text(config: Config) -> str:
@@ -137,3 +135,77 @@ def status_text(
     room = limit - len(head) - (len(tail) + 1 if tail else 0) - 1
     middle = fit_lines(backend_lines, "… and {n} more", room) if backend_lines else ""
     return "\n".join(part for part in (head, middle, tail) if part)
+
+
+# ---- /queue and /cancel ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One of the viewer's jobs, for /queue."""
+
+    job_id: str
+    prompt: str
+    position: int | None  # place in line (1 = next); None: being drawn
+    backend: str | None = None  # being drawn on (None while waiting, or not known)
+    starts: float | None = None  # expected start (epoch seconds) of a waiting job; None: no estimate
+
+
+@dataclass(frozen=True, slots=True)
+class BackendState:
+    """An image server as /queue shows it: up or down, busy or not."""
+
+    name: str
+    up: bool
+    busy: bool
+
+
+def queue_text(
+    entries: Sequence[QueueEntry],
+    *,
+    queued: int,
+    running: int,
+    backends: Sequence[BackendState],
+    limit: int = CONTENT_LIMIT,
+) -> str:
+    """/queue: the viewer's jobs (running ones with their backend, waiting ones with their place and expected
+    start), then the line's length and each backend. Too many jobs for one message: the last are left off with a
+    count, the line and the backends stay."""
+    jobs: list[str] = []
+    for e in entries:
+        prompt = escape(shorten(e.prompt, 60))
+        if e.position is None:
+            jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
+        else:
+            when = f", starts {relative_time(e.starts)}" if e.starts else ""
+            jobs.append(f"`{e.job_id}` #{e.position} in line{when}: {prompt}")
+    if not jobs:
+        jobs.append("You have no jobs waiting.")
+    footer = [f"\nLine: {queued} waiting, {running} drawing."]
+    for b in backends:
+        state = "up" if b.up else "down"
+        busy = " (busy)" if b.busy else ""
+        footer.append(f"• **{escape(b.name)}**: {state}{busy}")
+    text = "\n".join([*jobs, *footer])
+    if len(text) <= limit:
+        return text
+    tail = fit_lines(footer, "… and {n} more", limit // 2, keep=1)
+    head = fit_lines(jobs, "… and {n} more of your jobs", limit - len(tail) - 1)
+    return f"{head}\n{tail}"
+
+
+def no_jobs_to_cancel_text() -> str:
+    return "You have no jobs to cancel."
+
+
+def unknown_job_text(job_id: str) -> str:
+    """/cancel of a job that isn't waiting or running (or isn't the viewer's to see): the id as typed, reduced to
+    letters and digits so it can't carry markup."""
+    shown = "".join(c for c in job_id if c.isalnum())[:16]
+    return f"No waiting or running job `{shown}`."
+
+
+def cancel_choice(job_id: str, position: int | None, prompt: str) -> str:
+    """A /cancel autocomplete choice (Discord allows 100 characters): id, place in line or "running", prompt."""
+    where = "running" if position is None else f"#{position}"
+    return f"{job_id} ({where}): {shorten(prompt, 60)}"[:100]

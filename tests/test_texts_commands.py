@@ -1,4 +1,4 @@
-"""Text of /help, /models and /status (easel.status), without Discord."""
+"""Text of /help, /models, /status, /queue and /cancel (easel.texts.commands), without Discord."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import Any
 
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import parse_config
-from easel.status import fit_lines, help_text, models_text, status_text
+from easel.texts.commands import (
+    BackendState,
+    QueueEntry,
+    cancel_choice,
+    help_text,
+    models_text,
+    queue_text,
+    status_text,
+    unknown_job_text,
+)
 from easel.webui import ModelInfo
 
 BACKENDS = [{"name": "gpu-a", "url": "http://127.0.0.1:7860"}]
@@ -135,7 +144,49 @@ def test_status_without_counts_and_many_backends() -> None:
     assert "more" in text.splitlines()[-1]
 
 
-def test_fit_lines() -> None:
-    assert fit_lines(["a", "b"], "+{n}", 10) == "a\nb"
-    assert fit_lines(["head", "1234", "5678", "9abc"], "+{n}", 12, keep=1) == "head\n1234\n+2"
-    assert len(fit_lines(["x" * 50], "+{n}", 10, keep=1)) <= 10
+# ---- /queue and /cancel ------------------------------------------------------------------------------
+
+
+def test_queue_lists_running_and_waiting_jobs_then_the_line_and_backends() -> None:
+    entries = [
+        QueueEntry("run1", "a *bold* fox", position=None, backend="gpu_a"),
+        QueueEntry("wait2", "a cat", position=2, starts=1_900_000_000.7),
+        QueueEntry("wait3", "a dog\non two lines", position=3),
+    ]
+    backends = [BackendState("gpu_a", up=True, busy=True), BackendState("gpu-b", up=False, busy=False)]
+    text = queue_text(entries, queued=4, running=1, backends=backends)
+    assert text.splitlines() == [
+        "`run1` running on **gpu\\_a**: a \\*bold\\* fox",
+        "`wait2` #2 in line, starts <t:1900000000:R>: a cat",
+        "`wait3` #3 in line: a dog on two lines",
+        "",
+        "Line: 4 waiting, 1 drawing.",
+        "• **gpu\\_a**: up (busy)",
+        "• **gpu-b**: down",
+    ]
+
+
+def test_queue_without_jobs() -> None:
+    text = queue_text([], queued=0, running=0, backends=[BackendState("gpu", up=True, busy=False)])
+    assert text == "You have no jobs waiting.\n\nLine: 0 waiting, 0 drawing.\n• **gpu**: up"
+
+
+def test_queue_with_many_long_jobs_fits_one_message_and_keeps_the_line() -> None:
+    entries = [QueueEntry(f"job{i:04d}", "x" * 300, position=i + 1, starts=2e9) for i in range(100)]
+    backends = [BackendState(f"backend-{i}", up=True, busy=False) for i in range(3)]
+    text = queue_text(entries, queued=100, running=0, backends=backends)
+    assert len(text) <= 2000
+    assert text.startswith("`job0000` #1 in line")
+    assert "more of your jobs" in text
+    assert "Line: 100 waiting, 0 drawing." in text and text.endswith("• **backend-2**: up")
+
+
+def test_unknown_job_shows_the_id_without_markup() -> None:
+    assert unknown_job_text(" ab`c**d@everyone ") == "No waiting or running job `abcdeveryone`."
+    assert unknown_job_text("x" * 50) == f"No waiting or running job `{'x' * 16}`."
+
+
+def test_cancel_choice_fits_discord() -> None:
+    assert cancel_choice("abc", None, "a red fox") == "abc (running): a red fox"
+    assert cancel_choice("abc", 3, "a red fox") == "abc (#3): a red fox"
+    assert len(cancel_choice("j" * 16, 12, "y" * 500)) <= 100

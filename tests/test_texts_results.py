@@ -5,8 +5,8 @@ import pytest
 from easel.config import parse_config
 from easel.jobs import Job, StoredImage
 from easel.options import MAX_SEED
-from easel.render import draw_command, info_sections
 from easel.request import DrawOptions, build_request
+from easel.texts.results import draw_command, info_sections
 
 CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
 

@@ -1,47 +1,32 @@
-"""Text the users read: result summaries and status lines. Pure functions, no Discord import.
+"""What a requester reads about a job: queued, drawing, progress, done, failed, cancelled; the result summary
+beside the images; the Info sections (full infotext and a reproducing /draw line) and the "Image info" embed.
 
-Everything echoed from users is escaped (markdown cannot change the layout) and shortened so the
-message stays within Discord's 2000-character content limit. Mentions are neutralised by the bot-wide
-``allowed_mentions``; escaping here also keeps ``@everyone`` from rendering as a mention.
+Everything echoed from users is escaped and shortened (:mod:`easel.texts.markup`) so each text fits Discord's
+limits: 2000 characters of content, 4096 per embed description, 6000 over a message's embeds.
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
 from easel.options import MAX_SEED, OPTIONS, command_value
 from easel.request import DrawRequest
+from easel.texts.markup import CONTENT_LIMIT, code_block, duration, escape, relative_time, shorten
 
-CONTENT_LIMIT = 2000
-_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<@])")
-
-
-def escape(text: str) -> str:
-    """Escape Discord markdown and mention syntax; collapse newlines so a prompt stays on its line."""
-    text = " ".join(text.split())
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - 1)].rstrip() + "…"
-
-
-def _fmt_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    return f"{minutes} min {sec:02d} s"
-
-
-def relative_time(ts: float) -> str:
-    """Discord relative timestamp markup (renders as "in 2 minutes" in the user's locale)."""
-    return f"<t:{int(ts)}:R>"
+__all__ = [
+    "cancelled_text",
+    "done_text",
+    "draw_command",
+    "failed_text",
+    "image_info_section",
+    "info_sections",
+    "progress_text",
+    "queued_text",
+    "result_summary",
+    "started_text",
+]
 
 
 def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 600) -> str:
@@ -59,7 +44,7 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
     kind = "img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img")
     taken = job.elapsed if job.elapsed is not None else 0.0
     lines = [
-        f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {_fmt_seconds(taken)})",
+        f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {duration(taken)})",
         f"**Prompt:** {escape(shorten(r.prompt, prompt_limit))}",
     ]
     if r.negative_prompt:
@@ -104,7 +89,7 @@ def started_text(job: Job, backend: str) -> str:
 def progress_text(job: Job, backend: str, fraction: float, eta: float | None) -> str:
     pct = max(0, min(100, int(fraction * 100)))
     bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
-    left = f", about {_fmt_seconds(eta)} left" if eta and eta > 0 else ""
+    left = f", about {duration(eta)} left" if eta and eta > 0 else ""
     return f"Drawing `{job.id}` on **{escape(backend)}**: {bar} {pct}%{left}"
 
 
@@ -136,18 +121,6 @@ def draw_command(req: DrawRequest, seed: int) -> str:
     return "/draw " + " ".join(parts)
 
 
-def code_block(text: str, limit: int) -> str:
-    """``text`` in a code block that user text cannot close early, within ``limit`` characters."""
-    safe = text.replace("```", "`\u200b``")
-    return "```\n" + shorten_keep_lines(safe, max(0, limit - 8)) + "\n```"
-
-
-def shorten_keep_lines(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - 1)] + "…"
-
-
 def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> list[tuple[str, str]]:
     """(title, body) per image for the Info button: the full infotext and a reproducing /draw line, all within
     Discord's embed limits (4096 per description, 6000 in all)."""
@@ -159,3 +132,8 @@ def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> li
         info_part = code_block(im.infotext or "(no infotext)", per_image - len(command_part) - 2)
         sections.append((f"Image {im.index + 1} · seed {im.seed}", f"{info_part}\n{command_part}"))
     return sections
+
+
+def image_info_section(infotext: str) -> tuple[str, str]:
+    """(title, body) of the "Image info" embed for an image that is not a stored Easel result: its infotext."""
+    return "Image info", code_block(infotext, 4000)
