@@ -391,6 +391,88 @@ async def test_hung_list_call_times_out(fake: FakeWebui, session: aiohttp.Client
     assert (await client.progress()).idle  # next call answers
 
 
+# ---- broken answers: trickle, oversize, garbage ------------------------------------------------------
+
+
+async def test_trickling_answer_is_cut_off_by_the_total_bound(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
+    # One byte every 50 ms never trips the 2 s read timeout (it restarts on every byte); the whole answer would
+    # take minutes. The total bound ends the call.
+    client = make_client(fake, session, read_timeout=2.0, total_timeout=0.5)
+    fake.trickle_next("txt2img", chunk=1, interval=0.05)
+    async with asyncio.timeout(TIMEOUT):
+        with pytest.raises(WebuiTimeout) as ei:
+            await client.txt2img({"prompt": "p"})
+    assert ei.value.retryable
+    assert "0.5 s" in ei.value.message
+    assert len((await client.txt2img({"prompt": "p"})).images) == 1  # the next answer is read normally
+
+
+async def test_slow_but_complete_answer_within_the_bound_is_read(
+    fake: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(fake, session, read_timeout=2.0, total_timeout=TIMEOUT)
+    fake.trickle_next("sd-models", chunk=64, interval=0.01)
+    assert len(await client.sd_models()) == 2
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+async def test_oversize_answer_is_refused(
+    fake: FakeWebui, session: aiohttp.ClientSession, declare_length: bool
+) -> None:
+    client = make_client(fake, session, max_response_bytes=1_000_000)
+    fake.oversize_next("txt2img", 3_000_000, declare_length=declare_length)
+    with pytest.raises(webui.WebuiResponseTooLarge) as ei:
+        await client.txt2img({"prompt": "p"})
+    assert not ei.value.retryable
+    assert "larger than" in ei.value.message
+    fake.oversize_next("txt2img", 900_000)  # under the cap: read in full (and then refused: not an image)
+    with pytest.raises(WebuiServerError, match="malformed generation response"):
+        await client.txt2img({"prompt": "p"})
+
+
+async def test_short_calls_have_their_own_smaller_cap(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
+    client = make_client(fake, session)
+    fake.oversize_next("sd-models", webui.SHORT_BODY_LIMIT + 1, declare_length=False)
+    with pytest.raises(webui.WebuiResponseTooLarge):
+        await client.sd_models()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("html", "malformed generation response"),
+        ("truncated", "malformed generation response"),
+        ("not-image", "images[0] is not a PNG, JPEG or WebP image"),
+        ("info-not-json", "info is not valid JSON"),
+        ("infotexts-not-list", "info.infotexts is not a list of strings"),
+    ],
+)
+async def test_garbage_answer_is_a_clear_retryable_error(
+    client: WebuiClient, fake: FakeWebui, kind: str, words: str
+) -> None:
+    fake.garbage_next("txt2img", kind)
+    with pytest.raises(WebuiServerError) as ei:
+        await client.txt2img({"prompt": "p"})
+    assert ei.value.retryable
+    assert words in ei.value.message
+    assert ei.value.route == "/sdapi/v1/txt2img"
+
+
+async def test_extras_answer_that_is_not_an_image(client: WebuiClient, fake: FakeWebui) -> None:
+    result = await client.txt2img({"prompt": "p"})
+    fake.garbage_next("extra-single-image", "not-image")  # {"images": [...]}: no "image" key
+    with pytest.raises(WebuiServerError, match="no image"):
+        await client.extra_single_image(result.images[0], upscaler="R-ESRGAN 4x+", scale=2)
+
+
+def test_image_kind() -> None:
+    assert webui.image_kind(PNG_MAGIC + b"rest") == "png"
+    assert webui.image_kind(b"\xff\xd8\xff\xe0rest") == "jpeg"
+    assert webui.image_kind(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "webp"
+    assert webui.image_kind(b"<html>") is None
+    assert webui.image_kind(b"GIF89a") is None
+
+
 # ---- progress, interrupt, skip ---------------------------------------------------------------------
 
 
