@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from easel.webui import ModelInfo, WebuiClient
+from easel.webui import ModelInfo, WebuiClient, scrub_credentials
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Catalog:
         self._by_backend[backend] = cat
         log.info(
             "catalog: %s has %d models, %d samplers, %d styles (loaded: %s)",
-            backend,
+            scrub_credentials(backend),
             len(models),
             len(samplers),
             len(styles),

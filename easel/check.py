@@ -24,12 +24,14 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
 import aiohttp
+from yarl import URL
 
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import BackendConfig, Config
@@ -44,6 +46,8 @@ from easel.webui import (
     WebuiServerError,
     WebuiTimeout,
     WebuiUnavailable,
+    safe_url,
+    scrub_credentials,
 )
 
 log = logging.getLogger(__name__)
@@ -96,12 +100,20 @@ class Finding:
 class Report:
     """Collects findings and prints each as it comes, so a slow step shows where the check is."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, secrets: Iterable[str] = ()) -> None:
         self.out = out
         self.findings: list[Finding] = []
+        # A last guard: whatever a line says, URL userinfo and these strings (passwords, the token) never print.
+        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def _scrub(self, text: str) -> str:
+        text = scrub_credentials(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _add(self, level: str, text: str) -> None:
-        finding = Finding(level, text)
+        finding = Finding(level, self._scrub(text))
         self.findings.append(finding)
         print(finding.render(), file=self.out, flush=True)
 
@@ -126,8 +138,8 @@ _DNS_WORDS = ("name or service not known", "nodename nor servname", "temporary f
 
 
 def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = SHORT_TIMEOUT) -> str:
-    """One line: what went wrong talking to ``backend`` and how to fix it."""
-    url = backend.url
+    """One line: what went wrong talking to ``backend`` and how to fix it (its URL without credentials)."""
+    url = safe_url(backend.url)
     route = exc.route or "/"
     low = exc.message.lower()
     if isinstance(exc, WebuiUnavailable):
@@ -244,7 +256,7 @@ async def check_backend(
     backend: BackendConfig, session: aiohttp.ClientSession, config: Config, report: Report
 ) -> BackendResult | None:
     """Reach one webui; None when it cannot be used at all."""
-    tag = f"backend {backend.name}:"
+    tag = f"backend {scrub_credentials(backend.name)}:"
     client = WebuiClient(
         backend.url,
         session,
@@ -259,10 +271,10 @@ async def check_backend(
         info = await client.detect()
         models = await client.sd_models()
     except WebuiError as exc:
-        log.debug("check: backend %s: %s", backend.name, exc)
+        log.debug("check: backend %s: %s", scrub_credentials(backend.name), exc)
         report.fail(f"{tag} {webui_problem(exc, backend)}")
         return None
-    report.ok(f"{tag} {backend.url} answers: {_flavor_text(info)}")
+    report.ok(f"{tag} {safe_url(backend.url)} answers: {_flavor_text(info)}")
     if not models:
         report.fail(
             f"{tag} the webui lists no checkpoints: put a .safetensors model in its models/Stable-diffusion "
@@ -300,7 +312,7 @@ async def check_backend(
 async def _test_image(
     client: WebuiClient, backend: BackendConfig, config: Config, report: Report, samplers: list[str]
 ) -> None:
-    tag = f"backend {backend.name}:"
+    tag = f"backend {scrub_credentials(backend.name)}:"
     payload: dict[str, Any] = {
         "prompt": TEST_PROMPT,
         "steps": 1,
@@ -474,9 +486,21 @@ async def check_discord(
         report.fail(f"Discord: cannot reach {host} ({reason}): check this host's internet access, DNS or proxy")
 
 
+def _secrets(config: Config) -> list[str]:
+    """Every password and token in the config (also those written into a backend URL)."""
+    out = [config.discord.token]
+    for b in config.backends:
+        out.append(b.password or "")
+        try:
+            out.append(URL(b.url).password or "")
+        except (ValueError, TypeError):
+            pass
+    return [s for s in out if s]
+
+
 async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: str | None = None) -> int:
     """Run every check, print the report to ``out``; 0 when nothing FAILed, else 1."""
-    report = Report(out)
+    report = Report(out, secrets=_secrets(config))
     print("Easel check", file=out)
     check_config(config, report)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=SHORT_TIMEOUT, sock_read=TEST_IMAGE_TIMEOUT)

@@ -457,12 +457,17 @@ def safe_url(url: str) -> str:
         return "<invalid url>"
 
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+# "scheme://user:pass@" (up to the last @ before the path), and a bare "user:pass@host" (a URL's netloc).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"'<>]*@")
+_BARE_USERINFO = re.compile(r"(?<![\w.%+:/-])[^\s/:@\"'<>()\[\]]+:[^\s/@\"'<>()\[\]]*@(?=[\w\[])")
 
 
 def scrub_credentials(text: str) -> str:
-    """``text`` with the ``user:pass@`` part of every URL in it removed (for names, labels and messages)."""
-    return _USERINFO.sub(r"\g<scheme>", text)
+    """``text`` with the ``user:pass@`` part of every URL (or bare ``user:pass@host``) in it removed, for names,
+    labels, messages and logs."""
+    if "@" not in text:
+        return text
+    return _BARE_USERINFO.sub("", _USERINFO.sub(r"\g<scheme>", text))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -595,6 +600,7 @@ class WebuiClient:
             return _Response(status, data, elapsed)
 
         message, detail = error_message(data, status=status, reason=reason)
+        message = self._scrub(message)
         cls = _exception_for_status(status)
         if status == 404 and detail == "Not Found" and route.startswith("/sdapi/"):
             message = f"Not Found ({_API_HINT})"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -329,6 +330,74 @@ async def test_auth_forge_shape(session: aiohttp.ClientSession) -> None:
 def test_repr_hides_credentials() -> None:
     c = WebuiClient("http://user:pw@example.invalid:7860/", None, password="pw2", username="u")  # type: ignore[arg-type]
     assert "pw" not in repr(c)
+
+
+SECRET = "s3cret-Pw"
+
+
+async def test_credentials_in_the_url_authenticate_and_never_show(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    async with FakeWebui(auth=("alice", SECRET)) as fake:
+        url = fake.url.replace("http://", f"http://alice:{SECRET}@")
+        client = WebuiClient(url, session, name=url, short_timeout=5.0, read_timeout=10.0)
+        assert len(await client.sd_models()) == 2  # the URL's user:pass went out as Basic auth
+        assert client.base_url == fake.url
+        fake.fail_next("txt2img", 500, body=f"Traceback ... while fetching {url}/sdapi/v1/txt2img")
+        with pytest.raises(WebuiServerError) as ei:
+            await client.txt2img({"prompt": "p"})
+        shown = [str(ei.value), ei.value.message, ei.value.backend, repr(client)]
+        await fake.down()
+        with pytest.raises(WebuiUnavailable) as ei2:
+            await client.sd_models()
+        shown += [str(ei2.value), ei2.value.backend]
+    for text in [*shown, caplog.text]:
+        assert SECRET not in text
+        assert "alice:" not in text
+    assert "127.0.0.1" in str(ei2.value)  # the host is still named
+
+
+async def test_password_echoed_by_the_webui_is_masked(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(auth=("alice", SECRET)) as fake:
+        client = make_client(fake, session, username="alice", password=SECRET)
+        fake.fail_next("sd-models", 500, body=f"auth failed for alice/{SECRET}")
+        with pytest.raises(WebuiServerError) as ei:
+            await client.sd_models()
+    assert SECRET not in str(ei.value)
+    assert "***" in ei.value.message
+
+
+def test_log_formatters_scrub_url_credentials() -> None:
+    from easel.logs import JsonFormatter, PlainFormatter
+
+    try:
+        raise ValueError(f"cannot reach http://bob:{SECRET}@10.0.0.5:7860/sdapi")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "aiohttp.client", logging.WARNING, __file__, 1, "GET %s failed", (f"http://bob:{SECRET}@h:7860",), exc_info
+    )
+    for formatter in (PlainFormatter("%(name)s: %(message)s"), JsonFormatter()):
+        text = formatter.format(record)
+        record.exc_text = None  # formatters cache the traceback text
+        assert SECRET not in text
+        assert "10.0.0.5:7860" in text and "h:7860" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("http://user:pa@ss@host:7860/sdapi", "http://host:7860/sdapi"),
+        ("backend user:pw@host:7860: down", "backend host:7860: down"),
+        ("(user:pw@[::1]:7860)", "([::1]:7860)"),
+        ("http://127.0.0.1:7860 and bob@example.com", "http://127.0.0.1:7860 and bob@example.com"),
+    ],
+)
+def test_scrub_credentials(text: str, clean: str) -> None:
+    assert webui.scrub_credentials(text) == clean
 
 
 # ---- availability ----------------------------------------------------------------------------------
