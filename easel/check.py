@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
@@ -37,6 +38,7 @@ from easel.catalog import BackendCatalog, Catalog
 from easel.config import BackendConfig, Config
 from easel.webui import (
     BackendInfo,
+    Flavor,
     ModelInfo,
     WebuiAuthError,
     WebuiClient,
@@ -88,9 +90,15 @@ def invite_url(application_id: int | str, permissions: int = INVITE_PERMISSIONS)
 # The report
 
 
+class Level(StrEnum):
+    OK = "OK"
+    WARN = "WARN"  # works, but something is off (or missing and optional)
+    FAIL = "FAIL"  # Easel cannot work this way: the exit status is 1
+
+
 @dataclass(frozen=True)
 class Finding:
-    level: str  # "OK" | "WARN" | "FAIL"
+    level: Level
     text: str  # what was found; for a problem, followed by ": <fix>"
 
     def render(self) -> str:
@@ -112,21 +120,21 @@ class Report:
             text = text.replace(secret, "***")
         return text
 
-    def _add(self, level: str, text: str) -> None:
+    def _add(self, level: Level, text: str) -> None:
         finding = Finding(level, self._scrub(text))
         self.findings.append(finding)
         print(finding.render(), file=self.out, flush=True)
 
     def ok(self, text: str) -> None:
-        self._add("OK", text)
+        self._add(Level.OK, text)
 
     def warn(self, text: str) -> None:
-        self._add("WARN", text)
+        self._add(Level.WARN, text)
 
     def fail(self, text: str) -> None:
-        self._add("FAIL", text)
+        self._add(Level.FAIL, text)
 
-    def count(self, level: str) -> int:
+    def count(self, level: Level) -> int:
         return sum(1 for f in self.findings if f.level == level)
 
 
@@ -194,10 +202,11 @@ def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = S
 # Checks
 
 
+_FLAVOR_NAMES = {Flavor.A1111: "AUTOMATIC1111 (or compatible)", Flavor.FORGE: "Forge", Flavor.SDNEXT: "SD.Next"}
+
+
 def _flavor_text(info: BackendInfo) -> str:
-    name = {"a1111": "AUTOMATIC1111 (or compatible)", "forge": "Forge", "sdnext": "SD.Next"}.get(
-        info.flavor, info.flavor
-    )
+    name = _FLAVOR_NAMES[info.flavor]
     return f"{name} {info.version}" if info.version else name
 
 
@@ -245,7 +254,7 @@ def check_config(config: Config, report: Report) -> None:
 @dataclass
 class BackendResult:
     name: str
-    flavor: str
+    flavor: Flavor
     models: list[ModelInfo]
     samplers: list[str]
     schedulers: list[str] | None  # None: could not be listed
@@ -405,7 +414,7 @@ def check_defaults(config: Config, results: list[BackendResult], report: Report)
                 'or to "" for automatic'
             )
     # SD.Next has no latent-upscale-modes route, so its list says nothing about "Latent".
-    upscalers = [u for r in results if r.flavor != "sdnext" for u in (r.upscalers or ())]
+    upscalers = [u for r in results if r.flavor != Flavor.SDNEXT for u in (r.upscalers or ())]
     if upscalers and config.hires.upscaler.lower() not in {u.lower() for u in upscalers}:
         report.warn(
             f"hires.upscaler {config.hires.upscaler!r} is offered by no backend, so hires_fix will fail: set it "
@@ -512,7 +521,7 @@ async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: s
                 results.append(result)
         check_defaults(config, results, report)
         await check_discord(config, session, report, discord_base or DISCORD_API)
-    fails, warns = report.count("FAIL"), report.count("WARN")
+    fails, warns = report.count(Level.FAIL), report.count(Level.WARN)
     if fails:
         print(f"\n{fails} problem(s): fix the FAIL lines above and run the check again.", file=out)
         return 1

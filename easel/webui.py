@@ -5,7 +5,8 @@ raised as a ``WebuiError`` subclass whose ``retryable`` class attribute tells th
 (later, or on another backend) makes sense. The client itself never retries: a generation that failed with a
 disconnect may still be running on the webui, and only the caller knows whether repeating it is wanted.
 
-Reference: /work/shared/webui-api.md (A1111 1.10.1; Forge and SD.Next differences in sec. 12-13).
+Written against AUTOMATIC1111 1.10.1, with Forge's and SD.Next's differences (routes, error shapes) noted where
+they matter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import aiohttp
@@ -28,6 +30,7 @@ from easel.infotext import png_parameters
 
 __all__ = [
     "BackendInfo",
+    "Flavor",
     "GenerationResult",
     "ModelInfo",
     "Progress",
@@ -196,9 +199,17 @@ class ModelInfo:
     filename: str
 
 
+class Flavor(StrEnum):
+    """Which webui answers: they differ in routes and error shapes."""
+
+    A1111 = "a1111"  # AUTOMATIC1111 (or a compatible fork)
+    FORGE = "forge"
+    SDNEXT = "sdnext"
+
+
 @dataclass(frozen=True)
 class BackendInfo:
-    flavor: str  # "a1111" | "forge" | "sdnext"
+    flavor: Flavor
     version: str | None
 
 
@@ -291,7 +302,7 @@ def error_message(body: bytes, *, status: int | None = None, reason: str | None 
     """Turn an error body into a readable message. Returns ``(message, raw_detail)``; ``raw_detail`` is the
     ``detail`` string when the body had one (used to recognise FastAPI's plain ``"Not Found"``).
 
-    Shapes understood (webui-api.md sec. 2, 12, 13, 14):
+    Shapes understood (A1111, Forge, SD.Next):
     - FastAPI validation: ``{"detail": [{"loc": [...], "msg": ..., "type": ...}, ...]}`` (pydantic 1 and 2)
     - FastAPI plain: ``{"detail": "Not Found"}`` (also Forge's deliberate errors)
     - webui: ``{"error", "detail", "body", "errors"}``; Forge uses ``message`` for ``errors``, SD.Next
@@ -759,26 +770,15 @@ class WebuiClient:
         """Stop the running job (whoever started it); its request still answers 200 with what it finished."""
         await self._send("POST", "/sdapi/v1/interrupt")
 
-    async def skip(self) -> None:
-        await self._send("POST", "/sdapi/v1/skip")
-
     # ---- options ------------------------------------------------------------
 
-    async def get_options(self) -> dict[str, Any]:
+    async def loaded_model(self) -> str | None:
+        """Title of the checkpoint the webui has selected (``sd_model_checkpoint``)."""
         route = "/sdapi/v1/options"
         data = await self._get(route)
         if not isinstance(data, dict):
             raise self._error(WebuiServerError, "options: expected an object", route)
-        return data
-
-    async def set_options(self, opts: dict[str, Any]) -> None:
-        """POST /sdapi/v1/options. A checkpoint change waits for the generation lock and the model load, so
-        this uses the long timeout. (Easel itself never switches models globally.)"""
-        await self._post("/sdapi/v1/options", opts, long=True)
-
-    async def loaded_model(self) -> str | None:
-        """Title of the checkpoint the webui has selected (``sd_model_checkpoint``)."""
-        value = (await self.get_options()).get("sd_model_checkpoint")
+        value = data.get("sd_model_checkpoint")
         return value if isinstance(value, str) and value else None
 
     # ---- lists ------------------------------------------------------------
@@ -848,18 +848,6 @@ class WebuiClient:
 
     # ---- utilities ------------------------------------------------------------
 
-    async def png_info(self, image: bytes) -> dict[str, Any]:
-        """POST /sdapi/v1/png-info → ``{info, items, parameters}``."""
-        route = "/sdapi/v1/png-info"
-        if len(image) > LARGE_INPUT:
-            body = await asyncio.to_thread(lambda: json.dumps({"image": _b64encode(image)}).encode())
-        else:
-            body = json.dumps({"image": _b64encode(image)}).encode()
-        data = self._json(await self._send("POST", route, body=body), route)
-        if not isinstance(data, dict):
-            raise self._error(WebuiServerError, "png-info: expected an object", route)
-        return data
-
     async def extra_single_image(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
         """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image."""
         route = "/sdapi/v1/extra-single-image"
@@ -895,8 +883,8 @@ class WebuiClient:
                     if isinstance(data.get(key), str) and data[key]:
                         version = data[key]
                         break
-            return BackendInfo(flavor="sdnext", version=version)
+            return BackendInfo(flavor=Flavor.SDNEXT, version=version)
         resp = await self._send("GET", "/sdapi/v1/sd-modules", ok_statuses=(404, 405))
         if resp.status not in (404, 405):
-            return BackendInfo(flavor="forge", version=None)
-        return BackendInfo(flavor="a1111", version=None)
+            return BackendInfo(flavor=Flavor.FORGE, version=None)
+        return BackendInfo(flavor=Flavor.A1111, version=None)
