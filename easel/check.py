@@ -32,7 +32,6 @@ from typing import Any, TextIO
 from urllib.parse import urlparse
 
 import aiohttp
-from yarl import URL
 
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import BackendConfig, Config
@@ -50,6 +49,7 @@ from easel.webui import (
     WebuiUnavailable,
     safe_url,
     scrub_credentials,
+    url_credentials,
 )
 
 log = logging.getLogger(__name__)
@@ -500,10 +500,7 @@ def _secrets(config: Config) -> list[str]:
     out = [config.discord.token]
     for b in config.backends:
         out.append(b.password or "")
-        try:
-            out.append(URL(b.url).password or "")
-        except (ValueError, TypeError):
-            pass
+        out.append(url_credentials(b.url)[1] or "")
     return [s for s in out if s]
 
 

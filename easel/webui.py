@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
-from yarl import URL
 
 from easel.infotext import png_parameters
 
@@ -463,9 +463,24 @@ def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
 def safe_url(url: str) -> str:
     """The URL without credentials (``http://user:pass@host`` -> ``http://host``), for logs and messages."""
     try:
-        return str(URL(url).with_user(None))
-    except (ValueError, TypeError):
+        parts = urlsplit(url)
+    except ValueError:
         return "<invalid url>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def url_credentials(url: str) -> tuple[str | None, str | None]:
+    """``(user, password)`` written into a URL (percent-decoded), or ``(None, None)``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None, None
+    if "@" not in parts.netloc:
+        return None, None
+    user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+    return unquote(user), unquote(password) if password else None
 
 
 # "scheme://user:pass@" (up to the last @ before the path), and a bare "user:pass@host" (a URL's netloc).
@@ -516,11 +531,12 @@ class WebuiClient:
 
         Credentials in ``base_url`` (``http://user:pass@host``) are taken out of it and sent as Basic auth
         (``username``/``password`` win when given); ``base_url``, messages and logs never carry them."""
-        parsed = URL(base_url.rstrip("/"))
-        if username is None and parsed.user:
-            username, password = parsed.user, parsed.password
-        self._secrets = tuple(p for p in {parsed.password, parsed.raw_password, password} if p)
-        self.base_url = safe_url(str(parsed)).rstrip("/") if parsed.user is not None else base_url.rstrip("/")
+        url_user, url_password = url_credentials(base_url)
+        raw_password = urlsplit(base_url).password if url_user is not None else None
+        if username is None and url_user:
+            username, password = url_user, url_password
+        self._secrets = tuple(p for p in {url_password, raw_password, password} if p)
+        self.base_url = safe_url(base_url).rstrip("/")
         self.name = name
         self._label = self._scrub(name)
         self._session = session
