@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from easel.webui import ModelInfo, WebuiClient
+from easel.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Catalog:
         samplers = tuple(await client.samplers())
         try:
             schedulers = tuple(await client.schedulers())
-        except Exception:  # webui < 1.9 and SD.Next have no (compatible) /schedulers
+        except WebuiError:  # webui < 1.9 has no /schedulers (and an odd answer is no reason to lose the rest)
             schedulers = ()
         styles = tuple(s.name for s in await client.prompt_styles())
         upscalers = tuple(await client.upscalers())
@@ -75,7 +75,7 @@ class Catalog:
         self._by_backend[backend] = cat
         log.info(
             "catalog: %s has %d models, %d samplers, %d styles (loaded: %s)",
-            backend,
+            scrub_credentials(backend),
             len(models),
             len(samplers),
             len(styles),

@@ -24,7 +24,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
@@ -35,6 +37,7 @@ from easel.catalog import BackendCatalog, Catalog
 from easel.config import BackendConfig, Config
 from easel.webui import (
     BackendInfo,
+    Flavor,
     ModelInfo,
     WebuiAuthError,
     WebuiClient,
@@ -44,6 +47,9 @@ from easel.webui import (
     WebuiServerError,
     WebuiTimeout,
     WebuiUnavailable,
+    safe_url,
+    scrub_credentials,
+    url_credentials,
 )
 
 log = logging.getLogger(__name__)
@@ -84,9 +90,15 @@ def invite_url(application_id: int | str, permissions: int = INVITE_PERMISSIONS)
 # The report
 
 
+class Level(StrEnum):
+    OK = "OK"
+    WARN = "WARN"  # works, but something is off (or missing and optional)
+    FAIL = "FAIL"  # Easel cannot work this way: the exit status is 1
+
+
 @dataclass(frozen=True)
 class Finding:
-    level: str  # "OK" | "WARN" | "FAIL"
+    level: Level
     text: str  # what was found; for a problem, followed by ": <fix>"
 
     def render(self) -> str:
@@ -96,25 +108,33 @@ class Finding:
 class Report:
     """Collects findings and prints each as it comes, so a slow step shows where the check is."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, secrets: Iterable[str] = ()) -> None:
         self.out = out
         self.findings: list[Finding] = []
+        # A last guard: whatever a line says, URL userinfo and these strings (passwords, the token) never print.
+        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
 
-    def _add(self, level: str, text: str) -> None:
-        finding = Finding(level, text)
+    def _scrub(self, text: str) -> str:
+        text = scrub_credentials(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _add(self, level: Level, text: str) -> None:
+        finding = Finding(level, self._scrub(text))
         self.findings.append(finding)
         print(finding.render(), file=self.out, flush=True)
 
     def ok(self, text: str) -> None:
-        self._add("OK", text)
+        self._add(Level.OK, text)
 
     def warn(self, text: str) -> None:
-        self._add("WARN", text)
+        self._add(Level.WARN, text)
 
     def fail(self, text: str) -> None:
-        self._add("FAIL", text)
+        self._add(Level.FAIL, text)
 
-    def count(self, level: str) -> int:
+    def count(self, level: Level) -> int:
         return sum(1 for f in self.findings if f.level == level)
 
 
@@ -126,8 +146,8 @@ _DNS_WORDS = ("name or service not known", "nodename nor servname", "temporary f
 
 
 def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = SHORT_TIMEOUT) -> str:
-    """One line: what went wrong talking to ``backend`` and how to fix it."""
-    url = backend.url
+    """One line: what went wrong talking to ``backend`` and how to fix it (its URL without credentials)."""
+    url = safe_url(backend.url)
     route = exc.route or "/"
     low = exc.message.lower()
     if isinstance(exc, WebuiUnavailable):
@@ -182,10 +202,11 @@ def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = S
 # Checks
 
 
+_FLAVOR_NAMES = {Flavor.A1111: "AUTOMATIC1111 (or compatible)", Flavor.FORGE: "Forge", Flavor.SDNEXT: "SD.Next"}
+
+
 def _flavor_text(info: BackendInfo) -> str:
-    name = {"a1111": "AUTOMATIC1111 (or compatible)", "forge": "Forge", "sdnext": "SD.Next"}.get(
-        info.flavor, info.flavor
-    )
+    name = _FLAVOR_NAMES[info.flavor]
     return f"{name} {info.version}" if info.version else name
 
 
@@ -233,7 +254,7 @@ def check_config(config: Config, report: Report) -> None:
 @dataclass
 class BackendResult:
     name: str
-    flavor: str
+    flavor: Flavor
     models: list[ModelInfo]
     samplers: list[str]
     schedulers: list[str] | None  # None: could not be listed
@@ -244,7 +265,7 @@ async def check_backend(
     backend: BackendConfig, session: aiohttp.ClientSession, config: Config, report: Report
 ) -> BackendResult | None:
     """Reach one webui; None when it cannot be used at all."""
-    tag = f"backend {backend.name}:"
+    tag = f"backend {scrub_credentials(backend.name)}:"
     client = WebuiClient(
         backend.url,
         session,
@@ -259,10 +280,10 @@ async def check_backend(
         info = await client.detect()
         models = await client.sd_models()
     except WebuiError as exc:
-        log.debug("check: backend %s: %s", backend.name, exc)
+        log.debug("check: backend %s: %s", scrub_credentials(backend.name), exc)
         report.fail(f"{tag} {webui_problem(exc, backend)}")
         return None
-    report.ok(f"{tag} {backend.url} answers: {_flavor_text(info)}")
+    report.ok(f"{tag} {safe_url(backend.url)} answers: {_flavor_text(info)}")
     if not models:
         report.fail(
             f"{tag} the webui lists no checkpoints: put a .safetensors model in its models/Stable-diffusion "
@@ -300,7 +321,7 @@ async def check_backend(
 async def _test_image(
     client: WebuiClient, backend: BackendConfig, config: Config, report: Report, samplers: list[str]
 ) -> None:
-    tag = f"backend {backend.name}:"
+    tag = f"backend {scrub_credentials(backend.name)}:"
     payload: dict[str, Any] = {
         "prompt": TEST_PROMPT,
         "steps": 1,
@@ -393,7 +414,7 @@ def check_defaults(config: Config, results: list[BackendResult], report: Report)
                 'or to "" for automatic'
             )
     # SD.Next has no latent-upscale-modes route, so its list says nothing about "Latent".
-    upscalers = [u for r in results if r.flavor != "sdnext" for u in (r.upscalers or ())]
+    upscalers = [u for r in results if r.flavor != Flavor.SDNEXT for u in (r.upscalers or ())]
     if upscalers and config.hires.upscaler.lower() not in {u.lower() for u in upscalers}:
         report.warn(
             f"hires.upscaler {config.hires.upscaler!r} is offered by no backend, so hires_fix will fail: set it "
@@ -474,9 +495,18 @@ async def check_discord(
         report.fail(f"Discord: cannot reach {host} ({reason}): check this host's internet access, DNS or proxy")
 
 
+def _secrets(config: Config) -> list[str]:
+    """Every password and token in the config (also those written into a backend URL)."""
+    out = [config.discord.token]
+    for b in config.backends:
+        out.append(b.password or "")
+        out.append(url_credentials(b.url)[1] or "")
+    return [s for s in out if s]
+
+
 async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: str | None = None) -> int:
     """Run every check, print the report to ``out``; 0 when nothing FAILed, else 1."""
-    report = Report(out)
+    report = Report(out, secrets=_secrets(config))
     print("Easel check", file=out)
     check_config(config, report)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=SHORT_TIMEOUT, sock_read=TEST_IMAGE_TIMEOUT)
@@ -488,7 +518,7 @@ async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: s
                 results.append(result)
         check_defaults(config, results, report)
         await check_discord(config, session, report, discord_base or DISCORD_API)
-    fails, warns = report.count("FAIL"), report.count("WARN")
+    fails, warns = report.count(Level.FAIL), report.count(Level.WARN)
     if fails:
         print(f"\n{fails} problem(s): fix the FAIL lines above and run the check again.", file=out)
         return 1

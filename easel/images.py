@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import math
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from easel.request import RequestError
+from easel.errors import RequestError
+from easel.webui import image_kind
+
+log = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "BMP"}
 
 
-def _check_and_reencode(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
+_ORIENTATION = 0x0112  # EXIF tag; 5-8 mean the picture is stored turned by 90 degrees
+
+
+def cover_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int] | None:
+    """The smallest size with ``size``'s aspect ratio that still covers ``box``, or None when ``size`` is not
+    larger than that already (an image is never scaled up). Covering keeps every pixel webui's resize modes can
+    use: "just resize" and "crop and resize" scale to cover the box, "resize and fill" to fit inside it."""
+    w, h = size
+    bw, bh = max(1, box[0]), max(1, box[1])
+    scale = max(bw / w, bh / h)
+    if scale >= 1.0:
+        return None
+    new = (min(w, max(bw, math.ceil(w * scale - 1e-6))), min(h, max(bh, math.ceil(h * scale - 1e-6))))
+    return None if new == (w, h) else new
+
+
+def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | None) -> tuple[bytes, tuple[int, int]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -31,31 +52,72 @@ def _check_and_reencode(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int,
                     raise RequestError(
                         f"The init image is {w}x{h}; the limit is {max_pixels:,} pixels. Scale it down first."
                     )
-                probe.seek(0)
+                turned = probe.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
+                shown = (h, w) if turned else (w, h)  # the size as viewers show it
+                target = cover_size(shown, fit_to) if fit_to else None
+                probe.seek(0)  # the first frame of an animation
+                if target is not None and fmt == "JPEG":
+                    # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT (never below the target).
+                    probe.draft(probe.mode, (target[1], target[0]) if turned else target)
                 probe.load()
-                img = probe.convert("RGBA" if probe.mode in ("RGBA", "LA", "P") else "RGB")
+                img = ImageOps.exif_transpose(probe)
+                img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+                if target is not None and img.size != target:
+                    img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     except RequestError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise RequestError(f"The init image is too large; the limit is {max_pixels:,} pixels.") from None
+    except UnidentifiedImageError:
         raise RequestError("The init image could not be read as an image (PNG, JPEG or WebP).") from None
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, EOFError):
         raise RequestError("The init image is damaged or truncated.") from None
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=1)
-    return out.getvalue(), (w, h)
+    return out.getvalue(), shown
 
 
-async def prepare_init_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
-    """Check an uploaded image and re-encode it as a clean PNG (no metadata, no trailing data).
+async def prepare_init_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, fit_to: tuple[int, int] | None = None
+) -> tuple[bytes, tuple[int, int]]:
+    """Check an uploaded image and re-encode it as a clean PNG (no metadata, no trailing data, EXIF rotation
+    applied, first frame of an animation). Returns ``(png, (width, height))`` where the size is the upload's own
+    (as shown, i.e. after the EXIF rotation), whatever scaling happened.
+
+    ``fit_to=(w, h)``: scale it down to the smallest size that still covers ``w`` x ``h`` (see ``cover_size``);
+    never up. Pass the most the image can be drawn at (the request's size, or the configured maximum width and
+    height when the request's size is not known yet): a 4096x4096 photo then never becomes a 45 MiB PNG.
 
     Raises RequestError with a message for the user. Pixel count is checked from the header before
-    anything is decoded, so a decompression bomb costs nothing.
+    anything is decoded, so a decompression bomb costs nothing. Runs in a worker thread.
     """
     if len(data) > max_bytes:
         raise RequestError(f"The init image is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB.")
     if not data:
         raise RequestError("The init image is empty.")
-    return await asyncio.to_thread(_check_and_reencode, data, max_pixels)
+    return await asyncio.to_thread(_check_and_reencode, data, max_pixels, fit_to)
+
+
+def _fit_init(png: bytes, width: int, height: int) -> bytes:
+    try:
+        with Image.open(io.BytesIO(png)) as img:
+            target = cover_size(img.size, (width, height))
+            if target is None:
+                return png
+            img.load()
+            small = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise RequestError("The init image is damaged or truncated.") from None
+    out = io.BytesIO()
+    small.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def fit_init_image(png: bytes, width: int, height: int) -> bytes:
+    """A checked init image (``prepare_init_image``'s PNG) scaled down to cover ``width`` x ``height``, the
+    request's size: webui draws at that size, so the extra pixels would only be held in memory and sent.
+    Returns ``png`` itself when it is not larger. Runs in a worker thread."""
+    return await asyncio.to_thread(_fit_init, png, width, height)
 
 
 # ---- fitting results under Discord's upload limit -------------------------------------------------------------
@@ -93,17 +155,38 @@ def _reencode(data: bytes, infotext: str, budget: int) -> tuple[bytes, str]:
         return out.getvalue(), "webp"
 
 
+def _extension(data: bytes) -> str:
+    kind = image_kind(data)
+    return "jpg" if kind == "jpeg" else kind or "png"
+
+
+def _fit_one(data: bytes, info: str, budget: int) -> tuple[bytes, str]:
+    if len(data) <= budget:
+        return data, _extension(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _reencode(data, info, budget)
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        reason = f"damaged: {exc}"
+    # Not decodable (or absurdly large): keep the bytes as they are, nothing is lost; the upload may then be
+    # refused as too large, which the caller reports.
+    log.warning("an image of %d bytes cannot be re-encoded to fit %d bytes (%s); kept as is", len(data), budget, reason)
+    return data, _extension(data)
+
+
 def _fit(images: list[tuple[bytes, str]], per_file_budget: int) -> list[tuple[bytes, str]]:
-    return [
-        (data, "png") if len(data) <= per_file_budget else _reencode(data, info, per_file_budget)
-        for data, info in images
-    ]
+    return [_fit_one(data, info, per_file_budget) for data, info in images]
 
 
 async def fit_for_upload(images: list[tuple[bytes, str]], limit: int) -> list[tuple[bytes, str]]:
-    """Make every image fit in one upload of ``limit`` bytes: PNGs that fit are kept byte for byte; larger ones
+    """Make every image fit in one upload of ``limit`` bytes: images that fit are kept byte for byte; larger ones
     become lossless WebP, then high-quality lossy WebP, keeping the infotext in EXIF UserComment. Returns
-    ``(bytes, extension)``; the caller groups them into messages. Runs in a worker thread only when needed."""
+    ``(bytes, extension)`` (the extension from the bytes' signature: "png", "jpg" or "webp"); the caller groups
+    them into messages. An image that cannot be decoded is returned unchanged. Runs in a worker thread only when
+    needed."""
     if all(len(data) <= limit for data, _ in images):
-        return [(data, "png") for data, _ in images]
+        return [(data, _extension(data)) for data, _ in images]
     return await asyncio.to_thread(_fit, images, limit)

@@ -7,9 +7,20 @@ import logging
 import time
 
 from easel.config import LoggingConfig
+from easel.webui import scrub_credentials
+
+
+class PlainFormatter(logging.Formatter):
+    """The usual one-line format, with the ``user:pass@`` part of any URL taken out (message and traceback,
+    whoever logged it: Easel, aiohttp or discord.py)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_credentials(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; URL userinfo taken out like PlainFormatter."""
+
     def format(self, record: logging.LogRecord) -> str:
         data = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -19,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+        return scrub_credentials(json.dumps(data, ensure_ascii=False))
 
 
 def setup_logging(cfg: LoggingConfig) -> None:
@@ -27,7 +38,7 @@ def setup_logging(cfg: LoggingConfig) -> None:
     if cfg.json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(cfg.level.upper())

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from easel.config import MetricsConfig
+from easel.webui import scrub_credentials
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ async def render_metrics(queue: QueueLike, metrics: Metrics = METRICS) -> str:
         "Jobs generated since Easel started.",
         [({}, getattr(queue, "generated_count", 0))],
     )
-    backends = sorted(queue.backends.items())
+    # A backend name is a label; one that is (or holds) a URL with user:pass@ never shows that part.
+    backends = sorted(((scrub_credentials(name), b) for name, b in queue.backends.items()), key=lambda nb: nb[0])
     lines += _metric(
         "easel_backend_up",
         "gauge",

@@ -5,7 +5,8 @@ raised as a ``WebuiError`` subclass whose ``retryable`` class attribute tells th
 (later, or on another backend) makes sense. The client itself never retries: a generation that failed with a
 disconnect may still be running on the webui, and only the caller knows whether repeating it is wanted.
 
-Reference: /work/shared/webui-api.md (A1111 1.10.1; Forge and SD.Next differences in sec. 12-13).
+Written against AUTOMATIC1111 1.10.1, with Forge's and SD.Next's differences (routes, error shapes) noted where
+they matter.
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
-from yarl import URL
 
 from easel.infotext import png_parameters
 
 __all__ = [
     "BackendInfo",
+    "Flavor",
     "GenerationResult",
     "ModelInfo",
     "Progress",
@@ -37,6 +41,7 @@ __all__ = [
     "WebuiError",
     "WebuiNotFound",
     "WebuiRequestError",
+    "WebuiResponseTooLarge",
     "WebuiServerError",
     "WebuiTimeout",
     "WebuiUnavailable",
@@ -49,6 +54,15 @@ log = logging.getLogger(__name__)
 LARGE_BODY = 256 * 1024
 # Image inputs above this size are base64-encoded / JSON-serialised in a worker thread.
 LARGE_INPUT = 256 * 1024
+
+# Largest answer body accepted from a generation or extras call (decoded size): 4 noisy 2048x2048 PNGs are
+# ~70 MB of base64. Short calls (lists, progress, version) get SHORT_BODY_LIMIT.
+MAX_RESPONSE_BYTES = 256 * 2**20
+SHORT_BODY_LIMIT = 16 * 2**20
+# A long call (generation) may wait read_timeout for its first byte; the whole answer must then arrive within
+# this many seconds more, or the call is cut off (a webui trickling one byte a second never trips sock_read).
+TRANSFER_ALLOWANCE = 120.0
+_CHUNK = 64 * 1024
 
 _ERROR_TEXT_LIMIT = 500
 _API_HINT = "is the webui started with --api?"
@@ -92,6 +106,13 @@ class WebuiServerError(WebuiError):
     """HTTP 5xx (also a 2xx whose body is not the expected JSON)."""
 
     retryable = True
+
+
+class WebuiResponseTooLarge(WebuiError):
+    """The answer body is larger than the client's cap: reading stopped there. Not retryable: the same request
+    would produce the same answer."""
+
+    retryable = False
 
 
 class WebuiRequestError(WebuiError):
@@ -178,9 +199,17 @@ class ModelInfo:
     filename: str
 
 
+class Flavor(StrEnum):
+    """Which webui answers: they differ in routes and error shapes."""
+
+    A1111 = "a1111"  # AUTOMATIC1111 (or a compatible fork)
+    FORGE = "forge"
+    SDNEXT = "sdnext"
+
+
 @dataclass(frozen=True)
 class BackendInfo:
-    flavor: str  # "a1111" | "forge" | "sdnext"
+    flavor: Flavor
     version: str | None
 
 
@@ -202,13 +231,35 @@ def _b64decode(data: str) -> bytes:
     return base64.b64decode(data)
 
 
+def image_kind(data: bytes) -> str | None:
+    """ "png", "jpeg" or "webp" from the file signature; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _decode_image(data: str, what: str) -> bytes:
+    """A base64 image from the webui; ValueError when it does not decode or is not a PNG/JPEG/WebP."""
+    try:
+        raw = _b64decode(data)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"{what} is not valid base64") from exc
+    if image_kind(raw) is None:
+        raise ValueError(f"{what} is not a PNG, JPEG or WebP image (starts with {raw[:8]!r})")
+    return raw
+
+
 def _preview(value: Any) -> bytes | None:
-    """A live preview (base64 or data: URI) decoded, or None when absent or undecodable."""
+    """A live preview (base64 or data: URI) decoded, or None when absent, undecodable or not an image."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return _b64decode(value)
-    except (ValueError, binascii.Error):
+        return _decode_image(value, "preview")
+    except ValueError:
         return None
 
 
@@ -251,7 +302,7 @@ def error_message(body: bytes, *, status: int | None = None, reason: str | None 
     """Turn an error body into a readable message. Returns ``(message, raw_detail)``; ``raw_detail`` is the
     ``detail`` string when the body had one (used to recognise FastAPI's plain ``"Not Found"``).
 
-    Shapes understood (webui-api.md sec. 2, 12, 13, 14):
+    Shapes understood (A1111, Forge, SD.Next):
     - FastAPI validation: ``{"detail": [{"loc": [...], "msg": ..., "type": ...}, ...]}`` (pydantic 1 and 2)
     - FastAPI plain: ``{"detail": "Not Found"}`` (also Forge's deliberate errors)
     - webui: ``{"error", "detail", "body", "errors"}``; Forge uses ``message`` for ``errors``, SD.Next
@@ -332,22 +383,38 @@ def _encode_images(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _int_list(info: Mapping[str, Any], key: str) -> list[int]:
+    value = info.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"info.{key} is not a list of integers")
+    return value
+
+
+def _parse_info(raw_info: Any) -> dict[str, Any]:
+    """``info`` is a JSON string holding an object (webui's ``js()``); a dict is accepted too. Missing or empty:
+    {}. Anything else is a broken answer (ValueError)."""
+    if raw_info is None or raw_info == "":
+        return {}
+    if isinstance(raw_info, str):
+        try:
+            decoded = json.loads(raw_info)
+        except ValueError as exc:
+            raise ValueError("info is not valid JSON") from exc
+    else:
+        decoded = raw_info
+    if not isinstance(decoded, dict):
+        raise ValueError(f"info is not a JSON object ({type(decoded).__name__})")
+    return decoded
+
+
 def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
+    """Raises ValueError (with a readable reason) for anything that is not a well-formed generation answer."""
     data = json.loads(body)
     if not isinstance(data, dict):
         raise ValueError("response is not a JSON object")
-    raw_info = data.get("info")
-    info: dict[str, Any]
-    if isinstance(raw_info, str):
-        try:
-            decoded = json.loads(raw_info) if raw_info else {}
-        except ValueError:
-            decoded = {}
-        info = decoded if isinstance(decoded, dict) else {}
-    elif isinstance(raw_info, dict):
-        info = raw_info
-    else:
-        info = {}
+    info = _parse_info(data.get("info"))
     parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
     raw_images = data.get("images") or []
     if not isinstance(raw_images, list):
@@ -355,9 +422,13 @@ def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
 
     first = _as_int(info.get("index_of_first_image"), 0)
     first = max(0, min(first, len(raw_images)))
-    all_seeds = [s for s in info.get("all_seeds") or [] if isinstance(s, int)]
-    all_subseeds = [s for s in info.get("all_subseeds") or [] if isinstance(s, int)]
-    all_infotexts = info.get("infotexts") or []
+    all_seeds = _int_list(info, "all_seeds")
+    all_subseeds = _int_list(info, "all_subseeds")
+    all_infotexts = info.get("infotexts")
+    if all_infotexts is None:
+        all_infotexts = []
+    if not isinstance(all_infotexts, list) or not all(isinstance(t, str | None) for t in all_infotexts):
+        raise ValueError("info.infotexts is not a list of strings")
     # Images beyond the job's own (Forge's preprocessor outputs, inpainting masks) have no seed: drop them.
     last = first + len(all_seeds) if all_seeds else len(raw_images)
     wanted = raw_images[first:last]
@@ -367,10 +438,10 @@ def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
     for k, b64 in enumerate(wanted):
         if not isinstance(b64, str):
             raise ValueError("image entry is not a string")
-        img = _b64decode(b64)
-        images.append(img)
         idx = first + k
-        text = all_infotexts[idx] if idx < len(all_infotexts) and isinstance(all_infotexts[idx], str) else None
+        img = _decode_image(b64, f"images[{idx}]")
+        images.append(img)
+        text = all_infotexts[idx] if idx < len(all_infotexts) else None
         infotexts.append(text if text is not None else (png_parameters(img) or ""))
 
     n = len(images)
@@ -389,12 +460,40 @@ def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
     )
 
 
-def _safe_url(url: str) -> str:
-    """The URL without credentials, for logs and messages."""
+def safe_url(url: str) -> str:
+    """The URL without credentials (``http://user:pass@host`` -> ``http://host``), for logs and messages."""
     try:
-        return str(URL(url).with_user(None))
-    except (ValueError, TypeError):
+        parts = urlsplit(url)
+    except ValueError:
         return "<invalid url>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def url_credentials(url: str) -> tuple[str | None, str | None]:
+    """``(user, password)`` written into a URL (percent-decoded), or ``(None, None)``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None, None
+    if "@" not in parts.netloc:
+        return None, None
+    user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+    return unquote(user), unquote(password) if password else None
+
+
+# "scheme://user:pass@" (up to the last @ before the path), and a bare "user:pass@host" (a URL's netloc).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"'<>]*@")
+_BARE_USERINFO = re.compile(r"(?<![\w.%+:/-])[^\s/:@\"'<>()\[\]]+:[^\s/@\"'<>()\[\]]*@(?=[\w\[])")
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with the ``user:pass@`` part of every URL (or bare ``user:pass@host``) in it removed, for names,
+    labels, messages and logs."""
+    if "@" not in text:
+        return text
+    return _BARE_USERINFO.sub("", _USERINFO.sub(r"\g<scheme>", text))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -422,9 +521,24 @@ class WebuiClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 600.0,
         short_timeout: float = 15.0,
+        total_timeout: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        """``read_timeout`` bounds each wait for data on a long call (a generation sends nothing until it is
+        done); ``total_timeout`` bounds the whole long call (default ``read_timeout + TRANSFER_ALLOWANCE``).
+        Short calls are bounded by ``short_timeout`` in total. Bodies above ``max_response_bytes`` (short calls:
+        at most ``SHORT_BODY_LIMIT``) raise ``WebuiResponseTooLarge``.
+
+        Credentials in ``base_url`` (``http://user:pass@host``) are taken out of it and sent as Basic auth
+        (``username``/``password`` win when given); ``base_url``, messages and logs never carry them."""
+        url_user, url_password = url_credentials(base_url)
+        raw_password = urlsplit(base_url).password if url_user is not None else None
+        if username is None and url_user:
+            username, password = url_user, url_password
+        self._secrets = tuple(p for p in {url_password, raw_password, password} if p)
+        self.base_url = safe_url(base_url).rstrip("/")
         self.name = name
+        self._label = self._scrub(name)
         self._session = session
         # Built by hand: aiohttp.BasicAuth / auth= are deprecated in recent aiohttp (and this works on all 3.x).
         self._headers: dict[str, str] = {}
@@ -434,16 +548,26 @@ class WebuiClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.short_timeout = short_timeout
+        self.total_timeout = read_timeout + TRANSFER_ALLOWANCE if total_timeout is None else total_timeout
+        self.max_response_bytes = max_response_bytes
         self._long = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self._short = aiohttp.ClientTimeout(total=short_timeout, sock_connect=min(connect_timeout, short_timeout))
 
     def __repr__(self) -> str:
-        return f"WebuiClient(name={self.name!r}, url={_safe_url(self.base_url)!r})"
+        return f"WebuiClient(name={self._label!r}, url={safe_url(self.base_url)!r})"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without URL userinfo and without this client's password (e.g. echoed in an aiohttp error)."""
+        text = scrub_credentials(text)
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
 
     # ---- transport ------------------------------------------------------------
 
     def _error(self, cls: type[WebuiError], message: str, route: str, status: int | None = None) -> WebuiError:
-        return cls(message, status=status, backend=self.name, route=route)
+        return cls(self._scrub(message), status=status, backend=self._label, route=route)
 
     async def _send(
         self,
@@ -463,24 +587,32 @@ class WebuiClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         started = time.monotonic()
+        limit = self.max_response_bytes if long else min(self.max_response_bytes, SHORT_BODY_LIMIT)
+        deadline = asyncio.timeout(self.total_timeout if long else None)
         try:
-            async with self._session.request(
-                method,
-                url,
-                data=body,
-                params=params,
-                headers=headers,
-                timeout=self._long if long else self._short,
-                raise_for_status=False,
-            ) as resp:
-                data = await resp.read()
+            async with (
+                deadline,
+                self._session.request(
+                    method,
+                    url,
+                    data=body,
+                    params=params,
+                    headers=headers,
+                    timeout=self._long if long else self._short,
+                    raise_for_status=False,
+                ) as resp,
+            ):
                 status = resp.status
                 reason = resp.reason
+                data = await self._read_body(resp, route, limit)
         except aiohttp.ConnectionTimeoutError as exc:
             raise self._error(WebuiUnavailable, f"connect timeout ({exc or 'no answer'})", route) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            limit = self.read_timeout if long else self.short_timeout
-            raise self._error(WebuiTimeout, f"no answer within {limit:g} s", route) from exc
+            if deadline.expired():
+                message = f"the answer did not arrive in full within {self.total_timeout:g} s"
+            else:
+                message = f"no answer within {self.read_timeout if long else self.short_timeout:g} s"
+            raise self._error(WebuiTimeout, message, route) from exc
         except aiohttp.ClientConnectorError as exc:
             raise self._error(WebuiUnavailable, f"cannot connect: {exc.os_error or exc}", route) from exc
         except aiohttp.ServerDisconnectedError as exc:
@@ -490,16 +622,40 @@ class WebuiClient:
         except aiohttp.ClientError as exc:  # InvalidURL and other local misconfiguration
             raise self._error(WebuiError, f"request failed: {type(exc).__name__}: {exc}", route) from exc
         elapsed = time.monotonic() - started
-        log.debug("%s %s %s -> %d in %.3fs (%d bytes)", self.name, method, route, status, elapsed, len(data))
+        log.debug("%s %s %s -> %d in %.3fs (%d bytes)", self._label, method, route, status, elapsed, len(data))
         if 200 <= status < 300 or status in ok_statuses:
             return _Response(status, data, elapsed)
 
         message, detail = error_message(data, status=status, reason=reason)
+        message = self._scrub(message)
         cls = _exception_for_status(status)
         if status == 404 and detail == "Not Found" and route.startswith("/sdapi/"):
             message = f"Not Found ({_API_HINT})"
-        log.info("%s %s %s failed: HTTP %d: %s", self.name, method, route, status, message)
+        log.info("%s %s %s failed: HTTP %d: %s", self._label, method, route, status, message)
         raise self._error(cls, message, route, status)
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, route: str, limit: int) -> bytes:
+        """The (decompressed) body in chunks, stopping with WebuiResponseTooLarge past ``limit`` bytes."""
+        declared = resp.content_length
+        if declared is not None and declared > limit and resp.headers.get("Content-Encoding") is None:
+            raise self._too_large(route, resp.status, limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(route, resp.status, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, route: str, status: int, limit: int) -> WebuiError:
+        log.warning("%s %s: answer larger than %d bytes, not read", self._label, route, limit)
+        return self._error(
+            WebuiResponseTooLarge,
+            f"the answer is larger than {limit / 2**20:g} MiB, the most Easel reads",
+            route,
+            status,
+        )
 
     def _json(self, resp: _Response, route: str) -> Any:
         if resp.status == 204 or not resp.body.strip():
@@ -536,7 +692,7 @@ class WebuiClient:
             body = json.dumps(body_dict).encode()
         log.debug(
             "%s %s task=%s steps=%s size=%sx%s batch=%sx%s",
-            self.name,
+            self._label,
             route,
             task_id,
             body_dict.get("steps"),
@@ -555,7 +711,7 @@ class WebuiClient:
             raise self._error(WebuiServerError, f"malformed generation response: {exc}", route, resp.status) from exc
         log.info(
             "%s %s task=%s: %d image(s) in %.1fs, seed %s",
-            self.name,
+            self._label,
             route,
             task_id,
             len(result.images),
@@ -630,26 +786,15 @@ class WebuiClient:
         """Stop the running job (whoever started it); its request still answers 200 with what it finished."""
         await self._send("POST", "/sdapi/v1/interrupt")
 
-    async def skip(self) -> None:
-        await self._send("POST", "/sdapi/v1/skip")
-
     # ---- options ------------------------------------------------------------
 
-    async def get_options(self) -> dict[str, Any]:
+    async def loaded_model(self) -> str | None:
+        """Title of the checkpoint the webui has selected (``sd_model_checkpoint``)."""
         route = "/sdapi/v1/options"
         data = await self._get(route)
         if not isinstance(data, dict):
             raise self._error(WebuiServerError, "options: expected an object", route)
-        return data
-
-    async def set_options(self, opts: dict[str, Any]) -> None:
-        """POST /sdapi/v1/options. A checkpoint change waits for the generation lock and the model load, so
-        this uses the long timeout. (Easel itself never switches models globally.)"""
-        await self._post("/sdapi/v1/options", opts, long=True)
-
-    async def loaded_model(self) -> str | None:
-        """Title of the checkpoint the webui has selected (``sd_model_checkpoint``)."""
-        value = (await self.get_options()).get("sd_model_checkpoint")
+        value = data.get("sd_model_checkpoint")
         return value if isinstance(value, str) and value else None
 
     # ---- lists ------------------------------------------------------------
@@ -719,18 +864,6 @@ class WebuiClient:
 
     # ---- utilities ------------------------------------------------------------
 
-    async def png_info(self, image: bytes) -> dict[str, Any]:
-        """POST /sdapi/v1/png-info → ``{info, items, parameters}``."""
-        route = "/sdapi/v1/png-info"
-        if len(image) > LARGE_INPUT:
-            body = await asyncio.to_thread(lambda: json.dumps({"image": _b64encode(image)}).encode())
-        else:
-            body = json.dumps({"image": _b64encode(image)}).encode()
-        data = self._json(await self._send("POST", route, body=body), route)
-        if not isinstance(data, dict):
-            raise self._error(WebuiServerError, "png-info: expected an object", route)
-        return data
-
     async def extra_single_image(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
         """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image."""
         route = "/sdapi/v1/extra-single-image"
@@ -747,7 +880,7 @@ class WebuiClient:
             data = json.loads(resp.body)
             if not isinstance(data, dict) or not isinstance(data.get("image"), str) or not data["image"]:
                 raise ValueError("no image in response")
-            return _b64decode(data["image"])
+            return _decode_image(data["image"], "image")
 
         try:
             return await asyncio.to_thread(decode) if len(resp.body) > LARGE_BODY else decode()
@@ -766,8 +899,8 @@ class WebuiClient:
                     if isinstance(data.get(key), str) and data[key]:
                         version = data[key]
                         break
-            return BackendInfo(flavor="sdnext", version=version)
+            return BackendInfo(flavor=Flavor.SDNEXT, version=version)
         resp = await self._send("GET", "/sdapi/v1/sd-modules", ok_statuses=(404, 405))
         if resp.status not in (404, 405):
-            return BackendInfo(flavor="forge", version=None)
-        return BackendInfo(flavor="a1111", version=None)
+            return BackendInfo(flavor=Flavor.FORGE, version=None)
+        return BackendInfo(flavor=Flavor.A1111, version=None)

@@ -113,7 +113,7 @@ async def test_wrong_credentials(tmp_path: Path) -> None:
     fake = FakeWebui(auth=("u", "p"))
     await fake.start()
     try:
-        rc, report = await check(make_config(tmp_path, fake.url, username="u", password="wrong"))
+        rc, report = await check(make_config(tmp_path, fake.url, username="u", password="badpass1"))
         rc_ok, report_ok = await check(make_config(tmp_path, fake.url, username="u", password="p"))
     finally:
         await fake.stop()
@@ -121,7 +121,7 @@ async def test_wrong_credentials(tmp_path: Path) -> None:
     [fail] = lines(report, "FAIL")
     assert "wrong credentials" in fail
     assert "username/password in [[backends]]" in fail and "--api-auth user:pass" in fail
-    assert "wrong" not in fail.replace("wrong credentials", "")  # the password is not echoed
+    assert "badpass1" not in report  # the password is not echoed (the report masks every configured password)
     assert rc_ok == 0, report_ok
 
 
@@ -209,3 +209,27 @@ async def test_discord_unreachable(tmp_path: Path, webui: FakeWebui) -> None:
     [fail] = lines(report, "FAIL")
     assert "Discord: cannot reach" in fail
     assert "some-token" not in report
+
+
+SECRET = "s3cret-Pw"
+
+
+async def test_credentials_in_the_url_never_printed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # No name given: the config's default name may be derived from the URL, userinfo and all.
+    caplog.set_level("DEBUG")
+    async with FakeWebui(auth=("alice", SECRET)) as fake:
+        good = fake.url.replace("http://", f"http://alice:{SECRET}@")
+        rc, report = await check(make_config(tmp_path, good))
+        # the wrong password in the URL: refused, and the report says so without printing it
+        bad = fake.url.replace("http://", "http://alice:wr0ng-Pw@")
+        rc_bad, report_bad = await check(make_config(tmp_path, bad))
+    down = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
+    rc_down, report_down = await check(make_config(tmp_path, down))
+    assert rc == 0, report
+    assert f"{fake.url} answers" in report  # the URL's user:pass authenticated, and the host is named
+    assert rc_bad != 0 and "401" in report_bad
+    assert rc_down != 0 and "nothing listens at http://127.0.0.1:" in report_down
+    for text in (report, report_bad, report_down, caplog.text):
+        assert SECRET not in text
+        assert "wr0ng-Pw" not in text
+        assert "alice:" not in text

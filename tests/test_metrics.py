@@ -169,3 +169,16 @@ def test_module_registry() -> None:
     before = METRICS.generation.count
     METRICS.observe_generation(1.0)
     assert METRICS.generation.count == before + 1
+
+
+async def test_backend_label_never_shows_url_credentials() -> None:
+    queue = stub_queue()
+    queue.backends = {
+        "alice:s3cret-Pw@gpu-box:7860": StubBackend(up=True),
+        "http://bob:hunter22@10.0.0.2": StubBackend(up=False),
+    }
+    text = await render_metrics(queue, Metrics())
+    assert "s3cret-Pw" not in text and "hunter22" not in text
+    samples = parse(text)
+    assert samples['easel_backend_up{backend="gpu-box:7860"}'] == 1
+    assert samples['easel_backend_up{backend="http://10.0.0.2"}'] == 0

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,7 @@ from easel import webui
 from easel.infotext import parse_infotext, png_parameters, read_png_text
 from easel.webui import (
     BackendInfo,
+    Flavor,
     GenerationResult,
     ModelInfo,
     PromptStyle,
@@ -80,7 +82,7 @@ async def test_txt2img_defaults(client: WebuiClient, fake: FakeWebui) -> None:
     assert len(result.images) == 1
     assert result.images[0].startswith(PNG_MAGIC)
     assert png_size(result.images[0]) == (512, 512)
-    # webui defaults (webui-api.md sec. 0): Euler, 50 steps, cfg 7.0
+    # webui's own defaults: Euler, 50 steps, cfg 7.0
     assert result.info["sampler_name"] == "Euler"
     assert result.info["steps"] == 50
     assert result.info["cfg_scale"] == 7.0
@@ -331,6 +333,74 @@ def test_repr_hides_credentials() -> None:
     assert "pw" not in repr(c)
 
 
+SECRET = "s3cret-Pw"
+
+
+async def test_credentials_in_the_url_authenticate_and_never_show(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    async with FakeWebui(auth=("alice", SECRET)) as fake:
+        url = fake.url.replace("http://", f"http://alice:{SECRET}@")
+        client = WebuiClient(url, session, name=url, short_timeout=5.0, read_timeout=10.0)
+        assert len(await client.sd_models()) == 2  # the URL's user:pass went out as Basic auth
+        assert client.base_url == fake.url
+        fake.fail_next("txt2img", 500, body=f"Traceback ... while fetching {url}/sdapi/v1/txt2img")
+        with pytest.raises(WebuiServerError) as ei:
+            await client.txt2img({"prompt": "p"})
+        shown = [str(ei.value), ei.value.message, ei.value.backend, repr(client)]
+        await fake.down()
+        with pytest.raises(WebuiUnavailable) as ei2:
+            await client.sd_models()
+        shown += [str(ei2.value), ei2.value.backend]
+    for text in [*shown, caplog.text]:
+        assert SECRET not in text
+        assert "alice:" not in text
+    assert "127.0.0.1" in str(ei2.value)  # the host is still named
+
+
+async def test_password_echoed_by_the_webui_is_masked(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(auth=("alice", SECRET)) as fake:
+        client = make_client(fake, session, username="alice", password=SECRET)
+        fake.fail_next("sd-models", 500, body=f"auth failed for alice/{SECRET}")
+        with pytest.raises(WebuiServerError) as ei:
+            await client.sd_models()
+    assert SECRET not in str(ei.value)
+    assert "***" in ei.value.message
+
+
+def test_log_formatters_scrub_url_credentials() -> None:
+    from easel.logs import JsonFormatter, PlainFormatter
+
+    try:
+        raise ValueError(f"cannot reach http://bob:{SECRET}@10.0.0.5:7860/sdapi")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "aiohttp.client", logging.WARNING, __file__, 1, "GET %s failed", (f"http://bob:{SECRET}@h:7860",), exc_info
+    )
+    for formatter in (PlainFormatter("%(name)s: %(message)s"), JsonFormatter()):
+        text = formatter.format(record)
+        record.exc_text = None  # formatters cache the traceback text
+        assert SECRET not in text
+        assert "10.0.0.5:7860" in text and "h:7860" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("http://user:pa@ss@host:7860/sdapi", "http://host:7860/sdapi"),
+        ("backend user:pw@host:7860: down", "backend host:7860: down"),
+        ("(user:pw@[::1]:7860)", "([::1]:7860)"),
+        ("http://127.0.0.1:7860 and bob@example.com", "http://127.0.0.1:7860 and bob@example.com"),
+    ],
+)
+def test_scrub_credentials(text: str, clean: str) -> None:
+    assert webui.scrub_credentials(text) == clean
+
+
 # ---- availability ----------------------------------------------------------------------------------
 
 
@@ -391,7 +461,89 @@ async def test_hung_list_call_times_out(fake: FakeWebui, session: aiohttp.Client
     assert (await client.progress()).idle  # next call answers
 
 
-# ---- progress, interrupt, skip ---------------------------------------------------------------------
+# ---- broken answers: trickle, oversize, garbage ------------------------------------------------------
+
+
+async def test_trickling_answer_is_cut_off_by_the_total_bound(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
+    # One byte every 50 ms never trips the 2 s read timeout (it restarts on every byte); the whole answer would
+    # take minutes. The total bound ends the call.
+    client = make_client(fake, session, read_timeout=2.0, total_timeout=0.5)
+    fake.trickle_next("txt2img", chunk=1, interval=0.05)
+    async with asyncio.timeout(TIMEOUT):
+        with pytest.raises(WebuiTimeout) as ei:
+            await client.txt2img({"prompt": "p"})
+    assert ei.value.retryable
+    assert "0.5 s" in ei.value.message
+    assert len((await client.txt2img({"prompt": "p"})).images) == 1  # the next answer is read normally
+
+
+async def test_slow_but_complete_answer_within_the_bound_is_read(
+    fake: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(fake, session, read_timeout=2.0, total_timeout=TIMEOUT)
+    fake.trickle_next("sd-models", chunk=64, interval=0.01)
+    assert len(await client.sd_models()) == 2
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+async def test_oversize_answer_is_refused(
+    fake: FakeWebui, session: aiohttp.ClientSession, declare_length: bool
+) -> None:
+    client = make_client(fake, session, max_response_bytes=1_000_000)
+    fake.oversize_next("txt2img", 3_000_000, declare_length=declare_length)
+    with pytest.raises(webui.WebuiResponseTooLarge) as ei:
+        await client.txt2img({"prompt": "p"})
+    assert not ei.value.retryable
+    assert "larger than" in ei.value.message
+    fake.oversize_next("txt2img", 900_000)  # under the cap: read in full (and then refused: not an image)
+    with pytest.raises(WebuiServerError, match="malformed generation response"):
+        await client.txt2img({"prompt": "p"})
+
+
+async def test_short_calls_have_their_own_smaller_cap(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
+    client = make_client(fake, session)
+    fake.oversize_next("sd-models", webui.SHORT_BODY_LIMIT + 1, declare_length=False)
+    with pytest.raises(webui.WebuiResponseTooLarge):
+        await client.sd_models()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("html", "malformed generation response"),
+        ("truncated", "malformed generation response"),
+        ("not-image", "images[0] is not a PNG, JPEG or WebP image"),
+        ("info-not-json", "info is not valid JSON"),
+        ("infotexts-not-list", "info.infotexts is not a list of strings"),
+    ],
+)
+async def test_garbage_answer_is_a_clear_retryable_error(
+    client: WebuiClient, fake: FakeWebui, kind: str, words: str
+) -> None:
+    fake.garbage_next("txt2img", kind)
+    with pytest.raises(WebuiServerError) as ei:
+        await client.txt2img({"prompt": "p"})
+    assert ei.value.retryable
+    assert words in ei.value.message
+    assert ei.value.route == "/sdapi/v1/txt2img"
+
+
+async def test_extras_answer_that_is_not_an_image(client: WebuiClient, fake: FakeWebui) -> None:
+    result = await client.txt2img({"prompt": "p"})
+    fake.garbage_next("extra-single-image", "not-image")  # {"images": [...]}: no "image" key
+    with pytest.raises(WebuiServerError, match="no image"):
+        await client.extra_single_image(result.images[0], upscaler="R-ESRGAN 4x+", scale=2)
+
+
+def test_image_kind() -> None:
+    assert webui.image_kind(PNG_MAGIC + b"rest") == "png"
+    assert webui.image_kind(b"\xff\xd8\xff\xe0rest") == "jpeg"
+    assert webui.image_kind(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "webp"
+    assert webui.image_kind(b"<html>") is None
+    assert webui.image_kind(b"GIF89a") is None
+
+
+# ---- progress, interrupt ---------------------------------------------------------------------------
 
 
 async def test_progress_idle(client: WebuiClient) -> None:
@@ -448,41 +600,22 @@ async def test_interrupt_returns_what_was_done(client: WebuiClient, fake: FakeWe
     assert result.info["all_seeds"] == [10, 11, 12, 13, 14, 15]
 
 
-async def test_skip_moves_to_next_batch(client: WebuiClient, fake: FakeWebui) -> None:
-    fake.hold()
-    task = asyncio.create_task(client.txt2img({"prompt": "p", "n_iter": 2, "seed": 1}))
-    await fake.wait_generation_started(timeout=TIMEOUT)
-    await client.skip()
-    await fake.wait_for(lambda: fake.state.job_no == 1, TIMEOUT)
-    fake.release()
-    result = await asyncio.wait_for(task, TIMEOUT)
-    assert fake.skips == 1
-    assert result.seeds == (1, 2)
-
-
-async def test_interrupt_and_skip_tolerate_204(session: aiohttp.ClientSession) -> None:
+async def test_interrupt_tolerates_204(session: aiohttp.ClientSession) -> None:
     async with FakeWebui(flavor="sdnext") as fake:
         client = make_client(fake, session)
         await client.interrupt()
-        await client.skip()
-        assert fake.interrupts == 1 and fake.skips == 1
+        assert fake.interrupts == 1
 
 
 # ---- options and lists -----------------------------------------------------------------------------
 
 
-async def test_options(client: WebuiClient, fake: FakeWebui) -> None:
-    opts = await client.get_options()
-    assert opts["samples_format"] == "png"
+async def test_loaded_model(client: WebuiClient, fake: FakeWebui) -> None:
     title = await client.loaded_model()
     assert title is not None and title.startswith("v1-5-pruned-emaonly.safetensors [")
-    with pytest.raises(WebuiServerError) as ei:
-        await client.set_options({"sd_model_checkpoint": "nope"})
-    assert ei.value.message == "RuntimeError: model 'nope' not found"
-    await client.set_options({"sd_model_checkpoint": "sdxl_base"})
-    assert fake.swaps == 1 and fake.loaded_model == "sdxl_base"
+    fake.loaded_model = "sdxl_base"
     assert (await client.loaded_model() or "").startswith("sdxl_base.safetensors")
-    assert len(fake.options_posts) == 2
+    assert fake.options_posts == []  # Easel only reads the options
 
 
 async def test_lists(client: WebuiClient) -> None:
@@ -514,24 +647,14 @@ async def test_sdnext_lists(session: aiohttp.ClientSession) -> None:
 @pytest.mark.parametrize(
     ("flavor", "expected"),
     [
-        ("a1111", BackendInfo("a1111", None)),
-        ("forge", BackendInfo("forge", None)),
-        ("sdnext", BackendInfo("sdnext", "058a7f0")),
+        ("a1111", BackendInfo(Flavor.A1111, None)),
+        ("forge", BackendInfo(Flavor.FORGE, None)),
+        ("sdnext", BackendInfo(Flavor.SDNEXT, "058a7f0")),
     ],
 )
 async def test_detect(session: aiohttp.ClientSession, flavor: str, expected: BackendInfo) -> None:
     async with FakeWebui(flavor=flavor) as fake:
         assert await make_client(fake, session).detect() == expected
-
-
-async def test_png_info(client: WebuiClient) -> None:
-    result = await client.txt2img({"prompt": "a cat", "negative_prompt": "dog", "seed": 3, "steps": 5})
-    info = await client.png_info(result.images[0])
-    assert info["info"] == result.infotexts[0]
-    assert info["parameters"]["Prompt"] == "a cat"
-    assert info["parameters"]["Negative prompt"] == "dog"
-    assert info["parameters"]["Seed"] == "3"
-    assert info["parameters"]["Size-1"] == "512"
 
 
 async def test_extra_single_image(client: WebuiClient) -> None:

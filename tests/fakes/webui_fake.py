@@ -537,6 +537,7 @@ class FakeWebui:
         self._permits = 0
         self._fail: dict[str, deque[tuple[int, Any]]] = {}
         self._hang: dict[str, int] = {}
+        self._faults: dict[str, deque[Callable[[web.Request, web.Response], Any]]] = {}  # see trickle_next
         self._hang_released = 0  # generation counter for release_hung
         self.hung = 0  # requests currently hanging
         self._stopping = False
@@ -630,6 +631,89 @@ class FakeWebui:
         else:
             self._permits += n
         self._notify()
+
+    # ---- fault injection: broken answers (applied after the route ran normally) ------------------
+
+    def trickle_next(self, route: str, *, chunk: int = 1, interval: float = 0.05, times: int = 1) -> None:
+        """The next ``times`` answers on ``route`` are sent ``chunk`` bytes every ``interval`` seconds
+        (uncompressed, with a Content-Length), like a webui behind a choking link. Ends early on ``stop()``."""
+
+        async def fault(request: web.Request, response: web.Response) -> web.StreamResponse:
+            body = bytes(response.body or b"")  # type: ignore[arg-type]
+            out = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+            out.content_length = len(body)
+            await out.prepare(request)
+            try:
+                for start in range(0, len(body), chunk):
+                    if self._stopping:
+                        break
+                    await out.write(body[start : start + chunk])
+                    await asyncio.sleep(interval)  # the pace of the fault itself, not a wait for state
+                else:
+                    await out.write_eof()
+            except ConnectionError:  # the client gave up and hung up
+                pass
+            return out
+
+        self._add_fault(route, fault, times)
+
+    def garbage_next(self, route: str, kind: str = "html", *, times: int = 1) -> None:
+        """The next ``times`` answers on ``route`` are 200 with a broken body. ``kind``:
+        "html" (an HTML page), "truncated" (JSON cut in half), "not-image" (generation JSON whose image is
+        base64 of non-image bytes), "info-not-json" (``info`` is not JSON), "infotexts-not-list"
+        (``info.infotexts`` is an object)."""
+        kinds = ("html", "truncated", "not-image", "info-not-json", "infotexts-not-list")
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {kinds}")
+
+        async def fault(request: web.Request, response: web.Response) -> web.Response:
+            png = _b64(_render_png(8, 8, 1, None))
+            info: Any = json.dumps({"seed": 1, "all_seeds": [1], "infotexts": ["a cat\nSteps: 1, Seed: 1"]})
+            images = [png]
+            if kind == "html":
+                return web.Response(status=200, text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+            if kind == "truncated":
+                data = json.dumps({"images": [png], "parameters": {}, "info": info}).encode()
+                return web.Response(status=200, body=data[: len(data) // 2], content_type="application/json")
+            if kind == "not-image":
+                images = [_b64(b"<html>this is not an image</html>" * 4)]
+            elif kind == "info-not-json":
+                info = "{seed: 1, all_seeds: [1"
+            else:
+                info = json.dumps({"seed": 1, "all_seeds": [1], "infotexts": {"0": "a cat"}})
+            body = {"images": images, "parameters": {}, "info": info}
+            return web.Response(status=200, body=json.dumps(body).encode(), content_type="application/json")
+
+        self._add_fault(route, fault, times)
+
+    def oversize_next(self, route: str, size: int, *, declare_length: bool = True, times: int = 1) -> None:
+        """The next ``times`` answers on ``route`` are a 200 JSON body of ``size`` bytes (one huge base64
+        "image"). ``declare_length=False`` streams it chunked, without a Content-Length."""
+
+        async def fault(request: web.Request, response: web.Response) -> web.StreamResponse:
+            head, tail = b'{"images": ["', b'"], "info": "{}"}'
+            filler = b"A" * max(0, size - len(head) - len(tail))
+            out = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            if declare_length:
+                out.content_length = len(head) + len(filler) + len(tail)
+            else:
+                out.enable_chunked_encoding()
+            await out.prepare(request)
+            try:
+                await out.write(head)
+                for start in range(0, len(filler), 256 * 1024):
+                    await out.write(filler[start : start + 256 * 1024])
+                await out.write(tail)
+                await out.write_eof()
+            except ConnectionError:  # the client stopped reading and hung up
+                pass
+            return out
+
+        self._add_fault(route, fault, times)
+
+    def _add_fault(self, route: str, fault: Callable[[web.Request, web.Response], Any], times: int) -> None:
+        q = self._faults.setdefault(_route_path(route), deque())
+        q.extend([fault] * times)
 
     @property
     def loaded_model(self) -> str:
@@ -854,6 +938,9 @@ class FakeWebui:
             response = self._json_response(err.status, err.body)
         if not (response.status >= 500 and self.flavor == "a1111"):
             response.headers["X-Process-Time"] = f"{time.monotonic() - started:.4f}"
+        faults = self._faults.get(path)
+        if faults and isinstance(response, web.Response):
+            response = await faults.popleft()(request, response)
         self.responses.append((path, response.status))
         task = payload.get("force_task_id") if isinstance(payload, dict) else None
         self.answer_times.append((path, task if isinstance(task, str) else None, asyncio.get_running_loop().time()))
