@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
@@ -30,7 +30,7 @@ from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.request import build_payload
-from easel.store import Store
+from easel.store import Store, StoreError
 from easel.webui import (
     GenerationResult,
     WebuiAuthError,
@@ -42,6 +42,10 @@ from easel.webui import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Waits between retries of a store write that failed (locked by another connection, disk full): about 90 s in all.
+STORE_RETRY_DELAYS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0)
 
 
 class Publisher(Protocol):
@@ -131,6 +135,7 @@ class JobQueue:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.generated_count = 0
+        self.restarts = 0  # supervised tasks restarted after dying
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -149,10 +154,48 @@ class JobQueue:
                 log.info("job %s: generated before shutdown, delivering now", job.id)
                 self._spawn_delivery(job, recovered=True)
         for backend in self.backends.values():
-            self._tasks.append(asyncio.create_task(self._worker(backend), name=f"easel-worker-{backend.name}"))
-        self._tasks.append(asyncio.create_task(self._status_loop(), name="easel-status"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="easel-housekeeping"))
+            self._supervise(f"easel-worker-{backend.name}", lambda b=backend: self._worker(b))  # type: ignore[misc]
+        self._supervise("easel-status", self._status_loop)
+        self._supervise("easel-housekeeping", self._housekeeping)
         self._notify()
+
+    def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a long-lived loop; if it dies of an exception it is logged and started again (with backoff)."""
+
+        async def supervised() -> None:
+            delay = 1.0
+            while not self._stopping:
+                try:
+                    await factory()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("task %s died; restarting it in %.0f s", name, delay)
+                    self.restarts += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
+
+    @property
+    def store_ok(self) -> bool:
+        """False while the store's last operation failed (locked, disk full): /status says "store unavailable"."""
+        return self.store.healthy
+
+    async def _store_retry(self, what: str, op: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a store operation, retrying with backoff while it fails (bounded); raises the last StoreError."""
+        for attempt, delay in enumerate((*STORE_RETRY_DELAYS, None), start=1):
+            try:
+                return await op()
+            except StoreError as exc:
+                if delay is None or self._stopping:
+                    log.error("store: %s failed %d times, giving up: %s", what, attempt, exc)
+                    raise
+                log.warning("store: %s failed (%s); retrying in %.2g s", what, exc, delay)
+                self._changed.set()
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop taking jobs; let running jobs finish for ``grace`` seconds, then leave them queued."""
@@ -220,7 +263,13 @@ class JobQueue:
             raise QueueFull("Easel is shutting down; try again in a minute.")
         self.check_user(job.user_id, **limits)  # type: ignore[arg-type]
         self._last_submit[job.user_id] = self._clock()
-        await self.store.add_job(job)
+        try:
+            await self.store.add_job(job)
+        except StoreError as exc:
+            log.error("job %s: could not be stored: %s", job.id, exc)
+            raise QueueFull(
+                "Easel cannot save new jobs right now (its database is busy); try again in a minute."
+            ) from exc
         self._put(job)
         log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
         self._notify()
@@ -321,7 +370,12 @@ class JobQueue:
             return CancelResult(False, "You can only cancel your own jobs.")
         if job in self._queued:
             self._take(job)
-            await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
+            try:
+                await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
+            except StoreError as exc:
+                log.error("job %s: cancelling failed: %s", job.id, exc)
+                self._put(job)
+                return CancelResult(False, "Easel cannot save that right now (its database is busy); try again soon.")
             log.info("job %s: cancelled while queued by user %s", job.id, user_id)
             self._notify()
             await self._safe(self.publisher.cancelled(job), job)
@@ -347,10 +401,18 @@ class JobQueue:
         """Cancel every waiting (not running) job of a guild (/mod clear-queue). Returns how many."""
         jobs = [j for j in self._queued if j.guild_id == guild_id]
         now = self._clock()
+        done: list[Job] = []
         for job in jobs:
-            self._take(job)
-            await self.store.update(job, state=JobState.CANCELLED, finished_at=now)
+            try:
+                await self.store.update(job, state=JobState.CANCELLED, finished_at=now)
+            except StoreError as exc:
+                log.error("job %s: clearing failed: %s", job.id, exc)
+                break
+            if job in self._queued:
+                self._take(job)
+            done.append(job)
             log.info("job %s: cancelled by moderator %s (queue of guild %s cleared)", job.id, by, guild_id)
+        jobs = done
         if jobs:
             self._notify()
         for job in jobs:
@@ -398,6 +460,7 @@ class JobQueue:
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0
+        store_delay = 0.25
         while not self._stopping:
             if not backend.up:
                 if await self._probe(backend):
@@ -421,7 +484,19 @@ class JobQueue:
                 await self._run(backend, job)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a bug or a store failure must not kill the worker
+            except StoreError as exc:
+                # The job is back in line (the store still says queued): wait for the store, then go on.
+                log.warning(
+                    "backend %s: could not start job %s (%s); retrying in %.2g s",
+                    backend.name,
+                    job.id,
+                    exc,
+                    store_delay,
+                )
+                await asyncio.sleep(store_delay)
+                store_delay = min(store_delay * 2, 30.0)
+                continue
+            except Exception as exc:  # a bug must not kill the worker
                 error_id = new_error_id()
                 log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
                 if job in self._queued:
@@ -429,6 +504,7 @@ class JobQueue:
                 self._running.pop(job.id, None)
                 backend.current = None
                 await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
+            store_delay = 0.25
 
     async def _probe(self, backend: Backend) -> bool:
         ok = await self._refresh_catalog(backend)
@@ -462,9 +538,16 @@ class JobQueue:
         self._order_cache = None
         backend.current = job
         now = self._clock()
-        await self.store.update(
-            job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
-        )
+        try:
+            await self.store.update(
+                job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
+            )
+        except BaseException:
+            backend.current = None
+            self._running.pop(job.id, None)
+            self._put(job)
+            self._notify()
+            raise
         self._notify()
         upscale = job.request.upscale
         wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
@@ -518,7 +601,11 @@ class JobQueue:
             backend.loaded_model = model
         if job.id in self._cancel_requested:
             self._cancel_requested.discard(job.id)
-            await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
+            with contextlib.suppress(StoreError):  # still "running" in the store: a restart runs it again
+                await self._store_retry(
+                    f"cancelling job {job.id}",
+                    lambda: self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock()),
+                )
             log.info("job %s: cancelled while running on %s", job.id, backend.name)
             await self._safe(self.publisher.cancelled(job), job)
             return
@@ -568,7 +655,7 @@ class JobQueue:
             )
             for i, data in enumerate(result.images)
         ]
-        await self.store.save_result(job, images, seconds)
+        await self._store_retry(f"storing job {job.id}'s result", lambda: self.store.save_result(job, images, seconds))
         self.generated_count += 1
         log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
         await self._deliver(job, images, recovered=False)
@@ -592,7 +679,11 @@ class JobQueue:
                     exc,
                     error_id,
                 )
-                await self.store.update(job, state=JobState.QUEUED, backend=None)
+                with contextlib.suppress(StoreError):  # the store says running: a restart queues it again anyway
+                    await self._store_retry(
+                        f"queueing job {job.id} again",
+                        lambda: self.store.update(job, state=JobState.QUEUED, backend=None),
+                    )
                 self._put(job)
                 self._notify()
                 return
@@ -600,7 +691,15 @@ class JobQueue:
         await self._fail(job, _user_message(exc), error_id=error_id)
 
     async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
-        await self.store.update(job, state=JobState.FAILED, error=message, error_id=error_id, finished_at=self._clock())
+        try:
+            await self._store_retry(
+                f"failing job {job.id}",
+                lambda: self.store.update(
+                    job, state=JobState.FAILED, error=message, error_id=error_id, finished_at=self._clock()
+                ),
+            )
+        except StoreError:
+            pass  # logged; the user is told all the same
         text = f"{message} (error id `{error_id}`)" if error_id else message
         await self._safe(self.publisher.failed(job, text), job)
 
@@ -623,7 +722,12 @@ class JobQueue:
 
     async def _deliver(self, job: Job, images: list[StoredImage] | None, recovered: bool) -> None:
         if images is None:
-            images = await self.store.load_result(job.id)
+            try:
+                images = await self._store_retry(
+                    f"loading job {job.id}'s result", lambda: self.store.load_result(job.id)
+                )
+            except StoreError:
+                return  # still "generated" in the store: delivered at the next start
         delay = 2.0
         posting_started = time.monotonic()
         for attempt in range(1, 4):
@@ -640,7 +744,12 @@ class JobQueue:
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            await self.store.mark_delivered(job, message_id, keep_images=self.cfg.storage.keep_results_days > 0)
+            keep = self.cfg.storage.keep_results_days > 0
+            with contextlib.suppress(StoreError):  # left "generated": the next start finds the post (idempotent)
+                await self._store_retry(
+                    f"marking job {job.id} delivered",
+                    lambda m=message_id, k=keep: self.store.mark_delivered(job, m, keep_images=k),  # type: ignore[misc]
+                )
             METRICS.observe_delivery(time.monotonic() - posting_started)
             log.info("job %s: delivered (message %s)", job.id, message_id)
             self._notify()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ class Harness:
         return job
 
 
-async def make(cfg: Config, session: aiohttp.ClientSession, rec: Recorder | None = None) -> Harness:
-    store = await Store.open(cfg.storage.path)
+async def make(
+    cfg: Config, session: aiohttp.ClientSession, rec: Recorder | None = None, *, busy_timeout: float = 5.0
+) -> Harness:
+    store = await Store.open(cfg.storage.path, busy_timeout=busy_timeout)
     backends = [
         Backend(b, WebuiClient(b.url, session, name=b.name, connect_timeout=1.0, read_timeout=cfg.webui.read_timeout))
         for b in cfg.backends
@@ -310,3 +313,64 @@ async def test_per_user_limit_and_cooldown(tmp_path: Path, webui: FakeWebui, ses
     webui.release()
     await queue.stop()
     await store.close()
+
+
+async def until(h: Harness, predicate: Any, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Until ``predicate()`` holds, re-checked whenever the queue reports a change (a failed store write does)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await h.queue.wait_changed()
+
+
+async def test_locked_database_does_not_stop_the_worker(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    db = tmp_path / "q.db"
+    h = await make(config(1, [webui.url], db), session, busy_timeout=0.05)
+    webui.hold()
+    a = await h.submit(1, "a")
+    await webui.wait_generation_started(1)
+    b = await h.submit(2, "b")
+    admin = sqlite3.connect(db, isolation_level=None)  # an admin's shell holding the write lock
+    admin.execute("BEGIN IMMEDIATE")
+    try:
+        webui.release()
+        # a's result cannot be stored and b cannot be marked running: both are retried, nobody dies
+        await until(h, lambda: h.store.failures >= 4)
+        assert not h.queue.store_ok
+        with pytest.raises(QueueFull, match="database is busy"):
+            await h.submit(3, "refused while locked")
+    finally:
+        admin.execute("ROLLBACK")
+        admin.close()
+    await h.rec.wait(lambda: {a.id, b.id} <= set(h.rec.delivered), timeout=20)
+    assert h.queue.store_ok
+    c = await h.submit(3, "after")
+    await h.rec.wait(lambda: c.id in h.rec.delivered)
+    assert [g["prompt"] for g in webui.generations] == ["a", "b", "after"]
+    assert h.rec.of("failed") == []
+    await h.queue.wait_idle()
+    for job in (a, b, c):
+        assert (await h.store.get_job(job.id)).state == JobState.DELIVERED  # type: ignore[union-attr]
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_a_dying_loop_is_restarted(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    await wait_up(h)
+    broken = [True]
+    original = h.queue._orphans
+
+    async def orphans_once_broken() -> None:
+        if broken[0]:
+            broken[0] = False
+            raise RuntimeError("a bug in the worker loop")
+        await original()
+
+    h.queue._orphans = orphans_once_broken  # type: ignore[method-assign]
+    job = await h.submit(1, "drawn after the restart")
+    await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=10)
+    assert h.queue.restarts == 1
+    await h.queue.stop()
+    await h.store.close()
