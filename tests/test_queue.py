@@ -374,3 +374,61 @@ async def test_a_dying_loop_is_restarted(tmp_path: Path, webui: FakeWebui, sessi
     assert h.queue.restarts == 1
     await h.queue.stop()
     await h.store.close()
+
+
+async def test_concurrent_submits_cannot_pass_the_limit_together(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"max_queued_per_user": 3})
+    h = await make(cfg, session, busy_timeout=0.05)
+    webui.hold()
+
+    def job(user: int) -> Job:
+        return Job(id=new_id(), request=DrawRequest(prompt="x", steps=4), user_id=user, channel_id=1, guild_id=1)
+
+    results = await asyncio.gather(*(h.queue.submit(job(1)) for _ in range(8)), return_exceptions=True)
+    assert sum(isinstance(r, int) for r in results) == 3
+    refusals = [r for r in results if isinstance(r, BaseException)]
+    assert len(refusals) == 5 and all(isinstance(r, QueueFull) and "limit 3" in str(r) for r in refusals)
+    assert len([j for j in await h.store.active_jobs() if j.user_id == 1]) == 3
+    # a submit whose store write fails gives its reservation back
+    admin = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    admin.execute("BEGIN IMMEDIATE")
+    try:
+        h2_job = job(2)
+        with pytest.raises(QueueFull, match="database is busy"):
+            await h.queue.submit(h2_job, max_queued=1)
+    finally:
+        admin.execute("ROLLBACK")
+        admin.close()
+    await h.queue.submit(job(2), max_queued=1)
+    webui.release()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_line_length_and_per_guild_caps(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    cfg = config(
+        1,
+        [webui.url],
+        tmp_path / "q.db",
+        limits={"max_queued_per_user": 10, "max_queue_length": 5, "max_queued_per_guild": 3},
+    )
+    h = await make(cfg, session)
+    webui.hold()
+    first = await h.submit(1, "running", guild=1)
+    await webui.wait_generation_started(1)
+    for user in (2, 3, 4):
+        await h.submit(user, "waiting", guild=1)
+    with pytest.raises(QueueFull, match=r"server's line is full \(3 jobs\)"):
+        await h.submit(5, "guild full", guild=1)
+    await h.submit(6, "other server", guild=2)
+    await h.submit(7, "other server", guild=3)
+    with pytest.raises(QueueFull, match=r"The line is full \(5 jobs\); try again in a few minutes\."):
+        await h.submit(8, "line full", guild=4)
+    assert (await h.queue.cancel(first.id, user_id=1)).ok  # the running job does not count against the line
+    webui.release()
+    await h.rec.wait(lambda: len(h.rec.delivered) == 5)
+    await h.submit(8, "room again", guild=4)
+    await h.queue.stop()
+    await h.store.close()

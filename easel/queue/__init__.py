@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -29,6 +29,7 @@ from easel.errors import QueueFull
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
+from easel.queue import scheduling
 from easel.request import build_payload
 from easel.store import Store, StoreError
 from easel.webui import (
@@ -81,18 +82,10 @@ class Backend:
         return self.cfg.name
 
     def estimate(self, job: Job) -> float:
-        r = job.request
-        units = r.steps * (r.width * r.height / 1e6) * r.count * (2.0 if r.hires_fix else 1.0)
-        return units * (self.seconds_per_unit or 0.15)
+        return scheduling.estimate_seconds(job.request, self.seconds_per_unit)
 
     def learn(self, job: Job, seconds: float) -> None:
-        r = job.request
-        units = r.steps * (r.width * r.height / 1e6) * r.count * (2.0 if r.hires_fix else 1.0)
-        if units <= 0:
-            return
-        sample = seconds / units
-        prev = self.seconds_per_unit
-        self.seconds_per_unit = sample if prev is None else 0.7 * prev + 0.3 * sample
+        self.seconds_per_unit = scheduling.learn_seconds_per_unit(self.seconds_per_unit, job.request, seconds)
 
 
 @dataclass(frozen=True)
@@ -118,7 +111,14 @@ class JobQueue:
         self.backends = {b.name: b for b in backends}
         self.publisher = publisher
         self._clock = clock
-        self._queued: list[Job] = []
+        self._queued: dict[str, Job] = {}  # id -> job, in the order they joined
+        self._queued_by_user: Counter[int] = Counter()
+        self._queued_by_guild: Counter[int] = Counter()
+        # submits checked against the limits whose store write is still under way (count as in line)
+        self._reserved_by_user: Counter[int] = Counter()
+        self._reserved_by_guild: Counter[int] = Counter()
+        self._reserved = 0
+        self._positions: dict[str, int] | None = None
         self._running: dict[str, Job] = {}
         self._cancel_requested: set[str] = set()
         self._task_ids: dict[str, str] = {}
@@ -216,15 +216,29 @@ class JobQueue:
                     await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     def _put(self, job: Job) -> None:
-        self._queued.append(job)
-        self._order_cache = None
+        if job.id in self._queued:
+            return
+        self._queued[job.id] = job
+        self._queued_by_user[job.user_id] += 1
+        self._queued_by_guild[job.fairness_guild] += 1
+        self._invalidate()
 
     def _take(self, job: Job) -> None:
-        self._queued.remove(job)
+        if self._queued.pop(job.id, None) is None:
+            return
+        _decrement(self._queued_by_user, job.user_id)
+        _decrement(self._queued_by_guild, job.fairness_guild)
+        self._invalidate()
+
+    def _is_queued(self, job: Job) -> bool:
+        return job.id in self._queued
+
+    def _invalidate(self) -> None:
         self._order_cache = None
+        self._positions = None
 
     def _notify(self) -> None:
-        self._order_cache = None
+        self._invalidate()
         self._changed.set()
         for backend in self.backends.values():
             backend.wake.set()
@@ -239,12 +253,28 @@ class JobQueue:
 
     # ---- submitting -------------------------------------------------------------------------
 
-    def check_user(self, user_id: int, *, max_queued: int | None = None, cooldown: float | None = None) -> None:
-        """Refuse (QueueFull) when the user is at their limit of waiting jobs or in cooldown."""
+    def check_user(
+        self,
+        user_id: int,
+        *,
+        max_queued: int | None = None,
+        cooldown: float | None = None,
+        guild_id: int | None = None,
+    ) -> None:
+        """Refuse (QueueFull) when the line is full (in all, or for the guild), the user is at their limit of
+        waiting jobs, or in cooldown. Jobs being stored right now count as in line."""
         lim = self.cfg.limits
         max_queued = lim.max_queued_per_user if max_queued is None else max_queued
         cooldown = lim.cooldown_seconds if cooldown is None else cooldown
-        waiting = sum(1 for j in self._queued if j.user_id == user_id)
+        in_line = len(self._queued) + self._reserved
+        if in_line >= lim.max_queue_length:
+            raise QueueFull(f"The line is full ({lim.max_queue_length} jobs); try again in a few minutes.")
+        guild = guild_id or 0
+        if guild and self._queued_by_guild[guild] + self._reserved_by_guild[guild] >= lim.max_queued_per_guild:
+            raise QueueFull(
+                f"This server's line is full ({lim.max_queued_per_guild} jobs); try again in a few minutes."
+            )
+        waiting = self._queued_by_user[user_id] + self._reserved_by_user[user_id]
         waiting += sum(1 for j in self._running.values() if j.user_id == user_id)
         if waiting >= max_queued:
             raise QueueFull(
@@ -261,8 +291,10 @@ class JobQueue:
         """Store the job and put it in line; returns its 1-based position. Raises QueueFull."""
         if self._stopping:
             raise QueueFull("Easel is shutting down; try again in a minute.")
-        self.check_user(job.user_id, **limits)  # type: ignore[arg-type]
+        # Check and reserve in one step, before any await: concurrent submits cannot all pass the same check.
+        self.check_user(job.user_id, guild_id=job.guild_id, **limits)  # type: ignore[arg-type]
         self._last_submit[job.user_id] = self._clock()
+        self._reserve(job, 1)
         try:
             await self.store.add_job(job)
         except StoreError as exc:
@@ -270,6 +302,8 @@ class JobQueue:
             raise QueueFull(
                 "Easel cannot save new jobs right now (its database is busy); try again in a minute."
             ) from exc
+        finally:
+            self._reserve(job, -1)
         self._put(job)
         log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
         self._notify()
@@ -277,49 +311,28 @@ class JobQueue:
         self._sent_position[job.id] = position
         return position
 
+    def _reserve(self, job: Job, n: int) -> None:
+        self._reserved += n
+        for counter, key in ((self._reserved_by_user, job.user_id), (self._reserved_by_guild, job.fairness_guild)):
+            counter[key] += n
+            if counter[key] <= 0:
+                del counter[key]
+
     # ---- looking at the line ----------------------------------------------------------------
 
     def fair_order(self) -> list[Job]:
-        """The queued jobs in the order they would start (ignoring model affinity).
-
-        Round robin: the guild served least recently, then its user served least recently, then that user's
-        oldest job. Cached until the line or the served order changes.
-        """
-        if self._order_cache is not None:
-            return list(self._order_cache)
-        guild_served = dict(self._guild_served)
-        user_served = dict(self._user_served)
-        tick = self._tick + 1
-        lines: dict[int, dict[int, deque[Job]]] = {}
-        for job in sorted(self._queued, key=lambda j: j.seq):
-            lines.setdefault(job.fairness_guild, {}).setdefault(job.user_id, deque()).append(job)
-        order: list[Job] = []
-        while lines:
-
-            def user_key(item: tuple[int, deque[Job]]) -> tuple[int, int]:
-                return (user_served.get(item[0], -1), item[1][0].seq)
-
-            def guild_key(g: int) -> tuple[int, int, int]:
-                return (guild_served.get(g, -1), *user_key(min(lines[g].items(), key=user_key)))
-
-            guild = min(lines, key=guild_key)
-            user, jobs = min(lines[guild].items(), key=user_key)
-            order.append(jobs.popleft())
-            if not jobs:
-                del lines[guild][user]
-                if not lines[guild]:
-                    del lines[guild]
-            guild_served[guild] = tick
-            user_served[user] = tick
-            tick += 1
-        self._order_cache = order
-        return list(order)
+        """The queued jobs in the order they would start (ignoring model affinity); see
+        ``scheduling.fair_order``. Cached until the line or the served order changes."""
+        if self._order_cache is None:
+            self._order_cache = scheduling.fair_order(
+                self._queued.values(), self._guild_served, self._user_served, self._tick + 1
+            )
+        return list(self._order_cache)
 
     def position(self, job_id: str) -> int | None:
-        for i, job in enumerate(self.fair_order(), start=1):
-            if job.id == job_id:
-                return i
-        return None
+        if self._positions is None or self._order_cache is None:
+            self._positions = {job.id: i for i, job in enumerate(self.fair_order(), start=1)}
+        return self._positions.get(job_id)
 
     def queued_jobs(self) -> list[Job]:
         return self.fair_order()
@@ -345,12 +358,7 @@ class JobQueue:
             if cur is not None and cur.started_at is not None:
                 remaining = max(0.0, cur.started_at + b.estimate(cur) - now)
             free_at.append(now + remaining)
-        starts: dict[str, float] = {}
-        for job in self.fair_order():
-            i = min(range(len(free_at)), key=free_at.__getitem__)
-            starts[job.id] = free_at[i]
-            free_at[i] += up[i].estimate(job)
-        return starts
+        return scheduling.estimate_starts(self.fair_order(), free_at, [b.estimate for b in up])
 
     def estimate_start(self, job_id: str) -> float | None:
         return self.estimate_starts().get(job_id)
@@ -360,7 +368,7 @@ class JobQueue:
     def find(self, job_id: str) -> Job | None:
         if job_id in self._running:
             return self._running[job_id]
-        return next((j for j in self._queued if j.id == job_id), None)
+        return self._queued.get(job_id)
 
     async def cancel(self, job_id: str, user_id: int, *, moderator: bool = False) -> CancelResult:
         job = self.find(job_id)
@@ -368,7 +376,7 @@ class JobQueue:
             return CancelResult(False, f"No waiting or running job `{job_id}`.")
         if job.user_id != user_id and not moderator:
             return CancelResult(False, "You can only cancel your own jobs.")
-        if job in self._queued:
+        if self._is_queued(job):
             self._take(job)
             try:
                 await self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock())
@@ -399,7 +407,7 @@ class JobQueue:
 
     async def clear_guild(self, guild_id: int, *, by: int) -> int:
         """Cancel every waiting (not running) job of a guild (/mod clear-queue). Returns how many."""
-        jobs = [j for j in self._queued if j.guild_id == guild_id]
+        jobs = [j for j in self._queued.values() if j.guild_id == guild_id]
         now = self._clock()
         done: list[Job] = []
         for job in jobs:
@@ -408,8 +416,7 @@ class JobQueue:
             except StoreError as exc:
                 log.error("job %s: clearing failed: %s", job.id, exc)
                 break
-            if job in self._queued:
-                self._take(job)
+            self._take(job)
             done.append(job)
             log.info("job %s: cancelled by moderator %s (queue of guild %s cleared)", job.id, by, guild_id)
         jobs = done
@@ -434,25 +441,20 @@ class JobQueue:
     def pick(self, backend: Backend) -> Job | None:
         """Choose the next job for ``backend``: fair order, preferring its loaded model, bounded skips."""
         order = [j for j in self.fair_order() if self._eligible(j, backend)]
-        if not order:
-            return None
-        first = order[0]
-        if self._matches_loaded(first, backend) or first.passed_over >= self.cfg.queue.affinity_max_skips:
-            return first
-        for i, job in enumerate(order[1:], start=1):
-            if self._matches_loaded(job, backend):
-                if any(j.passed_over >= self.cfg.queue.affinity_max_skips for j in order[:i]):
-                    break
-                for skipped in order[:i]:
-                    skipped.passed_over += 1
-                return job
-        return first
+        job, skipped = scheduling.pick_with_affinity(
+            order,
+            matches_loaded=lambda j: self._matches_loaded(j, backend),
+            max_skips=self.cfg.queue.affinity_max_skips,
+        )
+        for passed in skipped:
+            passed.passed_over += 1
+        return job
 
     async def _orphans(self) -> None:
         """Fail queued jobs whose model no known backend has any more (all backends listed)."""
         if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
             return
-        for job in list(self._queued):
+        for job in list(self._queued.values()):
             model = job.request.model
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
@@ -499,8 +501,7 @@ class JobQueue:
             except Exception as exc:  # a bug must not kill the worker
                 error_id = new_error_id()
                 log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
-                if job in self._queued:
-                    self._take(job)
+                self._take(job)
                 self._running.pop(job.id, None)
                 backend.current = None
                 await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
@@ -807,9 +808,8 @@ class JobQueue:
                     changed.append((job, position))
             # Each reply has its own webhook token (its own rate-limit bucket): edit several at once.
             await asyncio.gather(*(self._tell_position(job, pos, starts.get(job.id)) for job, pos in changed))
-            live = {j.id for j in self._queued}
             for job_id in list(self._sent_position):
-                if job_id not in live:
+                if job_id not in self._queued:
                     del self._sent_position[job_id]
 
     @property
@@ -848,6 +848,12 @@ class JobQueue:
             raise
         except Exception:
             log.exception("job %s: publisher call failed", job.id)
+
+
+def _decrement(counter: Counter[int], key: int) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def _user_message(exc: WebuiError) -> str:
