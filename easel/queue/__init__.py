@@ -5,11 +5,8 @@
   then the oldest job. One user with ten jobs does not hold back the next user's one.
 - Model affinity: a backend prefers a job for the checkpoint it has loaded, so checkpoints are swapped
   rarely; a job is passed over at most ``queue.affinity_max_skips`` times.
-- A backend that stops answering is marked down, its job goes back to the line, and it is probed with
-  backoff until it answers. Connection errors, timeouts and 5xx are retried ``webui.max_attempts`` times
-  in all; a 4xx fails the job at once with the webui's reason.
-- After the webui answers, the images are stored (state ``generated``) and delivery runs in its own task,
-  so the backend starts the next job at once.
+- The worker loop is in ``easel.queue.worker``; the pure ordering, picking and estimating in
+  ``easel.queue.scheduling``; this module is the facade the bot and cogs use.
 """
 
 from __future__ import annotations
@@ -20,27 +17,18 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from easel.catalog import Catalog
-from easel.config import BackendConfig, Config
+from easel.config import Config
 from easel.errors import QueueFull
-from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
-from easel.request import build_payload
+from easel.queue.publisher import CancelResult, Publisher
+from easel.queue.worker import Backend, BackendWorkers
 from easel.store import Store, StoreError
-from easel.webui import (
-    GenerationResult,
-    WebuiAuthError,
-    WebuiClient,
-    WebuiError,
-    WebuiServerError,
-    WebuiTimeout,
-    WebuiUnavailable,
-)
+from easel.webui import WebuiError
 
 log = logging.getLogger(__name__)
 
@@ -49,52 +37,7 @@ T = TypeVar("T")
 STORE_RETRY_DELAYS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0)
 
 
-class Publisher(Protocol):
-    """What the queue tells the outside world (Discord). Implementations must not raise for Discord errors
-    they can handle; ``deliver`` must be idempotent for a job (same nonce, same message)."""
-
-    async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
-    async def started(self, job: Job, backend: str) -> None: ...
-    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None: ...
-    async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
-        """Post the result. ``recovered``: the bot restarted after the images were stored, so the result may
-        already be posted; find it instead of posting twice."""
-        ...
-
-    async def failed(self, job: Job, message: str) -> None: ...
-    async def cancelled(self, job: Job) -> None: ...
-
-
-@dataclass
-class Backend:
-    cfg: BackendConfig
-    client: WebuiClient
-    up: bool = False
-    last_error: str | None = None
-    loaded_model: str | None = None
-    current: Job | None = None
-    seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
-    swaps: int = 0
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def name(self) -> str:
-        return self.cfg.name
-
-    def estimate(self, job: Job) -> float:
-        return scheduling.estimate_seconds(job.request, self.seconds_per_unit)
-
-    def learn(self, job: Job, seconds: float) -> None:
-        self.seconds_per_unit = scheduling.learn_seconds_per_unit(self.seconds_per_unit, job.request, seconds)
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    ok: bool
-    message: str
-
-
-class JobQueue:
+class JobQueue(BackendWorkers):
     def __init__(
         self,
         cfg: Config,
@@ -428,15 +371,7 @@ class JobQueue:
 
     # ---- workers ----------------------------------------------------------------------------
 
-    def _eligible(self, job: Job, backend: Backend) -> bool:
-        model = job.request.model
-        if model is None:
-            return True
-        # A job queued while no backend had answered yet carries the name as typed: resolve it now.
-        return self.catalog.backend_has_model(backend.name, self.catalog.resolve_model(model) or model)
-
-    def _matches_loaded(self, job: Job, backend: Backend) -> bool:
-        return job.request.model is None or job.request.model == backend.loaded_model
+    # ---- workers (the loop is in easel.queue.worker) -----------------------------------------
 
     def pick(self, backend: Backend) -> Job | None:
         """Choose the next job for ``backend``: fair order, preferring its loaded model, bounded skips."""
@@ -449,260 +384,6 @@ class JobQueue:
         for passed in skipped:
             passed.passed_over += 1
         return job
-
-    async def _orphans(self) -> None:
-        """Fail queued jobs whose model no known backend has any more (all backends listed)."""
-        if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
-            return
-        for job in list(self._queued.values()):
-            model = job.request.model
-            if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
-                self._take(job)
-                await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
-
-    async def _worker(self, backend: Backend) -> None:
-        delay = 1.0
-        store_delay = 0.25
-        while not self._stopping:
-            if not backend.up:
-                if await self._probe(backend):
-                    delay = 1.0
-                    self._notify()
-                else:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.cfg.webui.probe_max_interval)
-                continue
-            await self._orphans()
-            job = self.pick(backend)
-            if job is None:
-                backend.wake.clear()
-                try:
-                    async with asyncio.timeout(self.cfg.webui.catalog_refresh):
-                        await backend.wake.wait()
-                except TimeoutError:
-                    await self._refresh_catalog(backend)
-                continue
-            try:
-                await self._run(backend, job)
-            except asyncio.CancelledError:
-                raise
-            except StoreError as exc:
-                # The job is back in line (the store still says queued): wait for the store, then go on.
-                log.warning(
-                    "backend %s: could not start job %s (%s); retrying in %.2g s",
-                    backend.name,
-                    job.id,
-                    exc,
-                    store_delay,
-                )
-                await asyncio.sleep(store_delay)
-                store_delay = min(store_delay * 2, 30.0)
-                continue
-            except Exception as exc:  # a bug must not kill the worker
-                error_id = new_error_id()
-                log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
-                self._take(job)
-                self._running.pop(job.id, None)
-                backend.current = None
-                await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
-            store_delay = 0.25
-
-    async def _probe(self, backend: Backend) -> bool:
-        ok = await self._refresh_catalog(backend)
-        if ok:
-            log.info("backend %s: up", backend.name)
-        return ok
-
-    async def _refresh_catalog(self, backend: Backend) -> bool:
-        try:
-            cat = await self.catalog.refresh(backend.name, backend.client)
-        except WebuiError as exc:
-            if backend.up or backend.last_error != str(exc):
-                log.warning("backend %s: down: %s", backend.name, exc)
-            backend.up = False
-            backend.last_error = str(exc)
-            return False
-        if not backend.up:
-            backend.up = True
-            self._changed.set()
-        backend.last_error = None
-        if backend.current is None:
-            backend.loaded_model = cat.loaded_model
-        return True
-
-    async def _run(self, backend: Backend, job: Job) -> None:
-        self._take(job)
-        self._running[job.id] = job
-        self._tick += 1
-        self._guild_served[job.fairness_guild] = self._tick
-        self._user_served[job.user_id] = self._tick
-        self._order_cache = None
-        backend.current = job
-        now = self._clock()
-        try:
-            await self.store.update(
-                job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
-            )
-        except BaseException:
-            backend.current = None
-            self._running.pop(job.id, None)
-            self._put(job)
-            self._notify()
-            raise
-        self._notify()
-        upscale = job.request.upscale
-        wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
-        model = None if upscale else (wanted or backend.loaded_model)
-        title = self.catalog.model_title(backend.name, model) if model else None
-        if model and model != backend.loaded_model:
-            backend.swaps += 1
-        log.info(
-            "job %s: started on %s (attempt %d, model %s)",
-            job.id,
-            backend.name,
-            job.attempts,
-            model or "loaded",
-        )
-        # Not awaited: the generation starts now, whatever Discord's round trip costs (the publisher keeps a
-        # job's edits in order).
-        self._background(self._safe(self.publisher.started(job, backend.name), job))
-        task_id = f"easel-{job.id}-{job.attempts}"
-        self._task_ids[job.id] = task_id
-        progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
-        started = time.monotonic()
-        try:
-            if upscale:
-                result = await self._upscale(backend, job)
-            elif job.request.img2img:
-                payload = build_payload(job.request, model_title=title or model)
-                result = await backend.client.img2img(payload, task_id=task_id)
-            else:
-                payload = build_payload(job.request, model_title=title or model)
-                result = await backend.client.txt2img(payload, task_id=task_id)
-        except WebuiError as exc:
-            await self._on_error(backend, job, exc)
-            return
-        except asyncio.CancelledError:
-            # Shutdown: the job goes back in line (stored) and runs again at the next start. A graceful stop
-            # does not count as an attempt; a crash (kill -9) leaves it "running", which counts.
-            log.info("job %s: interrupted by shutdown; it will run again at the next start", job.id)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.store.update(job, state=JobState.QUEUED, backend=None, attempts=job.attempts - 1)
-                )
-            raise
-        finally:
-            progress_task.cancel()
-            self._task_ids.pop(job.id, None)
-            backend.current = None
-            self._running.pop(job.id, None)
-            self._notify()
-        seconds = time.monotonic() - started
-        if model:
-            backend.loaded_model = model
-        if job.id in self._cancel_requested:
-            self._cancel_requested.discard(job.id)
-            with contextlib.suppress(StoreError):  # still "running" in the store: a restart runs it again
-                await self._store_retry(
-                    f"cancelling job {job.id}",
-                    lambda: self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock()),
-                )
-            log.info("job %s: cancelled while running on %s", job.id, backend.name)
-            await self._safe(self.publisher.cancelled(job), job)
-            return
-        METRICS.observe_generation(seconds)
-        backend.learn(job, seconds)
-        # Storing (MBs of PNG into SQLite) and posting happen in their own task, so this backend's worker sends
-        # the next job at once. Until the images are stored the job is "running" in the store: a crash in
-        # between runs it again, like a crash during generation.
-        self._track(asyncio.create_task(self._store_result(job, result, seconds), name=f"easel-store-{job.id}"))
-
-    async def _upscale(self, backend: Backend, job: Job) -> GenerationResult:
-        r = job.request
-        started = time.monotonic()
-        data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
-        info = png_parameters(data) or ""
-        return GenerationResult(
-            images=(data,),
-            infotexts=(info,),
-            seeds=(r.seed,),
-            subseeds=(),
-            info={},
-            parameters={},
-            elapsed=time.monotonic() - started,
-        )
-
-    async def _store_result(self, job: Job, result: GenerationResult, seconds: float) -> None:
-        try:
-            await self._store_and_deliver(job, result, seconds)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            error_id = new_error_id()
-            log.exception("job %s: storing the result failed [error %s]", job.id, error_id)
-            with contextlib.suppress(Exception):
-                await self._fail(job, f"Easel could not store the result ({type(exc).__name__}).", error_id=error_id)
-
-    async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
-        if not result.images:
-            await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
-            return
-        images = [
-            StoredImage(
-                i,
-                data,
-                result.infotexts[i] if i < len(result.infotexts) else "",
-                result.seeds[i] if i < len(result.seeds) else job.request.seed,
-            )
-            for i, data in enumerate(result.images)
-        ]
-        await self._store_retry(f"storing job {job.id}'s result", lambda: self.store.save_result(job, images, seconds))
-        self.generated_count += 1
-        log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
-        await self._deliver(job, images, recovered=False)
-
-    async def _on_error(self, backend: Backend, job: Job, exc: WebuiError) -> None:
-        error_id = new_error_id()
-        if exc.retryable:
-            if isinstance(exc, WebuiUnavailable | WebuiTimeout):
-                backend.up = False
-                backend.last_error = str(exc)
-                log.warning("backend %s: down (%s) [error %s]", backend.name, exc, error_id)
-                if isinstance(exc, WebuiTimeout):
-                    with contextlib.suppress(WebuiError):
-                        await backend.client.interrupt()
-            if job.attempts < self.cfg.webui.max_attempts:
-                log.warning(
-                    "job %s: attempt %d on %s failed (%s) [error %s]; back in line",
-                    job.id,
-                    job.attempts,
-                    backend.name,
-                    exc,
-                    error_id,
-                )
-                with contextlib.suppress(StoreError):  # the store says running: a restart queues it again anyway
-                    await self._store_retry(
-                        f"queueing job {job.id} again",
-                        lambda: self.store.update(job, state=JobState.QUEUED, backend=None),
-                    )
-                self._put(job)
-                self._notify()
-                return
-        log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
-        await self._fail(job, _user_message(exc), error_id=error_id)
-
-    async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
-        try:
-            await self._store_retry(
-                f"failing job {job.id}",
-                lambda: self.store.update(
-                    job, state=JobState.FAILED, error=message, error_id=error_id, finished_at=self._clock()
-                ),
-            )
-        except StoreError:
-            pass  # logged; the user is told all the same
-        text = f"{message} (error id `{error_id}`)" if error_id else message
-        await self._safe(self.publisher.failed(job, text), job)
 
     # ---- delivery ---------------------------------------------------------------------------
 
@@ -765,32 +446,6 @@ class JobQueue:
             await self._wait_changed()
 
     # ---- progress and position updates ------------------------------------------------------
-
-    async def _watch_progress(self, backend: Backend, job: Job, task_id: str) -> None:
-        interval = self.cfg.queue.status_interval
-        if interval <= 0:
-            return
-        use_task_route = True
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if use_task_route:
-                    tp = await backend.client.task_progress(task_id)
-                    if tp is None:
-                        use_task_route = False
-                    elif tp.active:
-                        await self._safe(self.publisher.progress(job, tp.progress, tp.eta, tp.live_preview), job)
-                        continue
-                    else:
-                        continue
-                if backend.cfg.exclusive:
-                    p = await backend.client.progress()
-                    if not p.idle:
-                        await self._safe(self.publisher.progress(job, p.progress, p.eta_relative, p.current_image), job)
-                else:
-                    return  # no per-task progress and the global one may be someone else's
-            except WebuiError as exc:
-                log.debug("job %s: progress poll failed: %s", job.id, exc)
 
     async def _status_loop(self) -> None:
         """Tell waiting users when their position changes, at most every ``queue.status_interval`` s."""
@@ -856,13 +511,4 @@ def _decrement(counter: Counter[int], key: int) -> None:
         del counter[key]
 
 
-def _user_message(exc: WebuiError) -> str:
-    if isinstance(exc, WebuiUnavailable):
-        return "The image server is down or unreachable, and retries ran out."
-    if isinstance(exc, WebuiTimeout):
-        return "The image server took too long to answer, and retries ran out."
-    if isinstance(exc, WebuiAuthError):
-        return "The image server refused Easel's credentials; tell the bot admin."
-    if isinstance(exc, WebuiServerError):
-        return f"The image server failed: {exc.message or 'internal error'}"
-    return f"The image server refused the request: {exc.message or 'bad request'}"
+__all__ = ["Backend", "CancelResult", "JobQueue", "Publisher", "QueueFull"]
