@@ -67,6 +67,8 @@ class Job:
     passed_over: int = 0
     elapsed: float | None = None
     is_moderated_cancel: bool = False
+    # backends this job stalled on (in memory only): it is retried elsewhere, not there again
+    avoid_backends: set[str] = field(default_factory=set)
 
     @property
     def fairness_guild(self) -> int:

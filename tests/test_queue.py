@@ -432,3 +432,112 @@ async def test_line_length_and_per_guild_caps(tmp_path: Path, webui: FakeWebui, 
     await h.submit(8, "room again", guild=4)
     await h.queue.stop()
     await h.store.close()
+
+
+async def test_request_the_webui_never_registers_is_abandoned_and_the_line_moves(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    # read_timeout alone would hold the backend 30 s x 3 attempts
+    cfg = config(1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "lost_task_timeout": 0.5})
+    h = await make(cfg, session)
+    await wait_up(h)
+    webui.hang_next("txt2img")
+    hung = await h.submit(1, "hangs")
+    nxt = await h.submit(2, "next user")
+    await h.rec.wait(lambda: nxt.id in h.rec.delivered, timeout=10)
+    (job_id, message), *_ = h.rec.of("failed")
+    assert job_id == hung.id and "stopped responding" in message
+    assert webui.interrupts == 0  # the webui was not running it: nothing of anyone's was stopped
+    assert h.queue.backends["gpu0"].stalls == 1
+    webui.release_hung()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_stuck_generation_is_interrupted_and_retried_on_another_backend(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    other = FakeWebui()
+    await other.start()
+    try:
+        await other.down()  # the first job starts on gpu0
+        cfg = config(
+            2,
+            [webui.url, other.url],
+            tmp_path / "q.db",
+            webui={"read_timeout": 30.0, "stall_timeout": 1.5, "lost_task_timeout": 5.0},
+        )
+        h = await make(cfg, session)
+        async with asyncio.timeout(5):
+            while not h.queue.backends["gpu0"].up:
+                await h.queue.wait_changed()
+        webui.hold()  # the generation stops at step 1 and never moves
+        job = await h.submit(1, "stuck")
+        await webui.wait_generation_started(1)
+        await other.up()
+        await wait_up(h)
+        await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=15)
+        assert webui.interrupts == 1  # it was ours and running
+        assert [g["prompt"] for g in other.generations] == ["stuck"]
+        assert [b for _, b in h.rec.of("started")] == ["gpu0", "gpu1"]
+        assert h.rec.of("failed") == []
+        await h.queue.stop()
+        await h.store.close()
+    finally:
+        await other.stop()
+
+
+async def test_waiting_in_the_webuis_own_queue_is_not_a_stall(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(
+        1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "stall_timeout": 0.4, "lost_task_timeout": 0.4}
+    )
+    h = await make(cfg, session)
+    await wait_up(h)
+    webui.hold()
+    # another client of the same webui: its generation runs (held, not moving) and holds the webui's queue
+    other_client = asyncio.create_task(session.post(f"{webui.url}/sdapi/v1/txt2img", json={"prompt": "theirs"}))
+    await webui.wait_generation_started(1)
+    job = await h.submit(1, "ours, waiting behind theirs")
+
+    def polls() -> int:
+        return sum(
+            1
+            for _, path, body in webui.requests
+            if path == "/internal/progress" and body.get("id_task", "").startswith(f"easel-{job.id}")
+        )
+
+    await webui.wait_for(lambda: polls() >= 12, timeout=10)  # well past both timeouts
+    webui.release()
+    await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=10)
+    assert webui.interrupts == 0 and h.rec.of("failed") == []
+    assert h.queue.backends["gpu0"].stalls == 0
+    (await other_client).release()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_cancel_on_a_shared_webui_without_task_progress_does_not_interrupt(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    webui = FakeWebui(internal_progress=False)
+    await webui.start()
+    try:
+        h = await make(config(1, [webui.url], tmp_path / "q.db"), session)  # exclusive = false
+        webui.hold()
+        job = await h.submit(1, "cancelled")
+        await webui.wait_generation_started(1)
+        result = await h.queue.cancel(job.id, user_id=1)
+        assert result.ok and "will not be posted" in result.message
+        assert webui.interrupts == 0  # the running picture may be someone else's: not stopped
+        later = await h.submit(2, "someone else")
+        webui.release()
+        await h.rec.wait(lambda: later.id in h.rec.delivered)
+        assert h.rec.of("cancelled") == [(job.id, None)]
+        assert job.id not in h.rec.delivered
+        assert (await h.store.get_job(job.id)).state == JobState.CANCELLED  # type: ignore[union-attr]
+        await h.queue.stop()
+        await h.store.close()
+    finally:
+        await webui.stop()

@@ -28,7 +28,6 @@ from easel.queue import scheduling
 from easel.queue.publisher import CancelResult, Publisher
 from easel.queue.worker import Backend, BackendWorkers
 from easel.store import Store, StoreError
-from easel.webui import WebuiError
 
 log = logging.getLogger(__name__)
 
@@ -333,18 +332,11 @@ class JobQueue(BackendWorkers):
             return CancelResult(True, f"Cancelled job `{job.id}`.")
         self._cancel_requested.add(job.id)
         backend = self.backends.get(job.backend or "")
-        if backend is not None:
-            try:
-                # Interrupt acts on whatever the webui is running: only send it when the webui says this job is
-                # the active one (per-task progress), or when Easel has the webui to itself.
-                task_id = self._task_ids.get(job.id)
-                tp = await backend.client.task_progress(task_id) if task_id else None
-                if tp is not None and not tp.active:
-                    log.info("job %s: waiting inside the webui; it will be dropped when it returns", job.id)
-                    return CancelResult(True, f"Cancelled job `{job.id}`; it will stop before it draws.")
-                await backend.client.interrupt()
-            except WebuiError as exc:
-                log.warning("job %s: interrupt on %s failed: %s", job.id, backend.name, exc)
+        if backend is not None and not await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
+            # Waiting inside the webui, or a shared webui that cannot say whose picture is running: no interrupt
+            # (it could stop someone else's); the result is dropped when it returns.
+            log.info("job %s: not interrupted on %s; its result will be dropped", job.id, backend.name)
+            return CancelResult(True, f"Cancelled job `{job.id}`; its picture will not be posted.")
         log.info("job %s: cancel requested while running on %s by user %s", job.id, job.backend, user_id)
         return CancelResult(True, f"Stopping job `{job.id}` on {job.backend}.")
 

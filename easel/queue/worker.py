@@ -40,6 +40,14 @@ from easel.webui import (
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Stall:
+    """Why the watchdog abandoned a generation; ``active``: the webui was running it (so it is ours to stop)."""
+
+    reason: str
+    active: bool
+
+
 @dataclass
 class Backend:
     cfg: BackendConfig
@@ -50,6 +58,7 @@ class Backend:
     current: Job | None = None
     seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
     swaps: int = 0
+    stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -86,6 +95,8 @@ class BackendWorkers:
     _changed: asyncio.Event
 
     def _eligible(self, job: Job, backend: Backend) -> bool:
+        if backend.name in job.avoid_backends:
+            return False
         model = job.request.model
         if model is None:
             return True
@@ -215,17 +226,28 @@ class BackendWorkers:
         self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
+        if upscale:
+            generation = asyncio.create_task(self._upscale(backend, job))
+            watchdog = None  # the extras route has no task id to follow
+        else:
+            payload = build_payload(job.request, model_title=title or model)
+            call = backend.client.img2img if job.request.img2img else backend.client.txt2img
+            generation = asyncio.create_task(call(payload, task_id=task_id))
+            watchdog = asyncio.create_task(self._watchdog(backend, job, task_id))
+        stall: Stall | None = None
         try:
-            if upscale:
-                result = await self._upscale(backend, job)
-            elif job.request.img2img:
-                payload = build_payload(job.request, model_title=title or model)
-                result = await backend.client.img2img(payload, task_id=task_id)
-            else:
-                payload = build_payload(job.request, model_title=title or model)
-                result = await backend.client.txt2img(payload, task_id=task_id)
+            if watchdog is not None:
+                await asyncio.wait({generation, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+                if not generation.done():
+                    stall = watchdog.result()  # None: no per-task progress here, wait for the answer
+                    if stall is not None:
+                        generation.cancel()  # drops the connection
+                        with contextlib.suppress(asyncio.CancelledError, WebuiError):
+                            await generation
+            if stall is None:
+                result = await generation
         except WebuiError as exc:
-            await self._on_error(backend, job, exc)
+            await self._on_error(backend, job, exc, task_id=task_id)
             return
         except asyncio.CancelledError:
             # Shutdown: the job goes back in line (stored) and runs again at the next start. A graceful stop
@@ -238,10 +260,16 @@ class BackendWorkers:
             raise
         finally:
             progress_task.cancel()
+            generation.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
             self._task_ids.pop(job.id, None)
             backend.current = None
             self._running.pop(job.id, None)
             self._notify()
+        if stall is not None:
+            await self._on_stall(backend, job, stall, task_id)
+            return
         seconds = time.monotonic() - started
         if model:
             backend.loaded_model = model
@@ -306,7 +334,93 @@ class BackendWorkers:
         log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
         await self._deliver(job, images, recovered=False)
 
-    async def _on_error(self, backend: Backend, job: Job, exc: WebuiError) -> None:
+    async def _interrupt_if_ours(self, backend: Backend, task_id: str | None) -> bool:
+        """``/interrupt`` stops whatever the webui is running: send it only when per-task progress says the active
+        task is this one, or, without per-task progress, when Easel has the webui to itself (``exclusive``)."""
+        try:
+            tp = await backend.client.task_progress(task_id) if task_id else None
+            if tp is None and not backend.cfg.exclusive:
+                return False
+            if tp is not None and not tp.active:
+                return False
+            await backend.client.interrupt()
+        except WebuiError as exc:
+            log.warning("backend %s: interrupt failed: %s", backend.name, exc)
+            return False
+        return True
+
+    async def _watchdog(self, backend: Backend, job: Job, task_id: str) -> Stall | None:
+        """Follow the webui's per-task progress while the generation request is open. Returns a ``Stall`` when
+        the webui does not know the task ``lost_task_timeout`` s after it was sent (not queued, running or
+        finished: the request hangs outside its queue), or the task is running and its progress has not moved
+        for ``stall_timeout`` s. Waiting in the webui's own queue (behind another client's work) is not a stall.
+        Returns None at once when the webui has no per-task progress."""
+        wc = self.cfg.webui
+        interval = max(0.02, min(5.0, wc.stall_timeout / 4, wc.lost_task_timeout / 4))
+        loop = asyncio.get_running_loop()
+        unknown_since: float | None = loop.time()
+        moved_at = loop.time()
+        last: tuple[float | None, int] | None = None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                tp = await backend.client.task_progress(task_id)
+            except WebuiError as exc:
+                log.debug("job %s: watchdog poll failed: %s", job.id, exc)
+                continue
+            if tp is None:
+                return None
+            now = loop.time()
+            if tp.active:
+                unknown_since = None
+                mark = (tp.progress, tp.id_live_preview)
+                if mark != last:
+                    last, moved_at = mark, now
+                elif now - moved_at >= wc.stall_timeout:
+                    return Stall(f"no progress for {wc.stall_timeout:g} s", active=True)
+            elif tp.queued or tp.completed:
+                unknown_since, last, moved_at = None, None, now
+            else:
+                if unknown_since is None:
+                    unknown_since = now
+                if now - unknown_since >= wc.lost_task_timeout:
+                    return Stall(f"the webui did not know the task after {wc.lost_task_timeout:g} s", active=False)
+
+    async def _on_stall(self, backend: Backend, job: Job, stall: Stall, task_id: str) -> None:
+        """The watchdog gave up on a generation: stop it if it is ours and running, mark the backend suspect (it
+        is probed before it gets another job), and retry the job on another backend or tell the user."""
+        error_id = new_error_id()
+        backend.stalls += 1
+        log.warning("backend %s: job %s abandoned: %s [error %s]", backend.name, job.id, stall.reason, error_id)
+        if stall.active:
+            await self._interrupt_if_ours(backend, task_id)
+        backend.up = False
+        backend.last_error = f"stalled: {stall.reason}"
+        if job.id in self._cancel_requested:
+            self._cancel_requested.discard(job.id)
+            with contextlib.suppress(StoreError):
+                await self._store_retry(
+                    f"cancelling job {job.id}",
+                    lambda: self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock()),
+                )
+            await self._safe(self.publisher.cancelled(job), job)
+            return
+        job.avoid_backends.add(backend.name)
+        elsewhere = [b for b in self.backends.values() if b.up and self._eligible(job, b)]
+        if elsewhere and job.attempts < self.cfg.webui.max_attempts:
+            log.info("job %s: retried on another backend after the stall on %s", job.id, backend.name)
+            with contextlib.suppress(StoreError):
+                await self._store_retry(
+                    f"queueing job {job.id} again", lambda: self.store.update(job, state=JobState.QUEUED, backend=None)
+                )
+            self._put(job)
+            self._notify()
+            return
+        await self._fail(
+            job, "The image server stopped responding while drawing this; try again later.", error_id=error_id
+        )
+
+    async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
         error_id = new_error_id()
         if exc.retryable:
             if isinstance(exc, WebuiUnavailable | WebuiTimeout):
@@ -314,8 +428,7 @@ class BackendWorkers:
                 backend.last_error = str(exc)
                 log.warning("backend %s: down (%s) [error %s]", backend.name, exc, error_id)
                 if isinstance(exc, WebuiTimeout):
-                    with contextlib.suppress(WebuiError):
-                        await backend.client.interrupt()
+                    await self._interrupt_if_ours(backend, task_id)
             if job.attempts < self.cfg.webui.max_attempts:
                 log.warning(
                     "job %s: attempt %d on %s failed (%s) [error %s]; back in line",
