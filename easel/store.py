@@ -313,8 +313,16 @@ class Store:
 
     @_serialized
     async def active_jobs(self) -> list[Job]:
-        """Jobs not finished yet (queued, running, generated), oldest first."""
-        return await self._jobs("state IN ('queued', 'running', 'generated')")
+        """Jobs not finished yet (queued, running, generated), oldest first; without their init images (the
+        queue loads one with ``load_init_image`` when its job starts)."""
+        return await self._jobs("state IN ('queued', 'running', 'generated')", with_image=False)
+
+    @_serialized
+    async def load_init_image(self, job_id: str) -> bytes | None:
+        """The init image (img2img / upscale source) stored with a job, None if it has none or it was purged."""
+        async with self._db.execute("SELECT init_image FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
 
     @_serialized
     async def get_job(self, job_id: str) -> Job | None:

@@ -541,3 +541,51 @@ async def test_cancel_on_a_shared_webui_without_task_progress_does_not_interrupt
         await h.store.close()
     finally:
         await webui.stop()
+
+
+def _init_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _sent_init_images(webui: FakeWebui) -> list[bytes]:
+    import base64
+
+    return [base64.b64decode(body["init_images"][0]) for _, path, body in webui.requests if path == "/sdapi/v1/img2img"]
+
+
+async def test_queued_init_images_wait_in_the_store_not_in_memory(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db")
+    init = _init_png()
+    h = await make(cfg, session)
+    webui.hold()
+    await h.submit(1, "keeps the backend busy")
+    await webui.wait_generation_started(1)
+    waiting = await h.submit(2, "img2img, waits", img2img=True, init_image=init, width=64, height=64)
+    queued = h.queue.find(waiting.id)
+    assert queued is not None and queued.request.init_image is None  # the blob is not held in the line
+    webui.release()
+    await h.rec.wait(lambda: waiting.id in h.rec.delivered)
+    assert _sent_init_images(webui) == [init]
+
+    # queued at shutdown: after the restart it still draws from the stored image
+    webui.hold()
+    await h.submit(1, "busy again")
+    await webui.wait_generation_started(3)
+    restarted = await h.submit(3, "img2img across a restart", img2img=True, init_image=init, width=64, height=64)
+    await h.queue.stop()
+    await h.store.close()
+    webui.release()
+    h2 = await make(cfg, session)
+    await h2.rec.wait(lambda: restarted.id in h2.rec.delivered)
+    assert all(j.request.init_image is None for j in h2.queue.queued_jobs())
+    assert _sent_init_images(webui) == [init, init]
+    await h2.queue.stop()
+    await h2.store.close()

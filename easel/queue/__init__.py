@@ -17,6 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from easel.catalog import Catalog
@@ -246,6 +247,9 @@ class JobQueue(BackendWorkers):
             ) from exc
         finally:
             self._reserve(job, -1)
+        if job.request.init_image is not None:
+            # The image is in the store; the job in line carries none (loaded again when it starts).
+            job.request = replace(job.request, init_image=None)
         self._put(job)
         log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
         self._notify()

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
@@ -25,7 +25,7 @@ from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
 from easel.queue.publisher import Publisher
-from easel.request import build_payload
+from easel.request import DrawRequest, build_payload
 from easel.store import Store, StoreError
 from easel.webui import (
     GenerationResult,
@@ -206,7 +206,12 @@ class BackendWorkers:
             self._notify()
             raise
         self._notify()
-        upscale = job.request.upscale
+        request = job.request
+        if request.img2img or request.upscale:
+            request = await self._with_init_image(backend, job)
+            if request is None:
+                return
+        upscale = request.upscale
         wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
         model = None if upscale else (wanted or backend.loaded_model)
         title = self.catalog.model_title(backend.name, model) if model else None
@@ -227,11 +232,11 @@ class BackendWorkers:
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
         if upscale:
-            generation = asyncio.create_task(self._upscale(backend, job))
+            generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
         else:
-            payload = build_payload(job.request, model_title=title or model)
-            call = backend.client.img2img if job.request.img2img else backend.client.txt2img
+            payload = build_payload(request, model_title=title or model)
+            call = backend.client.img2img if request.img2img else backend.client.txt2img
             generation = asyncio.create_task(call(payload, task_id=task_id))
             watchdog = asyncio.create_task(self._watchdog(backend, job, task_id))
         stall: Stall | None = None
@@ -290,8 +295,27 @@ class BackendWorkers:
         # between runs it again, like a crash during generation.
         self._track(asyncio.create_task(self._store_result(job, result, seconds), name=f"easel-store-{job.id}"))
 
-    async def _upscale(self, backend: Backend, job: Job) -> GenerationResult:
-        r = job.request
+    async def _with_init_image(self, backend: Backend, job: Job) -> DrawRequest | None:
+        """The job's request with its init image loaded from the store; None (the job is failed or put back in
+        line) when the image is gone or the store cannot be read."""
+        try:
+            data = await self._store_retry(
+                f"loading job {job.id}'s init image", lambda: self.store.load_init_image(job.id)
+            )
+        except StoreError:
+            data = None
+            message = "Easel could not read the starting image from its database."
+        else:
+            message = "The starting image of this job is no longer stored."
+        if data is None:
+            self._running.pop(job.id, None)
+            backend.current = None
+            await self._fail(job, message, error_id=new_error_id())
+            self._notify()
+            return None
+        return replace(job.request, init_image=data)
+
+    async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
         started = time.monotonic()
         data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
         info = png_parameters(data) or ""
