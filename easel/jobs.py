@@ -29,10 +29,6 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def active(self) -> bool:
-        return self in (JobState.QUEUED, JobState.RUNNING, JobState.GENERATED)
-
 
 @dataclass(frozen=True)
 class Reply:

@@ -589,3 +589,24 @@ async def test_queued_init_images_wait_in_the_store_not_in_memory(
     assert _sent_init_images(webui) == [init, init]
     await h2.queue.stop()
     await h2.store.close()
+
+
+async def test_per_user_memories_are_bounded(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"cooldown_seconds": 0})
+    h = await make(cfg, session)
+    h.queue.fairness_memory, h.queue.prune_every = 5, 10
+    jobs = [await h.submit(user, f"user {user}", guild=user) for user in range(1, 41)]
+    await h.rec.wait(lambda: len(h.rec.delivered) == 40, timeout=20)
+    await h.queue.wait_idle()
+    webui.hold()
+    late = [await h.submit(user, "late", guild=1) for user in range(100, 110)]  # the 10th submit prunes
+    assert len(h.queue._user_served) <= 5 + 1  # + the user whose job is running
+    assert len(h.queue._guild_served) <= 5 + 1
+    assert len(h.queue._last_submit) <= 10
+    assert set(h.queue._sent_position) <= {j.id for j in late}
+    assert len(jobs) == 40
+    # fairness still holds for the users who are in line: one job each, in order
+    webui.release()
+    await h.rec.wait(lambda: all(j.id in h.rec.delivered for j in late))
+    await h.queue.stop()
+    await h.store.close()

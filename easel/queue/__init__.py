@@ -38,6 +38,11 @@ STORE_RETRY_DELAYS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30
 
 
 class JobQueue(BackendWorkers):
+    # Served-order memory kept for users and guilds with nothing in line: the most recently served this many.
+    # One served longer ago than that is treated as never served (it would come first anyway).
+    fairness_memory = 10_000
+    prune_every = 500  # submits between two prunings of the per-user memories
+
     def __init__(
         self,
         cfg: Config,
@@ -70,7 +75,9 @@ class JobQueue(BackendWorkers):
         self._tick = 0
         self._order_cache: list[Job] | None = None
         self._edit_slots = asyncio.Semaphore(8)
-        self._last_submit: dict[int, float] = {}
+        self._last_submit: dict[int, float] = {}  # pruned: entries older than the longest cooldown asked
+        self._longest_cooldown = 0.0
+        self._submits_since_prune = 0
         self._sent_position: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._stopping = False
@@ -169,6 +176,7 @@ class JobQueue(BackendWorkers):
     def _take(self, job: Job) -> None:
         if self._queued.pop(job.id, None) is None:
             return
+        self._sent_position.pop(job.id, None)
         _decrement(self._queued_by_user, job.user_id)
         _decrement(self._queued_by_guild, job.fairness_guild)
         self._invalidate()
@@ -224,6 +232,7 @@ class JobQueue(BackendWorkers):
                 f"You already have {waiting} job(s) in line (limit {max_queued}); wait for one to finish "
                 "or /cancel one."
             )
+        self._longest_cooldown = max(self._longest_cooldown, cooldown or 0.0)
         last = self._last_submit.get(user_id)
         if cooldown and last is not None:
             left = last + cooldown - self._clock()
@@ -237,6 +246,9 @@ class JobQueue(BackendWorkers):
         # Check and reserve in one step, before any await: concurrent submits cannot all pass the same check.
         self.check_user(job.user_id, guild_id=job.guild_id, **limits)  # type: ignore[arg-type]
         self._last_submit[job.user_id] = self._clock()
+        self._submits_since_prune += 1
+        if self._submits_since_prune >= self.prune_every:
+            self._prune_memories()
         self._reserve(job, 1)
         try:
             await self.store.add_job(job)
@@ -256,6 +268,24 @@ class JobQueue(BackendWorkers):
         position = self.position(job.id) or len(self._queued)
         self._sent_position[job.id] = position
         return position
+
+    def _prune_memories(self) -> None:
+        """Bound the per-user / per-guild dicts: cooldown stamps past every cooldown, and the served order of
+        users and guilds with nothing in line beyond the ``fairness_memory`` most recently served."""
+        self._submits_since_prune = 0
+        horizon = self._clock() - self._longest_cooldown
+        self._last_submit = {u: t for u, t in self._last_submit.items() if t > horizon}
+        active = [*self._queued.values(), *self._running.values()]
+        for served, keys in (
+            (self._user_served, {j.user_id for j in active}),
+            (self._guild_served, {j.fairness_guild for j in active}),
+        ):
+            if len(served) <= self.fairness_memory + len(keys):
+                continue
+            idle = sorted((t, k) for k, t in served.items() if k not in keys)
+            for _, key in idle[: len(idle) - self.fairness_memory]:
+                del served[key]
+        self._invalidate()
 
     def _reserve(self, job: Job, n: int) -> None:
         self._reserved += n

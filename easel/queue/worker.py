@@ -474,6 +474,7 @@ class BackendWorkers:
         await self._fail(job, _user_message(exc), error_id=error_id)
 
     async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
+        self._cancel_requested.discard(job.id)
         try:
             await self._store_retry(
                 f"failing job {job.id}",
