@@ -164,7 +164,7 @@ class Store:
         self.failures = 0  # operations that failed since the store was opened
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout: float = 5.0) -> Store:
+    async def open(cls, path: str | Path, *, busy_timeout: float = 1.0) -> Store:
         """Open (and migrate) the database. Raises ``StoreError`` with a one-line reason when the file is not
         a database, cannot be created, or another Easel process has it open.
 
