@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import Report, ms, summary
+from bench.common import Report, ms, rig, summary, timed_command
 from easel.catalog import Catalog
 from easel.config import parse_config
 from easel.jobs import Job, StoredImage, new_id
@@ -123,10 +123,31 @@ async def time_submits(report: Report, quick: bool) -> None:
     await webui.stop()
 
 
+async def time_first_answers(report: Report, quick: bool) -> None:
+    """The real bot (discord.py, the Discord fake): /draw's first answer with 3,000 jobs waiting."""
+    depth = USERS * PER_USER
+    samples = 40 if quick else 150
+    cap = depth + samples + 10
+    async with rig(1, users=50, limits={"max_queue_length": cap, "max_queued_per_guild": cap}) as r:
+        r.webuis[0].hold()  # nothing leaves the line
+        queue = r.bot.queue
+        for i in range(depth):  # straight into the queue: Discord is not needed to fill it
+            await queue.submit(_job(1 + i % USERS, 1 + i % GUILDS))
+        latencies = [await timed_command(r, i) for i in range(samples)]
+        answered = [a for a in latencies if a is not None]
+        stats = summary(answered)
+        label = f"/draw first answer, {depth} waiting"
+        report.add(f"{label}: median", ms(stats["median"]))
+        report.add(f"{label}: p99", ms(stats["p99"]), "< 250 ms", stats["p99"] < 0.25 and len(answered) == samples)
+        report.add(f"{label}: unanswered", str(samples - len(answered)), "0", len(answered) == samples)
+        r.webuis[0].release()
+
+
 async def run(quick: bool) -> Report:
-    report = Report("deep_queue", f"JobQueue + Store core, {USERS} users x {PER_USER} jobs in {GUILDS} guilds")
+    report = Report("deep_queue", f"{USERS} users x {PER_USER} jobs in {GUILDS} guilds waiting, one held webui")
     time_fair_order(report)
     await time_submits(report, quick)
+    await time_first_answers(report, quick)
     return report
 
 
