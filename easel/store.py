@@ -129,6 +129,12 @@ class StoreError(RuntimeError):
     is one line, fit for a log or an admin."""
 
 
+# The operations that write: only their success shows the store is usable again.
+_WRITES = frozenset(
+    {"add_job", "update", "save_result", "mark_delivered", "purge_results", "set_setting", "reset_settings"}
+)
+
+
 def _serialized(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """One store operation at a time: a multi-statement write (store the images, then mark the job) must not
     interleave with another coroutine's statements and commits on the shared connection.
@@ -148,7 +154,8 @@ def _serialized(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 await store._rollback()
                 store._set_health(False, f"{type(exc).__name__}: {exc}")
                 raise StoreError(f"database {method.__name__} failed: {exc}") from exc
-            store._set_health(True, None)
+            if method.__name__ in _WRITES:  # a read succeeds under another connection's write lock (WAL)
+                store._set_health(True, None)
             return result
 
     return wrapper

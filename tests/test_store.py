@@ -159,6 +159,8 @@ async def test_locked_database_fails_the_write_and_leaves_the_job_as_it_was(tmp_
         with pytest.raises(StoreError, match="locked"):
             await store.update(a, state=JobState.RUNNING, attempts=1)
         assert (a.state, a.attempts) == (JobState.QUEUED, 0)
+        assert (await store.get_job("a")) is not None  # reads still work under the lock (WAL)...
+        assert not store.healthy  # ...but do not make the store look healthy while writes fail
     finally:
         admin.execute("ROLLBACK")
         admin.close()
