@@ -245,6 +245,7 @@ class JobQueue(BackendWorkers):
             raise QueueFull("Easel is shutting down; try again in a minute.")
         # Check and reserve in one step, before any await: concurrent submits cannot all pass the same check.
         self.check_user(job.user_id, guild_id=job.guild_id, **limits)  # type: ignore[arg-type]
+        previous_submit = self._last_submit.get(job.user_id)
         self._last_submit[job.user_id] = self._clock()
         self._submits_since_prune += 1
         if self._submits_since_prune >= self.prune_every:
@@ -254,6 +255,10 @@ class JobQueue(BackendWorkers):
             await self.store.add_job(job)
         except StoreError as exc:
             log.error("job %s: could not be stored: %s", job.id, exc)
+            if previous_submit is None:  # not queued: no cooldown for it
+                self._last_submit.pop(job.user_id, None)
+            else:
+                self._last_submit[job.user_id] = previous_submit
             raise QueueFull(
                 "Easel cannot save new jobs right now (its database is busy); try again in a minute."
             ) from exc
