@@ -31,3 +31,16 @@ async def test_locked_database_refuses_politely_and_drawing_resumes(tmp_path: Pa
         assert "#1" in later.response["data"]["content"]
         await e.result_for(BOB, timeout=15)
         assert e.bot.queue.store_ok
+
+
+async def test_hung_webui_does_not_hold_the_line(tmp_path: Path) -> None:
+    # read_timeout alone would keep the backend 30 s x 3 attempts on the hung request
+    async with running_easel(tmp_path, webui={"read_timeout": 30.0, "lost_task_timeout": 0.5}) as e:
+        e.webui.hang_next("txt2img")
+        hung = await e.draw(user=ALICE, prompt="never answered")
+        await e.draw(user=BOB, prompt="next in line")
+        await e.result_for(BOB, timeout=10)
+        text = await e.wait_reply(hung, lambda t: "stopped responding" in t, timeout=10)
+        assert "error id" in text
+        assert e.webui.interrupts == 0  # nothing the webui was running was stopped
+        e.webui.release_hung()
