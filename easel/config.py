@@ -51,6 +51,8 @@ class WebuiConfig:
     catalog_refresh: float = 300.0
     max_attempts: int = 3
     probe_max_interval: float = 60.0
+    stall_timeout: float = 120.0  # a running generation whose progress does not move this long is abandoned
+    lost_task_timeout: float = 30.0  # a generation the webui does not know this long after sending is abandoned
 
 
 Defaults = make_dataclass(
@@ -77,6 +79,8 @@ class Limits:
     cooldown_seconds: float = 0.0
     max_init_image_bytes: int = 8 * 1024 * 1024
     max_init_image_pixels: int = 16 * 1024 * 1024
+    max_queue_length: int = 1000  # jobs waiting in all (every server)
+    max_queued_per_guild: int = 200  # jobs waiting from one server
 
 
 @dataclass(frozen=True)

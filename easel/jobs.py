@@ -29,10 +29,6 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def active(self) -> bool:
-        return self in (JobState.QUEUED, JobState.RUNNING, JobState.GENERATED)
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -67,6 +63,8 @@ class Job:
     passed_over: int = 0
     elapsed: float | None = None
     is_moderated_cancel: bool = False
+    # backends this job stalled on (in memory only): it is retried elsewhere, not there again
+    avoid_backends: set[str] = field(default_factory=set)
 
     @property
     def fairness_guild(self) -> int:

@@ -8,9 +8,13 @@ to do: running jobs run again, generated jobs are posted (Discord's nonce makes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
 import json
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -74,6 +78,33 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+
+def _take_process_lock(lock_path: Path) -> int:
+    """An advisory lock on a file beside the database, held while the store is open: a second Easel on the same
+    database stops at start. The database itself is not locked, so an admin's read-only sqlite3 shell works."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(f"another Easel process is using the database (it holds {lock_path}); stop it first") from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _release_process_lock(fd: int | None) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
 _COLUMNS = (
     "seq, id, state, user_id, guild_id, channel_id, request, created_at, started_at, finished_at, "
     "backend, attempts, error, error_id, reply, result_message_id, elapsed"
@@ -93,50 +124,117 @@ def _reply_from_json(text: str | None) -> Reply | None:
     return Reply(int(d["application_id"]), d["token"], float(d["created_at"]))
 
 
+class StoreError(RuntimeError):
+    """The database could not be opened, or an operation on it failed (locked, disk full, corrupt). The message
+    is one line, fit for a log or an admin."""
+
+
+# The operations that write: only their success shows the store is usable again.
+_WRITES = frozenset(
+    {"add_job", "update", "save_result", "mark_delivered", "purge_results", "set_setting", "reset_settings"}
+)
+
+
 def _serialized(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """One store operation at a time: a multi-statement write (store the images, then mark the job) must not
-    interleave with another coroutine's statements and commits on the shared connection."""
+    interleave with another coroutine's statements and commits on the shared connection.
+
+    A failed operation is rolled back before the next one runs (otherwise the next commit on the shared
+    connection would commit half of it), marks the store unhealthy, and raises ``StoreError``.
+    """
 
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        store = args[0]
-        async with store._lock:  # type: ignore[attr-defined]
-            return await method(*args, **kwargs)
+        store: Store = args[0]  # type: ignore[assignment]
+        async with store._lock:
+            try:
+                result = await method(*args, **kwargs)
+            except (sqlite3.Error, ValueError) as exc:
+                # ValueError: aiosqlite's "no active connection" after close.
+                await store._rollback()
+                store._set_health(False, f"{type(exc).__name__}: {exc}")
+                raise StoreError(f"database {method.__name__} failed: {exc}") from exc
+            if method.__name__ in _WRITES:  # a read succeeds under another connection's write lock (WAL)
+                store._set_health(True, None)
+            return result
 
     return wrapper
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, lock_file: int | None = None) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._lock_file = lock_file
+        self.healthy = True
+        self.last_error: str | None = None
+        self.failures = 0  # operations that failed since the store was opened
 
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
+    async def open(cls, path: str | Path, *, busy_timeout: float = 1.0) -> Store:
+        """Open (and migrate) the database. Raises ``StoreError`` with a one-line reason when the file is not
+        a database, cannot be created, or another Easel process has it open.
+
+        ``busy_timeout``: how long one statement waits for another connection's write lock (an admin's sqlite3
+        shell in a transaction) before it fails; the queue retries failed writes with backoff.
+        """
+        lock_fd: int | None = None
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path))
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                lock_fd = _take_process_lock(Path(f"{path}.lock"))
+            except OSError as exc:
+                raise StoreError(f"cannot use the database {path}: {exc.strerror or exc}") from exc
         try:
+            db = await aiosqlite.connect(str(path), timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            _release_process_lock(lock_fd)
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        db.row_factory = aiosqlite.Row
+        store = cls(db, lock_fd)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
             await store._migrate()
+        except sqlite3.DatabaseError as exc:
+            await store.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise StoreError(f"the database {path} is locked by another program: {exc}") from exc
+            raise StoreError(f"{path} is not a usable Easel database: {exc}") from exc
         except BaseException:
-            await db.close()
+            await store.close()
             raise
         return store
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            _release_process_lock(self._lock_file)
+            self._lock_file = None
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._db.in_transaction:
+                await self._db.rollback()
+
+    def _set_health(self, ok: bool, error: str | None) -> None:
+        if ok and not self.healthy:
+            log.info("store: available again")
+        elif not ok:
+            self.failures += 1
+            if self.healthy:
+                log.warning("store: unavailable: %s", error)
+        self.healthy = ok
+        self.last_error = error
 
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         version = int(row[0]) if row else 0
         if version > len(MIGRATIONS):
-            raise RuntimeError(
+            raise StoreError(
                 f"database schema version {version} is newer than this Easel ({len(MIGRATIONS)}); update Easel"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -168,9 +266,7 @@ class Store:
 
     @_serialized
     async def update(self, job: Job, **fields: Any) -> None:
-        """Set attributes on ``job`` and write them in one commit."""
-        for key, value in fields.items():
-            setattr(job, key, value)
+        """Write the fields in one commit, then set them on ``job`` (a failed write leaves ``job`` as it was)."""
         columns = []
         values: list[Any] = []
         for key, value in fields.items():
@@ -183,6 +279,8 @@ class Store:
         values.append(job.id)
         await self._db.execute(f"UPDATE jobs SET {', '.join(columns)} WHERE id = ?", values)
         await self._db.commit()
+        for key, value in fields.items():
+            setattr(job, key, value)
 
     def _row_to_job(self, row: aiosqlite.Row, init_image: bytes | None) -> Job:
         return Job(
@@ -222,8 +320,16 @@ class Store:
 
     @_serialized
     async def active_jobs(self) -> list[Job]:
-        """Jobs not finished yet (queued, running, generated), oldest first."""
-        return await self._jobs("state IN ('queued', 'running', 'generated')")
+        """Jobs not finished yet (queued, running, generated), oldest first; without their init images (the
+        queue loads one with ``load_init_image`` when its job starts)."""
+        return await self._jobs("state IN ('queued', 'running', 'generated')", with_image=False)
+
+    @_serialized
+    async def load_init_image(self, job_id: str) -> bytes | None:
+        """The init image (img2img / upscale source) stored with a job, None if it has none or it was purged."""
+        async with self._db.execute("SELECT init_image FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
 
     @_serialized
     async def get_job(self, job_id: str) -> Job | None:

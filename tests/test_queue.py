@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ class Harness:
         return job
 
 
-async def make(cfg: Config, session: aiohttp.ClientSession, rec: Recorder | None = None) -> Harness:
-    store = await Store.open(cfg.storage.path)
+async def make(
+    cfg: Config, session: aiohttp.ClientSession, rec: Recorder | None = None, *, busy_timeout: float = 5.0
+) -> Harness:
+    store = await Store.open(cfg.storage.path, busy_timeout=busy_timeout)
     backends = [
         Backend(b, WebuiClient(b.url, session, name=b.name, connect_timeout=1.0, read_timeout=cfg.webui.read_timeout))
         for b in cfg.backends
@@ -310,3 +313,300 @@ async def test_per_user_limit_and_cooldown(tmp_path: Path, webui: FakeWebui, ses
     webui.release()
     await queue.stop()
     await store.close()
+
+
+async def until(h: Harness, predicate: Any, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Until ``predicate()`` holds, re-checked whenever the queue reports a change (a failed store write does)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await h.queue.wait_changed()
+
+
+async def test_locked_database_does_not_stop_the_worker(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    db = tmp_path / "q.db"
+    h = await make(config(1, [webui.url], db), session, busy_timeout=0.05)
+    webui.hold()
+    a = await h.submit(1, "a")
+    await webui.wait_generation_started(1)
+    b = await h.submit(2, "b")
+    admin = sqlite3.connect(db, isolation_level=None)  # an admin's shell holding the write lock
+    admin.execute("BEGIN IMMEDIATE")
+    try:
+        webui.release()
+        # a's result cannot be stored and b cannot be marked running: both are retried, nobody dies
+        await until(h, lambda: h.store.failures >= 4)
+        assert not h.queue.store_ok
+        with pytest.raises(QueueFull, match="database is busy"):
+            await h.submit(3, "refused while locked")
+    finally:
+        admin.execute("ROLLBACK")
+        admin.close()
+    await h.rec.wait(lambda: {a.id, b.id} <= set(h.rec.delivered), timeout=20)
+    assert h.queue.store_ok
+    c = await h.submit(3, "after")
+    await h.rec.wait(lambda: c.id in h.rec.delivered)
+    assert [g["prompt"] for g in webui.generations] == ["a", "b", "after"]
+    assert h.rec.of("failed") == []
+    await h.queue.wait_idle()
+    for job in (a, b, c):
+        assert (await h.store.get_job(job.id)).state == JobState.DELIVERED  # type: ignore[union-attr]
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_a_dying_loop_is_restarted(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    await wait_up(h)
+    broken = [True]
+    original = h.queue._orphans
+
+    async def orphans_once_broken() -> None:
+        if broken[0]:
+            broken[0] = False
+            raise RuntimeError("a bug in the worker loop")
+        await original()
+
+    h.queue._orphans = orphans_once_broken  # type: ignore[method-assign]
+    job = await h.submit(1, "drawn after the restart")
+    await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=10)
+    assert h.queue.restarts == 1
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_concurrent_submits_cannot_pass_the_limit_together(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"max_queued_per_user": 3})
+    h = await make(cfg, session, busy_timeout=0.05)
+    webui.hold()
+
+    def job(user: int) -> Job:
+        return Job(id=new_id(), request=DrawRequest(prompt="x", steps=4), user_id=user, channel_id=1, guild_id=1)
+
+    results = await asyncio.gather(*(h.queue.submit(job(1)) for _ in range(8)), return_exceptions=True)
+    assert sum(isinstance(r, int) for r in results) == 3
+    refusals = [r for r in results if isinstance(r, BaseException)]
+    assert len(refusals) == 5 and all(isinstance(r, QueueFull) and "limit 3" in str(r) for r in refusals)
+    assert len([j for j in await h.store.active_jobs() if j.user_id == 1]) == 3
+    # a submit whose store write fails gives its reservation back
+    admin = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    admin.execute("BEGIN IMMEDIATE")
+    try:
+        h2_job = job(2)
+        with pytest.raises(QueueFull, match="database is busy"):
+            await h.queue.submit(h2_job, max_queued=1)
+    finally:
+        admin.execute("ROLLBACK")
+        admin.close()
+    await h.queue.submit(job(2), max_queued=1)
+    webui.release()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_line_length_and_per_guild_caps(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    cfg = config(
+        1,
+        [webui.url],
+        tmp_path / "q.db",
+        limits={"max_queued_per_user": 10, "max_queue_length": 5, "max_queued_per_guild": 3},
+    )
+    h = await make(cfg, session)
+    webui.hold()
+    first = await h.submit(1, "running", guild=1)
+    await webui.wait_generation_started(1)
+    for user in (2, 3, 4):
+        await h.submit(user, "waiting", guild=1)
+    with pytest.raises(QueueFull, match=r"server's line is full \(3 jobs\)"):
+        await h.submit(5, "guild full", guild=1)
+    await h.submit(6, "other server", guild=2)
+    await h.submit(7, "other server", guild=3)
+    with pytest.raises(QueueFull, match=r"The line is full \(5 jobs\); try again in a few minutes\."):
+        await h.submit(8, "line full", guild=4)
+    assert (await h.queue.cancel(first.id, user_id=1)).ok  # the running job does not count against the line
+    webui.release()
+    await h.rec.wait(lambda: len(h.rec.delivered) == 5)
+    await h.submit(8, "room again", guild=4)
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_request_the_webui_never_registers_is_abandoned_and_the_line_moves(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    # read_timeout alone would hold the backend 30 s x 3 attempts
+    cfg = config(1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "lost_task_timeout": 0.5})
+    h = await make(cfg, session)
+    await wait_up(h)
+    webui.hang_next("txt2img")
+    hung = await h.submit(1, "hangs")
+    nxt = await h.submit(2, "next user")
+    await h.rec.wait(lambda: nxt.id in h.rec.delivered, timeout=10)
+    (job_id, message), *_ = h.rec.of("failed")
+    assert job_id == hung.id and "stopped responding" in message
+    assert webui.interrupts == 0  # the webui was not running it: nothing of anyone's was stopped
+    assert h.queue.backends["gpu0"].stalls == 1
+    webui.release_hung()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_stuck_generation_is_interrupted_and_retried_on_another_backend(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    other = FakeWebui()
+    await other.start()
+    try:
+        await other.down()  # the first job starts on gpu0
+        cfg = config(
+            2,
+            [webui.url, other.url],
+            tmp_path / "q.db",
+            webui={"read_timeout": 30.0, "stall_timeout": 1.5, "lost_task_timeout": 5.0},
+        )
+        h = await make(cfg, session)
+        async with asyncio.timeout(5):
+            while not h.queue.backends["gpu0"].up:
+                await h.queue.wait_changed()
+        webui.hold()  # the generation stops at step 1 and never moves
+        job = await h.submit(1, "stuck")
+        await webui.wait_generation_started(1)
+        await other.up()
+        await wait_up(h)
+        await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=15)
+        assert webui.interrupts == 1  # it was ours and running
+        assert [g["prompt"] for g in other.generations] == ["stuck"]
+        assert [b for _, b in h.rec.of("started")] == ["gpu0", "gpu1"]
+        assert h.rec.of("failed") == []
+        await h.queue.stop()
+        await h.store.close()
+    finally:
+        await other.stop()
+
+
+async def test_waiting_in_the_webuis_own_queue_is_not_a_stall(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(
+        1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "stall_timeout": 0.4, "lost_task_timeout": 0.4}
+    )
+    h = await make(cfg, session)
+    await wait_up(h)
+    webui.hold()
+    # another client of the same webui: its generation runs (held, not moving) and holds the webui's queue
+    other_client = asyncio.create_task(session.post(f"{webui.url}/sdapi/v1/txt2img", json={"prompt": "theirs"}))
+    await webui.wait_generation_started(1)
+    job = await h.submit(1, "ours, waiting behind theirs")
+
+    def polls() -> int:
+        return sum(
+            1
+            for _, path, body in webui.requests
+            if path == "/internal/progress" and body.get("id_task", "").startswith(f"easel-{job.id}")
+        )
+
+    await webui.wait_for(lambda: polls() >= 12, timeout=10)  # well past both timeouts
+    webui.release()
+    await h.rec.wait(lambda: job.id in h.rec.delivered, timeout=10)
+    assert webui.interrupts == 0 and h.rec.of("failed") == []
+    assert h.queue.backends["gpu0"].stalls == 0
+    (await other_client).release()
+    await h.queue.stop()
+    await h.store.close()
+
+
+async def test_cancel_on_a_shared_webui_without_task_progress_does_not_interrupt(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    webui = FakeWebui(internal_progress=False)
+    await webui.start()
+    try:
+        h = await make(config(1, [webui.url], tmp_path / "q.db"), session)  # exclusive = false
+        webui.hold()
+        job = await h.submit(1, "cancelled")
+        await webui.wait_generation_started(1)
+        result = await h.queue.cancel(job.id, user_id=1)
+        assert result.ok and "will not be posted" in result.message
+        assert webui.interrupts == 0  # the running picture may be someone else's: not stopped
+        later = await h.submit(2, "someone else")
+        webui.release()
+        await h.rec.wait(lambda: later.id in h.rec.delivered)
+        assert h.rec.of("cancelled") == [(job.id, None)]
+        assert job.id not in h.rec.delivered
+        assert (await h.store.get_job(job.id)).state == JobState.CANCELLED  # type: ignore[union-attr]
+        await h.queue.stop()
+        await h.store.close()
+    finally:
+        await webui.stop()
+
+
+def _init_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _sent_init_images(webui: FakeWebui) -> list[bytes]:
+    import base64
+
+    return [base64.b64decode(body["init_images"][0]) for _, path, body in webui.requests if path == "/sdapi/v1/img2img"]
+
+
+async def test_queued_init_images_wait_in_the_store_not_in_memory(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db")
+    init = _init_png()
+    h = await make(cfg, session)
+    webui.hold()
+    await h.submit(1, "keeps the backend busy")
+    await webui.wait_generation_started(1)
+    waiting = await h.submit(2, "img2img, waits", img2img=True, init_image=init, width=64, height=64)
+    queued = h.queue.find(waiting.id)
+    assert queued is not None and queued.request.init_image is None  # the blob is not held in the line
+    webui.release()
+    await h.rec.wait(lambda: waiting.id in h.rec.delivered)
+    assert _sent_init_images(webui) == [init]
+
+    # queued at shutdown: after the restart it still draws from the stored image
+    webui.hold()
+    await h.submit(1, "busy again")
+    await webui.wait_generation_started(3)
+    restarted = await h.submit(3, "img2img across a restart", img2img=True, init_image=init, width=64, height=64)
+    await h.queue.stop()
+    await h.store.close()
+    webui.release()
+    h2 = await make(cfg, session)
+    await h2.rec.wait(lambda: restarted.id in h2.rec.delivered)
+    assert all(j.request.init_image is None for j in h2.queue.queued_jobs())
+    assert _sent_init_images(webui) == [init, init]
+    await h2.queue.stop()
+    await h2.store.close()
+
+
+async def test_per_user_memories_are_bounded(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
+    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"cooldown_seconds": 0})
+    h = await make(cfg, session)
+    h.queue.fairness_memory, h.queue.prune_every = 5, 10
+    jobs = [await h.submit(user, f"user {user}", guild=user) for user in range(1, 41)]
+    await h.rec.wait(lambda: len(h.rec.delivered) == 40, timeout=20)
+    await h.queue.wait_idle()
+    webui.hold()
+    late = [await h.submit(user, "late", guild=1) for user in range(100, 110)]  # the 10th submit prunes
+    assert len(h.queue._user_served) <= 5 + 1  # + the user whose job is running
+    assert len(h.queue._guild_served) <= 5 + 1
+    assert len(h.queue._last_submit) <= 10
+    assert set(h.queue._sent_position) <= {j.id for j in late}
+    assert len(jobs) == 40
+    # fairness still holds for the users who are in line: one job each, in order
+    webui.release()
+    await h.rec.wait(lambda: all(j.id in h.rec.delivered for j in late))
+    await h.queue.stop()
+    await h.store.close()

@@ -7,7 +7,7 @@ import pytest
 
 from easel.jobs import Job, JobState, Reply, StoredImage
 from easel.request import DrawRequest
-from easel.store import MIGRATIONS, Store
+from easel.store import MIGRATIONS, Store, StoreError
 
 
 def job(job_id: str, user: int = 1, **kw: object) -> Job:
@@ -98,4 +98,72 @@ async def test_concurrent_writes_do_not_interleave(tmp_path: Path) -> None:
         assert await store.load_result(j.id) == images
         assert (await store.get_job(j.id)).state == JobState.GENERATED  # type: ignore[union-attr]
     assert {x.state for x in await store.active_jobs()} == {JobState.GENERATED, JobState.RUNNING}
+    await store.close()
+
+
+async def test_not_a_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    path.write_bytes(b"this is a config file, not a database" * 100)
+    with pytest.raises(StoreError, match="not a usable Easel database") as info:
+        await Store.open(path)
+    assert "\n" not in str(info.value)
+    path.unlink()
+    store = await Store.open(path)  # the refusal left no lock behind
+    await store.close()
+
+
+async def test_second_easel_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    store = await Store.open(path)
+    await store.add_job(job("a"))
+    with pytest.raises(StoreError, match="another Easel process"):
+        await Store.open(path)
+    # an admin's read-only shell still works while Easel runs
+    async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as ro:
+        async with ro.execute("SELECT id FROM jobs") as cur:
+            assert [r[0] for r in await cur.fetchall()] == ["a"]
+    await store.close()
+    again = await Store.open(path)
+    await again.close()
+
+
+async def test_failed_write_is_rolled_back_before_the_next_commit(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    store = await Store.open(path)
+    a = await store.add_job(job("a"))
+    b = await store.add_job(job("b"))
+    first = [StoredImage(0, b"png0", "info0", 5)]
+    await store.save_result(a, first, 1.0)
+    # the DELETE of a's images succeeds, then the INSERT fails (same index twice)
+    dup = [StoredImage(0, b"x", "i", 1), StoredImage(0, b"y", "i", 1)]
+    with pytest.raises(StoreError):
+        await store.save_result(a, dup, 1.0)
+    assert not store.healthy
+    await store.update(b, state=JobState.RUNNING)  # commits on the shared connection
+    assert store.healthy
+    await store.close()
+    store = await Store.open(path)
+    assert await store.load_result("a") == first
+    await store.close()
+
+
+async def test_locked_database_fails_the_write_and_leaves_the_job_as_it_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "e.db"
+    store = await Store.open(path, busy_timeout=0.05)
+    a = await store.add_job(job("a"))
+    admin = sqlite3.connect(path, isolation_level=None)
+    admin.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            await store.update(a, state=JobState.RUNNING, attempts=1)
+        assert (a.state, a.attempts) == (JobState.QUEUED, 0)
+        assert (await store.get_job("a")) is not None  # reads still work under the lock (WAL)...
+        assert not store.healthy  # ...but do not make the store look healthy while writes fail
+    finally:
+        admin.execute("ROLLBACK")
+        admin.close()
+    await store.update(a, state=JobState.RUNNING, attempts=1)
+    assert (await store.get_job("a")).state == JobState.RUNNING  # type: ignore[union-attr]
     await store.close()

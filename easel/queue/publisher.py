@@ -1,0 +1,30 @@
+"""What the queue tells the outside world (Discord), and the answer to a cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from easel.jobs import Job, StoredImage
+
+
+class Publisher(Protocol):
+    """What the queue tells the outside world (Discord). Implementations must not raise for Discord errors
+    they can handle; ``deliver`` must be idempotent for a job (same nonce, same message)."""
+
+    async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
+    async def started(self, job: Job, backend: str) -> None: ...
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None: ...
+    async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+        """Post the result. ``recovered``: the bot restarted after the images were stored, so the result may
+        already be posted; find it instead of posting twice."""
+        ...
+
+    async def failed(self, job: Job, message: str) -> None: ...
+    async def cancelled(self, job: Job) -> None: ...
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    ok: bool
+    message: str

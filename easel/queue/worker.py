@@ -1,0 +1,526 @@
+"""The per-backend worker: probe a backend until it answers, take the next job for it, run it, retry or fail.
+
+- A backend that stops answering is marked down, its job goes back to the line, and it is probed with
+  backoff until it answers. Connection errors, timeouts and 5xx are retried ``webui.max_attempts`` times
+  in all; a 4xx fails the job at once with the webui's reason.
+- After the webui answers, the images are stored (state ``generated``) and delivery runs in its own task,
+  so the backend starts the next job at once.
+- A store failure (database locked, disk full) never ends a worker: the job goes back in line and the
+  worker retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from easel.catalog import Catalog
+from easel.config import BackendConfig, Config
+from easel.infotext import png_parameters
+from easel.jobs import Job, JobState, StoredImage, new_error_id
+from easel.metrics import METRICS
+from easel.queue import scheduling
+from easel.queue.publisher import Publisher
+from easel.request import DrawRequest, build_payload
+from easel.store import Store, StoreError
+from easel.webui import (
+    GenerationResult,
+    WebuiAuthError,
+    WebuiClient,
+    WebuiError,
+    WebuiServerError,
+    WebuiTimeout,
+    WebuiUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Why the watchdog abandoned a generation; ``active``: the webui was running it (so it is ours to stop)."""
+
+    reason: str
+    active: bool
+
+
+@dataclass
+class Backend:
+    cfg: BackendConfig
+    client: WebuiClient
+    up: bool = False
+    last_error: str | None = None
+    loaded_model: str | None = None
+    current: Job | None = None
+    seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
+    swaps: int = 0
+    stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def estimate(self, job: Job) -> float:
+        return scheduling.estimate_seconds(job.request, self.seconds_per_unit)
+
+    def learn(self, job: Job, seconds: float) -> None:
+        self.seconds_per_unit = scheduling.learn_seconds_per_unit(self.seconds_per_unit, job.request, seconds)
+
+
+class BackendWorkers:
+    """One worker loop per backend: probe, pick, run, retry. Mixed into ``JobQueue``, whose line and state it
+    shares (the attributes below are set by ``JobQueue.__init__``; ``pick``, ``_take``, ``_put``, ``_notify``,
+    ``_safe``, ``_background``, ``_track``, ``_deliver`` and ``_store_retry`` are ``JobQueue``'s)."""
+
+    cfg: Config
+    store: Store
+    catalog: Catalog
+    publisher: Publisher
+    backends: dict[str, Backend]
+    generated_count: int
+    _clock: Callable[[], float]
+    _queued: dict[str, Job]
+    _running: dict[str, Job]
+    _cancel_requested: set[str]
+    _task_ids: dict[str, str]
+    _guild_served: dict[int, int]
+    _user_served: dict[int, int]
+    _tick: int
+    _stopping: bool
+    _changed: asyncio.Event
+
+    def _eligible(self, job: Job, backend: Backend) -> bool:
+        if backend.name in job.avoid_backends:
+            return False
+        model = job.request.model
+        if model is None:
+            return True
+        # A job queued while no backend had answered yet carries the name as typed: resolve it now.
+        return self.catalog.backend_has_model(backend.name, self.catalog.resolve_model(model) or model)
+
+    def _matches_loaded(self, job: Job, backend: Backend) -> bool:
+        return job.request.model is None or job.request.model == backend.loaded_model
+
+    async def _orphans(self) -> None:
+        """Fail queued jobs whose model no known backend has any more (all backends listed)."""
+        if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
+            return
+        for job in list(self._queued.values()):
+            model = job.request.model
+            if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
+                self._take(job)
+                await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+
+    async def _worker(self, backend: Backend) -> None:
+        delay = 1.0
+        store_delay = 0.25
+        while not self._stopping:
+            if not backend.up:
+                if await self._probe(backend):
+                    delay = 1.0
+                    self._notify()
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.cfg.webui.probe_max_interval)
+                continue
+            await self._orphans()
+            job = self.pick(backend)
+            if job is None:
+                backend.wake.clear()
+                try:
+                    async with asyncio.timeout(self.cfg.webui.catalog_refresh):
+                        await backend.wake.wait()
+                except TimeoutError:
+                    await self._refresh_catalog(backend)
+                continue
+            try:
+                await self._run(backend, job)
+            except asyncio.CancelledError:
+                raise
+            except StoreError as exc:
+                # The job is back in line (the store still says queued): wait for the store, then go on.
+                log.warning(
+                    "backend %s: could not start job %s (%s); retrying in %.2g s",
+                    backend.name,
+                    job.id,
+                    exc,
+                    store_delay,
+                )
+                await asyncio.sleep(store_delay)
+                store_delay = min(store_delay * 2, 30.0)
+                continue
+            except Exception as exc:  # a bug must not kill the worker
+                error_id = new_error_id()
+                log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
+                self._take(job)
+                self._running.pop(job.id, None)
+                backend.current = None
+                await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
+            store_delay = 0.25
+
+    async def _probe(self, backend: Backend) -> bool:
+        ok = await self._refresh_catalog(backend)
+        if ok:
+            log.info("backend %s: up", backend.name)
+        return ok
+
+    async def _refresh_catalog(self, backend: Backend) -> bool:
+        try:
+            cat = await self.catalog.refresh(backend.name, backend.client)
+        except WebuiError as exc:
+            if backend.up or backend.last_error != str(exc):
+                log.warning("backend %s: down: %s", backend.name, exc)
+            backend.up = False
+            backend.last_error = str(exc)
+            return False
+        if not backend.up:
+            backend.up = True
+            self._changed.set()
+        backend.last_error = None
+        if backend.current is None:
+            backend.loaded_model = cat.loaded_model
+        return True
+
+    async def _run(self, backend: Backend, job: Job) -> None:
+        self._take(job)
+        self._running[job.id] = job
+        self._tick += 1
+        self._guild_served[job.fairness_guild] = self._tick
+        self._user_served[job.user_id] = self._tick
+        self._order_cache = None
+        backend.current = job
+        now = self._clock()
+        try:
+            await self.store.update(
+                job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
+            )
+        except BaseException:
+            backend.current = None
+            self._running.pop(job.id, None)
+            self._put(job)
+            self._notify()
+            raise
+        self._notify()
+        request = job.request
+        if request.img2img or request.upscale:
+            request = await self._with_init_image(backend, job)
+            if request is None:
+                return
+        upscale = request.upscale
+        wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
+        model = None if upscale else (wanted or backend.loaded_model)
+        title = self.catalog.model_title(backend.name, model) if model else None
+        if model and model != backend.loaded_model:
+            backend.swaps += 1
+        log.info(
+            "job %s: started on %s (attempt %d, model %s)",
+            job.id,
+            backend.name,
+            job.attempts,
+            model or "loaded",
+        )
+        # Not awaited: the generation starts now, whatever Discord's round trip costs (the publisher keeps a
+        # job's edits in order).
+        self._background(self._safe(self.publisher.started(job, backend.name), job))
+        task_id = f"easel-{job.id}-{job.attempts}"
+        self._task_ids[job.id] = task_id
+        progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
+        started = time.monotonic()
+        if upscale:
+            generation = asyncio.create_task(self._upscale(backend, request))
+            watchdog = None  # the extras route has no task id to follow
+        else:
+            payload = build_payload(request, model_title=title or model)
+            call = backend.client.img2img if request.img2img else backend.client.txt2img
+            generation = asyncio.create_task(call(payload, task_id=task_id))
+            watchdog = asyncio.create_task(self._watchdog(backend, job, task_id))
+        stall: Stall | None = None
+        try:
+            if watchdog is not None:
+                await asyncio.wait({generation, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+                if not generation.done():
+                    stall = watchdog.result()  # None: no per-task progress here, wait for the answer
+                    if stall is not None:
+                        generation.cancel()  # drops the connection
+                        with contextlib.suppress(asyncio.CancelledError, WebuiError):
+                            await generation
+            if stall is None:
+                result = await generation
+        except WebuiError as exc:
+            await self._on_error(backend, job, exc, task_id=task_id)
+            return
+        except asyncio.CancelledError:
+            # Shutdown: the job goes back in line (stored) and runs again at the next start. A graceful stop
+            # does not count as an attempt; a crash (kill -9) leaves it "running", which counts.
+            log.info("job %s: interrupted by shutdown; it will run again at the next start", job.id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.store.update(job, state=JobState.QUEUED, backend=None, attempts=job.attempts - 1)
+                )
+            raise
+        finally:
+            progress_task.cancel()
+            generation.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+            self._task_ids.pop(job.id, None)
+            backend.current = None
+            self._running.pop(job.id, None)
+            self._notify()
+        if stall is not None:
+            await self._on_stall(backend, job, stall, task_id)
+            return
+        seconds = time.monotonic() - started
+        if model:
+            backend.loaded_model = model
+        if job.id in self._cancel_requested:
+            self._cancel_requested.discard(job.id)
+            with contextlib.suppress(StoreError):  # still "running" in the store: a restart runs it again
+                await self._store_retry(
+                    f"cancelling job {job.id}",
+                    lambda: self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock()),
+                )
+            log.info("job %s: cancelled while running on %s", job.id, backend.name)
+            await self._safe(self.publisher.cancelled(job), job)
+            return
+        METRICS.observe_generation(seconds)
+        backend.learn(job, seconds)
+        # Storing (MBs of PNG into SQLite) and posting happen in their own task, so this backend's worker sends
+        # the next job at once. Until the images are stored the job is "running" in the store: a crash in
+        # between runs it again, like a crash during generation.
+        self._track(asyncio.create_task(self._store_result(job, result, seconds), name=f"easel-store-{job.id}"))
+
+    async def _with_init_image(self, backend: Backend, job: Job) -> DrawRequest | None:
+        """The job's request with its init image loaded from the store; None (the job is failed or put back in
+        line) when the image is gone or the store cannot be read."""
+        try:
+            data = await self._store_retry(
+                f"loading job {job.id}'s init image", lambda: self.store.load_init_image(job.id)
+            )
+        except StoreError:
+            data = None
+            message = "Easel could not read the starting image from its database."
+        else:
+            message = "The starting image of this job is no longer stored."
+        if data is None:
+            self._running.pop(job.id, None)
+            backend.current = None
+            await self._fail(job, message, error_id=new_error_id())
+            self._notify()
+            return None
+        return replace(job.request, init_image=data)
+
+    async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
+        started = time.monotonic()
+        data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
+        info = png_parameters(data) or ""
+        return GenerationResult(
+            images=(data,),
+            infotexts=(info,),
+            seeds=(r.seed,),
+            subseeds=(),
+            info={},
+            parameters={},
+            elapsed=time.monotonic() - started,
+        )
+
+    async def _store_result(self, job: Job, result: GenerationResult, seconds: float) -> None:
+        try:
+            await self._store_and_deliver(job, result, seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error_id = new_error_id()
+            log.exception("job %s: storing the result failed [error %s]", job.id, error_id)
+            with contextlib.suppress(Exception):
+                await self._fail(job, f"Easel could not store the result ({type(exc).__name__}).", error_id=error_id)
+
+    async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
+        if not result.images:
+            await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
+            return
+        images = [
+            StoredImage(
+                i,
+                data,
+                result.infotexts[i] if i < len(result.infotexts) else "",
+                result.seeds[i] if i < len(result.seeds) else job.request.seed,
+            )
+            for i, data in enumerate(result.images)
+        ]
+        await self._store_retry(f"storing job {job.id}'s result", lambda: self.store.save_result(job, images, seconds))
+        self.generated_count += 1
+        log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
+        await self._deliver(job, images, recovered=False)
+
+    async def _interrupt_if_ours(self, backend: Backend, task_id: str | None) -> bool:
+        """``/interrupt`` stops whatever the webui is running: send it only when per-task progress says the active
+        task is this one, or, without per-task progress, when Easel has the webui to itself (``exclusive``)."""
+        try:
+            tp = await backend.client.task_progress(task_id) if task_id else None
+            if tp is None and not backend.cfg.exclusive:
+                return False
+            if tp is not None and not tp.active:
+                return False
+            await backend.client.interrupt()
+        except WebuiError as exc:
+            log.warning("backend %s: interrupt failed: %s", backend.name, exc)
+            return False
+        return True
+
+    async def _watchdog(self, backend: Backend, job: Job, task_id: str) -> Stall | None:
+        """Follow the webui's per-task progress while the generation request is open. Returns a ``Stall`` when
+        the webui does not know the task ``lost_task_timeout`` s after it was sent (not queued, running or
+        finished: the request hangs outside its queue), or the task is running and its progress has not moved
+        for ``stall_timeout`` s. Waiting in the webui's own queue (behind another client's work) is not a stall.
+        Returns None at once when the webui has no per-task progress."""
+        wc = self.cfg.webui
+        interval = max(0.02, min(5.0, wc.stall_timeout / 4, wc.lost_task_timeout / 4))
+        loop = asyncio.get_running_loop()
+        unknown_since: float | None = loop.time()
+        moved_at = loop.time()
+        last: tuple[float | None, int] | None = None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                tp = await backend.client.task_progress(task_id)
+            except WebuiError as exc:
+                log.debug("job %s: watchdog poll failed: %s", job.id, exc)
+                continue
+            if tp is None:
+                return None
+            now = loop.time()
+            if tp.active:
+                unknown_since = None
+                mark = (tp.progress, tp.id_live_preview)
+                if mark != last:
+                    last, moved_at = mark, now
+                elif now - moved_at >= wc.stall_timeout:
+                    return Stall(f"no progress for {wc.stall_timeout:g} s", active=True)
+            elif tp.queued or tp.completed:
+                unknown_since, last, moved_at = None, None, now
+            else:
+                if unknown_since is None:
+                    unknown_since = now
+                if now - unknown_since >= wc.lost_task_timeout:
+                    return Stall(f"the webui did not know the task after {wc.lost_task_timeout:g} s", active=False)
+
+    async def _on_stall(self, backend: Backend, job: Job, stall: Stall, task_id: str) -> None:
+        """The watchdog gave up on a generation: stop it if it is ours and running, mark the backend suspect (it
+        is probed before it gets another job), and retry the job on another backend or tell the user."""
+        error_id = new_error_id()
+        backend.stalls += 1
+        log.warning("backend %s: job %s abandoned: %s [error %s]", backend.name, job.id, stall.reason, error_id)
+        if stall.active:
+            await self._interrupt_if_ours(backend, task_id)
+        backend.up = False
+        backend.last_error = f"stalled: {stall.reason}"
+        if job.id in self._cancel_requested:
+            self._cancel_requested.discard(job.id)
+            with contextlib.suppress(StoreError):
+                await self._store_retry(
+                    f"cancelling job {job.id}",
+                    lambda: self.store.update(job, state=JobState.CANCELLED, finished_at=self._clock()),
+                )
+            await self._safe(self.publisher.cancelled(job), job)
+            return
+        job.avoid_backends.add(backend.name)
+        elsewhere = [b for b in self.backends.values() if b.up and self._eligible(job, b)]
+        if elsewhere and job.attempts < self.cfg.webui.max_attempts:
+            log.info("job %s: retried on another backend after the stall on %s", job.id, backend.name)
+            with contextlib.suppress(StoreError):
+                await self._store_retry(
+                    f"queueing job {job.id} again", lambda: self.store.update(job, state=JobState.QUEUED, backend=None)
+                )
+            self._put(job)
+            self._notify()
+            return
+        await self._fail(
+            job, "The image server stopped responding while drawing this; try again later.", error_id=error_id
+        )
+
+    async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
+        error_id = new_error_id()
+        if exc.retryable:
+            if isinstance(exc, WebuiUnavailable | WebuiTimeout):
+                backend.up = False
+                backend.last_error = str(exc)
+                log.warning("backend %s: down (%s) [error %s]", backend.name, exc, error_id)
+                if isinstance(exc, WebuiTimeout):
+                    await self._interrupt_if_ours(backend, task_id)
+            if job.attempts < self.cfg.webui.max_attempts:
+                log.warning(
+                    "job %s: attempt %d on %s failed (%s) [error %s]; back in line",
+                    job.id,
+                    job.attempts,
+                    backend.name,
+                    exc,
+                    error_id,
+                )
+                with contextlib.suppress(StoreError):  # the store says running: a restart queues it again anyway
+                    await self._store_retry(
+                        f"queueing job {job.id} again",
+                        lambda: self.store.update(job, state=JobState.QUEUED, backend=None),
+                    )
+                self._put(job)
+                self._notify()
+                return
+        log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
+        await self._fail(job, _user_message(exc), error_id=error_id)
+
+    async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
+        self._cancel_requested.discard(job.id)
+        try:
+            await self._store_retry(
+                f"failing job {job.id}",
+                lambda: self.store.update(
+                    job, state=JobState.FAILED, error=message, error_id=error_id, finished_at=self._clock()
+                ),
+            )
+        except StoreError:
+            pass  # logged; the user is told all the same
+        text = f"{message} (error id `{error_id}`)" if error_id else message
+        await self._safe(self.publisher.failed(job, text), job)
+
+    async def _watch_progress(self, backend: Backend, job: Job, task_id: str) -> None:
+        interval = self.cfg.queue.status_interval
+        if interval <= 0:
+            return
+        use_task_route = True
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if use_task_route:
+                    tp = await backend.client.task_progress(task_id)
+                    if tp is None:
+                        use_task_route = False
+                    elif tp.active:
+                        await self._safe(self.publisher.progress(job, tp.progress, tp.eta, tp.live_preview), job)
+                        continue
+                    else:
+                        continue
+                if backend.cfg.exclusive:
+                    p = await backend.client.progress()
+                    if not p.idle:
+                        await self._safe(self.publisher.progress(job, p.progress, p.eta_relative, p.current_image), job)
+                else:
+                    return  # no per-task progress and the global one may be someone else's
+            except WebuiError as exc:
+                log.debug("job %s: progress poll failed: %s", job.id, exc)
+
+
+def _user_message(exc: WebuiError) -> str:
+    if isinstance(exc, WebuiUnavailable):
+        return "The image server is down or unreachable, and retries ran out."
+    if isinstance(exc, WebuiTimeout):
+        return "The image server took too long to answer, and retries ran out."
+    if isinstance(exc, WebuiAuthError):
+        return "The image server refused Easel's credentials; tell the bot admin."
+    if isinstance(exc, WebuiServerError):
+        return f"The image server failed: {exc.message or 'internal error'}"
+    return f"The image server refused the request: {exc.message or 'bad request'}"
