@@ -23,11 +23,12 @@ from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
+from easel.images import fit_init_image
 from easel.logs import setup_logging
 from easel.metrics import MetricsServer
 from easel.policy import PolicyService
 from easel.queue import Backend, JobQueue
-from easel.store import Store
+from easel.store import Store, StoreError
 from easel.webui import WebuiClient
 
 log = logging.getLogger("easel")
@@ -84,7 +85,7 @@ class EaselBot(commands.AutoShardedBot):
         ]
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
-        self.admission = Admission(self.policy, self.queue, self.catalog)
+        self.admission = Admission(self.policy, self.queue, self.catalog, fit_init_image=fit_init_image)
         self.metrics_server: MetricsServer | None = None
         if cfg.metrics.enabled:
             self.metrics_server = MetricsServer.from_config(self.queue, cfg.metrics)
@@ -147,6 +148,10 @@ async def run(config: Config) -> int:
         runner.result()
     except discord.LoginFailure:
         log.error("Discord refused the token: check DISCORD_TOKEN or [discord] token (Bot tab of the application)")
+        await bot.close()
+        return 2
+    except StoreError as exc:  # not a database, locked by another program, or another Easel uses it
+        print(f"easel: {exc}", file=sys.stderr)
         await bot.close()
         return 2
     return 0

@@ -136,7 +136,10 @@ def _attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.
             log.warning("draw: downloading the init image failed: %s [error %s]", exc, error_id)
             raise RequestError(f"Couldn't download the init image; try again (error id `{error_id}`).") from exc
         return await prepare_init_image(
-            data, max_bytes=limits.max_init_image_bytes, max_pixels=limits.max_init_image_pixels
+            data,
+            max_bytes=limits.max_init_image_bytes,
+            max_pixels=limits.max_init_image_pixels,
+            fit_to=(limits.max_width, limits.max_height),  # it can't be drawn larger
         )
 
     return load

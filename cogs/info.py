@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.replies import reply
+from easel.store import StoreError
 from easel.texts.commands import help_text, models_text, status_text
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ class Info(commands.Cog):
         q = self.bot.queue
         try:
             counts: dict[str, int] | None = await q.store.count_by_state()
-        except Exception:
-            log.exception("status: count_by_state failed")
+        except StoreError as exc:
+            log.warning("status: counting jobs failed: %s", exc)
             counts = None
         text = status_text(
             queued=len(q.queued_jobs()),
@@ -54,6 +55,7 @@ class Info(commands.Cog):
             counts=counts,
             generated_since_start=q.generated_count,
             viewer_id=interaction.user.id,
+            store_ok=q.store_ok,
         )
         await reply(interaction, text)
 

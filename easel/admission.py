@@ -159,7 +159,7 @@ class Admission:
                 limits = await self.policy.check_quota(settings, ctx)
                 queue_limits = limits.queue_kwargs()
                 if ask.init_image is not None:  # refuse before a download that would be for nothing
-                    self.queue.check_user(ctx.user_id, **queue_limits)
+                    self.queue.check_user(ctx.user_id, guild_id=ctx.guild_id, **queue_limits)
                 request = await self._build(ask, settings, prompt, negative, spoiler)
                 check_request_limits(request, settings)
                 job = Job(

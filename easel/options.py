@@ -29,7 +29,7 @@ class OptionType(StrEnum):
 
 
 class Flavor(StrEnum):
-    """The webui implementation a backend runs (payload keys differ)."""
+    """The webui implementation a backend runs: payload keys, routes and error shapes differ."""
 
     A1111 = "a1111"
     FORGE = "forge"

@@ -20,13 +20,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
 from easel.infotext import png_parameters
+from easel.options import Flavor
 
 __all__ = [
     "BackendInfo",
@@ -197,14 +197,6 @@ class ModelInfo:
     model_name: str
     hash: str | None
     filename: str
-
-
-class Flavor(StrEnum):
-    """Which webui answers: they differ in routes and error shapes."""
-
-    A1111 = "a1111"  # AUTOMATIC1111 (or a compatible fork)
-    FORGE = "forge"
-    SDNEXT = "sdnext"
 
 
 @dataclass(frozen=True)

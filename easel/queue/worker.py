@@ -23,6 +23,7 @@ from easel.config import BackendConfig, Config
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
+from easel.options import Flavor
 from easel.queue import scheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest, build_payload
@@ -59,6 +60,7 @@ class Backend:
     seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
     swaps: int = 0
     stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
+    flavor: Flavor = Flavor.A1111  # which webui it is (payload keys differ), detected when it comes up
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -166,7 +168,7 @@ class BackendWorkers:
     async def _probe(self, backend: Backend) -> bool:
         ok = await self._refresh_catalog(backend)
         if ok:
-            log.info("backend %s: up", backend.name)
+            log.info("backend %s: up (%s)", backend.name, backend.flavor)
         return ok
 
     async def _refresh_catalog(self, backend: Backend) -> bool:
@@ -179,6 +181,10 @@ class BackendWorkers:
             backend.last_error = str(exc)
             return False
         if not backend.up:
+            try:
+                backend.flavor = (await backend.client.detect()).flavor
+            except WebuiError as exc:
+                log.info("backend %s: can't tell which webui it is (%s); keeping %s", backend.name, exc, backend.flavor)
             backend.up = True
             self._changed.set()
         backend.last_error = None
@@ -235,7 +241,7 @@ class BackendWorkers:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
         else:
-            payload = build_payload(request, model_title=title or model)
+            payload = build_payload(request, model_title=title or model, flavor=backend.flavor)
             call = backend.client.img2img if request.img2img else backend.client.txt2img
             generation = asyncio.create_task(call(payload, task_id=task_id))
             watchdog = asyncio.create_task(self._watchdog(backend, job, task_id))

@@ -111,17 +111,23 @@ def status_text(
     counts: Mapping[str, int] | None = None,
     generated_since_start: int | None = None,
     viewer_id: int | None = None,
+    store_ok: bool = True,
     limit: int = CONTENT_LIMIT,
 ) -> str:
     """/status. ``backends``: objects with ``name``, ``up``, ``current`` (a job with ``id`` and ``user_id``, or
     None) and ``loaded_model`` (``easel.queue.Backend`` fits). ``counts``: jobs by state from the store (None:
-    unavailable). ``viewer_id``: who asks; a running job's id is shown to its requester only."""
+    unavailable). ``viewer_id``: who asks; a running job's id is shown to its requester only. ``store_ok``: False
+    while Easel's database refuses writes (locked, disk full)."""
     backends = list(backends)
     up = sum(1 for b in backends if b.up)
     lines = [
         f"**Line:** {queued} waiting, {running} being drawn",
         f"**Image servers:** {up} of {len(backends)} up",
     ]
+    if not store_ok:
+        lines.append(
+            "**Store unavailable:** Easel can't save new jobs right now; the bot admin has been told in the log."
+        )
     footer: list[str] = []
     if counts is not None:
         delivered = counts.get("delivered", 0)
