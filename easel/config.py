@@ -481,6 +481,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     _positive("webui.read_timeout", webui.read_timeout)
     _positive("webui.catalog_refresh", webui.catalog_refresh)
     _positive("webui.probe_max_interval", webui.probe_max_interval)
+    _positive("webui.stall_timeout", webui.stall_timeout)
+    _positive("webui.lost_task_timeout", webui.lost_task_timeout)
     if webui.max_attempts < 1:
         raise ConfigError("webui.max_attempts: must be >= 1")
 
