@@ -528,5 +528,10 @@ def _user_message(exc: WebuiError) -> str:
     if isinstance(exc, WebuiAuthError):
         return "The image server refused Easel's credentials; tell the bot admin."
     if isinstance(exc, WebuiServerError):
-        return f"The image server failed: {exc.message or 'internal error'}"
-    return f"The image server refused the request: {exc.message or 'bad request'}"
+        # The webui's own exception text (paths, addresses, tracebacks) goes to the log, not to the channel.
+        if "out of memory" in (exc.message or "").lower():
+            return "The image server ran out of GPU memory; try a smaller size or fewer images."
+        return "The image server failed while drawing."
+    # A 4xx says what was wrong with the request (an unknown sampler, a bad value): one short line of it.
+    reason = " ".join((exc.message or "bad request").split())
+    return f"The image server refused the request: {reason[:200]}"
