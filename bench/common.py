@@ -1,6 +1,6 @@
 """Shared pieces of the benches: the rig (real EaselBot + loopback fakes), statistics, tables.
 
-The rig is tests/e2e/harness.py with knobs: several webui fakes, many users, big noisy images. Everything runs
+The rig is tests/cogs/harness.py with knobs: several webui fakes, many users, big noisy images. Everything runs
 in one event loop and one process, as in the e2e tests, so ``loop.time()`` (``time.monotonic()``) stamps taken
 by the two fakes are comparable. Their own work (the Discord fake parsing multipart uploads and validating
 bodies, the webui fake sending its answers) shares that loop with the bot: figures are upper bounds.
@@ -29,7 +29,7 @@ import discord
 
 from bot import EaselBot
 from easel.jobs import Job
-from tests.e2e.harness import CHANNEL, GUILD, Easel, make_config, make_discord
+from tests.cogs.harness import CHANNEL, GUILD, Easel, make_config, make_discord
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction, RecordedRequest
 from tests.fakes.webui_fake import FakeWebui
 

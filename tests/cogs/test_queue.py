@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, make_config, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, make_config, running_easel
 from tests.fakes.webui_fake import FakeWebui
 
 
