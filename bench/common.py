@@ -29,9 +29,10 @@ import discord
 
 from bot import EaselBot
 from easel.jobs import Job
-from tests.cogs.harness import CHANNEL, GUILD, Easel, make_config, make_discord
+from tests.cogs.harness import CHANNEL, E2E, GUILD, Easel, make_discord
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction, RecordedRequest
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import make_config
 
 MODELS = ("v1-5-pruned-emaonly", "sdxl_base")
 FIRST_USER = 500000000000000001
@@ -302,7 +303,7 @@ async def rig(
     }
     for key, value in sections.items():
         merged.setdefault(key, {}).update(value)
-    config = make_config(urls, Path(tmp.name) / "easel.db", **merged)
+    config = make_config(urls, Path(tmp.name) / "easel.db", preset=E2E, **merged)
     easel = Easel(fake, webuis[0] if webuis else FakeWebui(), config)
     r = Rig(fake, webuis, easel, user_ids, remote=remote)
     try:

@@ -27,8 +27,8 @@ from easel.queue.scheduling import fair_order
 from easel.request import DrawRequest
 from easel.store import Store
 from easel.webui import WebuiClient
-from tests.fakes.webui_fake import FakeWebui
 from tests.easel.queue.test_scheduling import reference_fair_order
+from tests.fakes.webui_fake import FakeWebui
 
 USERS = 1000
 PER_USER = 3
