@@ -39,12 +39,12 @@ def _tests_for(repo: Path, rel: Path, problems: list[str]) -> None:
                 problems.append(f"{path}: no package {(rel / path.name).as_posix()} to mirror")
             continue
         name = path.name
-        if name == "__init__.py" or name in CROSS_CUTTING.get(rel.as_posix(), set()):
+        if name in ("__init__.py", "conftest.py") or name in CROSS_CUTTING.get(rel.as_posix(), set()):
             continue
         if rel == Path("cogs") and name in COG_SUPPORT:
             continue
         if not (name.startswith("test_") and name.endswith(".py")):
-            problems.append(f"{path}: not a test module (shared code goes in tests/helpers.py)")
+            problems.append(f"{path}: not a test module (shared code goes in tests/helpers.py or a conftest.py)")
             continue
         if layer == "cogs":
             continue  # behaviour through Discord: named after the cog or the feature it exercises
