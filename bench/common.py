@@ -1,6 +1,6 @@
 """Shared pieces of the benches: the rig (real EaselBot + loopback fakes), statistics, tables.
 
-The rig is tests/e2e/harness.py with knobs: several webui fakes, many users, big noisy images. Everything runs
+The rig is tests/cogs/harness.py with knobs: several webui fakes, many users, big noisy images. Everything runs
 in one event loop and one process, as in the e2e tests, so ``loop.time()`` (``time.monotonic()``) stamps taken
 by the two fakes are comparable. Their own work (the Discord fake parsing multipart uploads and validating
 bodies, the webui fake sending its answers) shares that loop with the bot: figures are upper bounds.
@@ -29,9 +29,10 @@ import discord
 
 from bot import EaselBot
 from easel.jobs import Job
-from tests.e2e.harness import CHANNEL, GUILD, Easel, make_config, make_discord
+from tests.cogs.harness import CHANNEL, E2E, GUILD, Easel, make_discord
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction, RecordedRequest
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import make_config
 
 MODELS = ("v1-5-pruned-emaonly", "sdxl_base")
 FIRST_USER = 500000000000000001
@@ -302,7 +303,7 @@ async def rig(
     }
     for key, value in sections.items():
         merged.setdefault(key, {}).update(value)
-    config = make_config(urls, Path(tmp.name) / "easel.db", **merged)
+    config = make_config(urls, Path(tmp.name) / "easel.db", preset=E2E, **merged)
     easel = Easel(fake, webuis[0] if webuis else FakeWebui(), config)
     r = Rig(fake, webuis, easel, user_ids, remote=remote)
     try:

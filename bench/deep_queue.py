@@ -3,7 +3,7 @@
 Core level: a real JobQueue and Store (SQLite in a temporary directory) and one webui fake whose generation is
 held, so the line only grows; the publisher records nothing (Discord is not in the loop). Target: a submit
 (store the row, put it in line, compute its position) p99 < 250 ms with 3,000 jobs waiting. The fair-order pass
-is timed for the old quadratic algorithm (the reference in tests/test_scheduling.py) and the new one.
+is timed for the old quadratic algorithm (the reference in tests/easel/queue/test_scheduling.py) and the new one.
 
 Run: ``.venv/bin/python -m bench.deep_queue [--quick]``.
 """
@@ -27,8 +27,8 @@ from easel.queue.scheduling import fair_order
 from easel.request import DrawRequest
 from easel.store import Store
 from easel.webui import WebuiClient
+from tests.easel.queue.test_scheduling import reference_fair_order
 from tests.fakes.webui_fake import FakeWebui
-from tests.test_scheduling import reference_fair_order
 
 USERS = 1000
 PER_USER = 3

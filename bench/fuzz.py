@@ -31,7 +31,7 @@ from typing import Any
 from PIL import Image
 
 from bench.common import MODELS, Report, Rig, rig, rss_mb
-from tests.e2e.harness import CHANNEL, GUILD
+from tests.cogs.harness import CHANNEL, GUILD
 from tests.fakes.discord_fake import FakeAttachment, FakeInteraction
 
 BURST = 25

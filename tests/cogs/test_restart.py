@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction
 from tests.fakes.webui_fake import FakeWebui
 

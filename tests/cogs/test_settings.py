@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, NSFW_CHANNEL, Easel, png, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, NSFW_CHANNEL, Easel, png, running_easel
 from tests.fakes.discord_fake import FakeAttachment
 
 ADMIN = 333333333333333338

@@ -15,18 +15,9 @@ from easel.check import INVITE_PERMISSIONS, REQUIRED_PERMISSIONS, invite_url, ru
 from easel.config import Config, parse_config
 from tests.fakes.discord_fake import FakeDiscord
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import make_config
 
 TIMEOUT = 30.0  # every check call is bounded by the client's own timeouts; this is a safety net
-
-
-def make_config(tmp_path: Path, url: str, *, token: str = "", **backend: Any) -> Config:
-    raw: dict[str, Any] = {
-        "backends": [{"name": "local", "url": url, **backend}],
-        "storage": {"path": str(tmp_path / "easel.db")},
-    }
-    if token:
-        raw["discord"] = {"token": token}
-    return parse_config(raw, env={})
 
 
 async def check(config: Config, **kwargs: Any) -> tuple[int, str]:
@@ -67,7 +58,7 @@ def test_permissions_integer() -> None:
 
 
 async def test_all_good_without_token(tmp_path: Path, webui: FakeWebui) -> None:
-    rc, report = await check(make_config(tmp_path, webui.url))
+    rc, report = await check(make_config([webui.url], tmp_path / "easel.db"))
     assert rc == 0, report
     assert lines(report, "FAIL") == []
     ok = "\n".join(lines(report, "OK"))
@@ -88,7 +79,7 @@ async def test_all_good_without_token(tmp_path: Path, webui: FakeWebui) -> None:
 
 async def test_webui_down(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    rc, report = await check(make_config(tmp_path, url))
+    rc, report = await check(make_config([url], tmp_path / "easel.db"))
     assert rc != 0
     [fail] = lines(report, "FAIL")
     assert f"nothing listens at {url}" in fail
@@ -100,7 +91,7 @@ async def test_webui_without_api(tmp_path: Path) -> None:
     fake = FakeWebui(api=False)
     await fake.start()
     try:
-        rc, report = await check(make_config(tmp_path, fake.url))
+        rc, report = await check(make_config([fake.url], tmp_path / "easel.db"))
     finally:
         await fake.stop()
     assert rc != 0
@@ -113,8 +104,14 @@ async def test_wrong_credentials(tmp_path: Path) -> None:
     fake = FakeWebui(auth=("u", "p"))
     await fake.start()
     try:
-        rc, report = await check(make_config(tmp_path, fake.url, username="u", password="badpass1"))
-        rc_ok, report_ok = await check(make_config(tmp_path, fake.url, username="u", password="p"))
+        rc, report = await check(
+            make_config(
+                [{"name": "local", "url": fake.url, "username": "u", "password": "badpass1"}], tmp_path / "easel.db"
+            )
+        )
+        rc_ok, report_ok = await check(
+            make_config([{"name": "local", "url": fake.url, "username": "u", "password": "p"}], tmp_path / "easel.db")
+        )
     finally:
         await fake.stop()
     assert rc != 0
@@ -129,7 +126,7 @@ async def test_missing_credentials(tmp_path: Path) -> None:
     fake = FakeWebui(auth=("u", "p"))
     await fake.start()
     try:
-        rc, report = await check(make_config(tmp_path, fake.url))
+        rc, report = await check(make_config([fake.url], tmp_path / "easel.db"))
     finally:
         await fake.stop()
     assert rc != 0
@@ -154,7 +151,7 @@ async def test_sdnext_flavor(tmp_path: Path) -> None:
     fake = FakeWebui(flavor="sdnext")
     await fake.start()
     try:
-        rc, report = await check(make_config(tmp_path, fake.url))
+        rc, report = await check(make_config([fake.url], tmp_path / "easel.db"))
     finally:
         await fake.stop()
     assert rc == 0, report
@@ -183,7 +180,7 @@ async def discord() -> AsyncIterator[FakeDiscord]:
 
 
 async def test_discord_login(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
-    config = make_config(tmp_path, webui.url, token="good-token")
+    config = make_config([webui.url], tmp_path / "easel.db", discord={"token": "good-token"})
     rc, report = await check(config, discord_base=discord.api_base)
     assert rc == 0, report
     assert lines(report, "FAIL") == []
@@ -194,7 +191,7 @@ async def test_discord_login(tmp_path: Path, webui: FakeWebui, discord: FakeDisc
 
 
 async def test_discord_bad_token(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
-    config = make_config(tmp_path, webui.url, token="bad-token")
+    config = make_config([webui.url], tmp_path / "easel.db", discord={"token": "bad-token"})
     rc, report = await check(config, discord_base=discord.api_base)
     assert rc != 0
     [fail] = lines(report, "FAIL")
@@ -203,7 +200,7 @@ async def test_discord_bad_token(tmp_path: Path, webui: FakeWebui, discord: Fake
 
 
 async def test_discord_unreachable(tmp_path: Path, webui: FakeWebui) -> None:
-    config = make_config(tmp_path, webui.url, token="some-token")
+    config = make_config([webui.url], tmp_path / "easel.db", discord={"token": "some-token"})
     rc, report = await check(config, discord_base=f"http://127.0.0.1:{free_port()}/api/v10")
     assert rc != 0
     [fail] = lines(report, "FAIL")
@@ -219,12 +216,12 @@ async def test_credentials_in_the_url_never_printed(tmp_path: Path, caplog: pyte
     caplog.set_level("DEBUG")
     async with FakeWebui(auth=("alice", SECRET)) as fake:
         good = fake.url.replace("http://", f"http://alice:{SECRET}@")
-        rc, report = await check(make_config(tmp_path, good))
+        rc, report = await check(make_config([good], tmp_path / "easel.db"))
         # the wrong password in the URL: refused, and the report says so without printing it
         bad = fake.url.replace("http://", "http://alice:wr0ng-Pw@")
-        rc_bad, report_bad = await check(make_config(tmp_path, bad))
+        rc_bad, report_bad = await check(make_config([bad], tmp_path / "easel.db"))
     down = f"http://alice:{SECRET}@127.0.0.1:{free_port()}"
-    rc_down, report_down = await check(make_config(tmp_path, down))
+    rc_down, report_down = await check(make_config([down], tmp_path / "easel.db"))
     assert rc == 0, report
     assert f"{fake.url} answers" in report  # the URL's user:pass authenticated, and the host is named
     assert rc_bad != 0 and "401" in report_bad

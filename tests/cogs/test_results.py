@@ -13,7 +13,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from easel.infotext import format_infotext, png_parameters
 from easel.jobs import StoredImage
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeInteraction, FakeMessage
 
 

@@ -12,13 +12,14 @@ import aiohttp
 import pytest
 
 from easel.catalog import Catalog
-from easel.config import Config, parse_config
+from easel.config import Config
 from easel.jobs import Job, JobState, StoredImage, new_id
 from easel.queue import Backend, JobQueue, QueueFull
 from easel.request import DrawRequest
 from easel.store import Store
 from easel.webui import WebuiClient
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import QUEUE, make_config
 
 
 class Recorder:
@@ -59,19 +60,6 @@ class Recorder:
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()
-
-
-def config(n_backends: int, urls: list[str], db: Path, **sections: Any) -> Config:
-    raw: dict[str, Any] = {
-        "backends": [{"name": f"gpu{i}", "url": urls[i]} for i in range(n_backends)],
-        "storage": {"path": str(db)},
-        "webui": {"read_timeout": 2.0, "connect_timeout": 1.0, "max_attempts": 3, "probe_max_interval": 0.2},
-        "queue": {"status_interval": 0},
-        "limits": {"max_queued_per_user": 20},
-    }
-    for key, value in sections.items():
-        raw.setdefault(key, {}).update(value)
-    return parse_config(raw, env={})
 
 
 class Harness:
@@ -121,7 +109,7 @@ async def wait_up(h: Harness, timeout: float = 5.0) -> None:  # noqa: ASYNC109
 
 
 async def test_round_robin_between_users(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
-    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
     webui.hold()
     await h.submit(1, "a1")
     await webui.wait_generation_started(1)
@@ -141,7 +129,7 @@ async def test_round_robin_between_users(tmp_path: Path, webui: FakeWebui, sessi
 async def test_images_delivered_byte_for_byte_and_stored(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
     job = await h.submit(1, "a cat", count=3, seed=100)
     await h.rec.wait(lambda: job.id in h.rec.delivered)
     images = h.rec.delivered[job.id]
@@ -159,7 +147,7 @@ async def test_images_delivered_byte_for_byte_and_stored(
 async def test_5xx_retried_then_succeeds_and_4xx_fails_at_once(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
     await wait_up(h)
     webui.fail_next("txt2img", 500)
     ok = await h.submit(1, "retry me")
@@ -183,7 +171,7 @@ async def test_down_backend_hands_its_job_to_another(
     other = FakeWebui()
     await other.start()
     try:
-        h = await make(config(2, [webui.url, other.url], tmp_path / "q.db"), session)
+        h = await make(make_config([webui.url, other.url], tmp_path / "q.db", preset=QUEUE), session)
         await wait_up(h)
         webui.hang_next("txt2img")
         other.hold()
@@ -206,7 +194,7 @@ async def test_down_backend_hands_its_job_to_another(
 async def test_hung_webui_times_out_and_job_fails_after_retries(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 0.3, "max_attempts": 2})
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE, webui={"read_timeout": 0.3, "max_attempts": 2})
     h = await make(cfg, session)
     await wait_up(h)
     webui.hang_next("txt2img", times=2)
@@ -222,7 +210,7 @@ async def test_hung_webui_times_out_and_job_fails_after_retries(
 
 
 async def test_cancel_queued_and_running(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
-    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
     webui.hold()
     running = await h.submit(1, "running")
     await webui.wait_generation_started(1)
@@ -246,7 +234,7 @@ async def test_cancel_queued_and_running(tmp_path: Path, webui: FakeWebui, sessi
 async def test_restart_runs_queued_and_running_jobs_once(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db")
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE)
     h = await make(cfg, session)
     webui.hold()
     jobs = [await h.submit(u, f"job {u}") for u in (1, 2, 3)]
@@ -266,7 +254,7 @@ async def test_restart_runs_queued_and_running_jobs_once(
 async def test_generated_job_is_delivered_after_restart(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db")
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE)
 
     class FailingDelivery(Recorder):
         async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
@@ -291,7 +279,9 @@ async def test_generated_job_is_delivered_after_restart(
 
 async def test_per_user_limit_and_cooldown(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
     now = [1000.0]
-    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"max_queued_per_user": 2, "cooldown_seconds": 30})
+    cfg = make_config(
+        [webui.url], tmp_path / "q.db", preset=QUEUE, limits={"max_queued_per_user": 2, "cooldown_seconds": 30}
+    )
     store = await Store.open(cfg.storage.path)
     client = WebuiClient(webui.url, session)
     queue = JobQueue(cfg, store, Catalog(), [Backend(cfg.backends[0], client)], Recorder(), clock=lambda: now[0])
@@ -326,7 +316,7 @@ async def test_locked_database_does_not_stop_the_worker(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
     db = tmp_path / "q.db"
-    h = await make(config(1, [webui.url], db), session, busy_timeout=0.05)
+    h = await make(make_config([webui.url], db, preset=QUEUE), session, busy_timeout=0.05)
     webui.hold()
     a = await h.submit(1, "a")
     await webui.wait_generation_started(1)
@@ -357,7 +347,7 @@ async def test_locked_database_does_not_stop_the_worker(
 
 
 async def test_a_dying_loop_is_restarted(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
-    h = await make(config(1, [webui.url], tmp_path / "q.db"), session)
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
     await wait_up(h)
     broken = [True]
     original = h.queue._orphans
@@ -379,7 +369,7 @@ async def test_a_dying_loop_is_restarted(tmp_path: Path, webui: FakeWebui, sessi
 async def test_concurrent_submits_cannot_pass_the_limit_together(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"max_queued_per_user": 3})
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE, limits={"max_queued_per_user": 3})
     h = await make(cfg, session, busy_timeout=0.05)
     webui.hold()
 
@@ -408,10 +398,10 @@ async def test_concurrent_submits_cannot_pass_the_limit_together(
 
 
 async def test_line_length_and_per_guild_caps(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
-    cfg = config(
-        1,
+    cfg = make_config(
         [webui.url],
         tmp_path / "q.db",
+        preset=QUEUE,
         limits={"max_queued_per_user": 10, "max_queue_length": 5, "max_queued_per_guild": 3},
     )
     h = await make(cfg, session)
@@ -438,7 +428,9 @@ async def test_request_the_webui_never_registers_is_abandoned_and_the_line_moves
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
     # read_timeout alone would hold the backend 30 s x 3 attempts
-    cfg = config(1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "lost_task_timeout": 0.5})
+    cfg = make_config(
+        [webui.url], tmp_path / "q.db", preset=QUEUE, webui={"read_timeout": 30.0, "lost_task_timeout": 0.5}
+    )
     h = await make(cfg, session)
     await wait_up(h)
     webui.hang_next("txt2img")
@@ -461,10 +453,10 @@ async def test_stuck_generation_is_interrupted_and_retried_on_another_backend(
     await other.start()
     try:
         await other.down()  # the first job starts on gpu0
-        cfg = config(
-            2,
+        cfg = make_config(
             [webui.url, other.url],
             tmp_path / "q.db",
+            preset=QUEUE,
             webui={"read_timeout": 30.0, "stall_timeout": 1.5, "lost_task_timeout": 5.0},
         )
         h = await make(cfg, session)
@@ -490,8 +482,11 @@ async def test_stuck_generation_is_interrupted_and_retried_on_another_backend(
 async def test_waiting_in_the_webuis_own_queue_is_not_a_stall(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(
-        1, [webui.url], tmp_path / "q.db", webui={"read_timeout": 30.0, "stall_timeout": 0.4, "lost_task_timeout": 0.4}
+    cfg = make_config(
+        [webui.url],
+        tmp_path / "q.db",
+        preset=QUEUE,
+        webui={"read_timeout": 30.0, "stall_timeout": 0.4, "lost_task_timeout": 0.4},
     )
     h = await make(cfg, session)
     await wait_up(h)
@@ -524,7 +519,7 @@ async def test_cancel_on_a_shared_webui_without_task_progress_does_not_interrupt
     webui = FakeWebui(internal_progress=False)
     await webui.start()
     try:
-        h = await make(config(1, [webui.url], tmp_path / "q.db"), session)  # exclusive = false
+        h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)  # exclusive = false
         webui.hold()
         job = await h.submit(1, "cancelled")
         await webui.wait_generation_started(1)
@@ -562,7 +557,7 @@ def _sent_init_images(webui: FakeWebui) -> list[bytes]:
 async def test_queued_init_images_wait_in_the_store_not_in_memory(
     tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
 ) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db")
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE)
     init = _init_png()
     h = await make(cfg, session)
     webui.hold()
@@ -592,7 +587,7 @@ async def test_queued_init_images_wait_in_the_store_not_in_memory(
 
 
 async def test_per_user_memories_are_bounded(tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession) -> None:
-    cfg = config(1, [webui.url], tmp_path / "q.db", limits={"cooldown_seconds": 0})
+    cfg = make_config([webui.url], tmp_path / "q.db", preset=QUEUE, limits={"cooldown_seconds": 0})
     h = await make(cfg, session)
     h.queue.fairness_memory, h.queue.prune_every = 5, 10
     jobs = [await h.submit(user, f"user {user}", guild=user) for user in range(1, 41)]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, running_easel
-from tests.e2e.test_results import button, click, nth_result
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, running_easel
+from tests.cogs.test_results import button, click, nth_result
 
 
 async def test_a_failing_button_answers_with_an_error_id(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from easel.infotext import png_parameters
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, png, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, png, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeMessage
 
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, running_easel
-from tests.e2e.test_results import button
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, running_easel
+from tests.cogs.test_results import button
 from tests.fakes.discord_fake import P_MANAGE_MESSAGES, FakeInteraction
 
 GUILD2 = 555555555555555551

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, GUILD, MOD, Easel, make_config, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, E2E, GUILD, MOD, Easel, running_easel
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import make_config
 
 
 async def command(e: Easel, name: str, user: int, **options: object) -> str:
@@ -63,7 +64,7 @@ async def test_two_backends_share_the_line_and_one_going_down_hands_over(tmp_pat
     await second.start()
     try:
         async with running_easel(tmp_path, start=False) as e:
-            cfg = make_config([e.webui.url, second.url], tmp_path / "two.db")
+            cfg = make_config([e.webui.url, second.url], tmp_path / "two.db", preset=E2E)
             await e.start_bot(cfg)
             e.webui.hold()
             second.hold()

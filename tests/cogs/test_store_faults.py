@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.e2e.harness import ALICE, BOB, running_easel
+from tests.cogs.harness import ALICE, BOB, running_easel
 
 
 async def test_locked_database_refuses_politely_and_drawing_resumes(tmp_path: Path) -> None:

@@ -18,9 +18,10 @@ import discord
 from PIL import Image
 
 from bot import EaselBot
-from easel.config import Config, parse_config
+from easel.config import Config
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import make_config
 
 GUILD = 111111111111111111
 CHANNEL = 222222222222222222
@@ -37,20 +38,12 @@ def png(width: int = 64, height: int = 64, colour: tuple[int, int, int] = (200, 
     return out.getvalue()
 
 
-def make_config(webui_urls: list[str], db: Path, **sections: Any) -> Config:
-    raw: dict[str, Any] = {
-        "discord": {"token": "test-token", "guild_ids": [GUILD], "moderator_role_ids": [MOD_ROLE]},
-        "backends": [{"name": f"gpu{i}", "url": url} for i, url in enumerate(webui_urls)],
-        "storage": {"path": str(db)},
-        "webui": {"read_timeout": 5.0, "connect_timeout": 1.0, "probe_max_interval": 0.5},
-        "queue": {"status_interval": 0.2},
-    }
-    for key, value in sections.items():
-        if isinstance(value, list):
-            raw[key] = value
-        else:
-            raw.setdefault(key, {}).update(value)
-    return parse_config(raw, env={})
+E2E: dict[str, Any] = {
+    "discord": {"token": "test-token", "guild_ids": [GUILD], "moderator_role_ids": [MOD_ROLE]},
+    "webui": {"read_timeout": 5.0, "connect_timeout": 1.0, "probe_max_interval": 0.5},
+    "queue": {"status_interval": 0.2},
+}
+"""The sections every e2e config starts from: ``make_config(urls, db, preset=E2E, **sections)``."""
 
 
 def make_discord() -> FakeDiscord:
@@ -151,7 +144,7 @@ async def running_easel(tmp_path: Path, *, start: bool = True, **sections: Any) 
     fake = make_discord()
     await webui.start()
     await fake.start()
-    easel = Easel(fake, webui, make_config([webui.url], tmp_path / "easel.db", **sections))
+    easel = Easel(fake, webui, make_config([webui.url], tmp_path / "easel.db", preset=E2E, **sections))
     try:
         if start:
             await easel.start_bot()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, png, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, png, running_easel
 from tests.fakes.discord_fake import FakeAttachment
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

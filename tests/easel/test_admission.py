@@ -12,27 +12,23 @@ import pytest
 
 from easel.admission import Admission, Ask, RequestContext
 from easel.catalog import Catalog
-from easel.config import Config, Limits, parse_config
+from easel.config import Config, Limits
 from easel.errors import PolicyError, QueueFull, RequestError
 from easel.jobs import Job, JobState, StoredImage
 from easel.policy import REFUSED_BLOCKED, REFUSED_PAUSED, REFUSED_WORD, PolicyService, SafetyConfig
 from easel.queue import JobQueue
 from easel.request import DrawOptions, DrawRequest
 from easel.store import Store
+from tests.helpers import LOCAL_URL, make_config
 
 GUILD, CHAN, OTHER = 100, 200, 300
 ADMIN, USER = 7, 8
 HERE = RequestContext(user_id=USER, guild_id=GUILD, channel_id=CHAN)
 
 
-def make_config(**limits: Any) -> Config:
-    return parse_config(
-        {
-            "backends": [{"url": "http://127.0.0.1:7860"}],
-            "limits": {"max_steps": 50, "cooldown_seconds": 2.0, **limits},
-        },
-        env={},
-    )
+def limits_config(**limits: Any) -> Config:
+    """One nameless backend; limits over max_steps 50 and a 2 s cooldown."""
+    return make_config([{"url": LOCAL_URL}], limits={"max_steps": 50, "cooldown_seconds": 2.0, **limits})
 
 
 class Cat:
@@ -102,7 +98,7 @@ def draw(prompt: str = "a cat", **opts: Any) -> Ask:
 
 
 async def test_draw_gets_the_servers_defaults_limits_and_word_rules(store: Store) -> None:
-    s = Setup(store, make_config(), SafetyConfig(negative_prefix="lowres"))
+    s = Setup(store, limits_config(), SafetyConfig(negative_prefix="lowres"))
     await s.policy.set_text(GUILD, "style", "Cinematic", by=ADMIN, catalog=Cat())
     await s.policy.set_text(GUILD, "nsfw", "spoiler", by=ADMIN)
     await s.policy.set_text(GUILD, "max_steps", "30", by=ADMIN)
@@ -121,7 +117,7 @@ async def test_draw_gets_the_servers_defaults_limits_and_word_rules(store: Store
 
 async def test_blocked_and_paused(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="easel.admission")
-    s = Setup(store, make_config(cooldown_seconds=0.0), SafetyConfig(blocked_users=(666,)))
+    s = Setup(store, limits_config(cooldown_seconds=0.0), SafetyConfig(blocked_users=(666,)))
     await s.policy.add_items(GUILD, "blocked_users", [USER], by=ADMIN)
     for user in (USER, 666):
         with pytest.raises(PolicyError, match=REFUSED_BLOCKED):
@@ -138,7 +134,7 @@ async def test_blocked_and_paused(store: Store, caplog: pytest.LogCaptureFixture
 
 
 async def test_daily_quota_with_role_override(store: Store) -> None:
-    s = Setup(store, make_config(cooldown_seconds=0.0, max_queued_per_user=10))
+    s = Setup(store, limits_config(cooldown_seconds=0.0, max_queued_per_user=10))
     now = s.now[0]
     await s.policy.set_text(GUILD, "daily_quota", "2", by=ADMIN)
     await s.policy.set_role_override(GUILD, 55, {"daily_quota": 3}, by=ADMIN)
@@ -162,7 +158,7 @@ async def test_daily_quota_with_role_override(store: Store) -> None:
 
 
 async def test_channel_policy_and_content(store: Store) -> None:
-    s = Setup(store, make_config(cooldown_seconds=0.0, max_queued_per_user=10))
+    s = Setup(store, limits_config(cooldown_seconds=0.0, max_queued_per_user=10))
     await s.policy.add_items(GUILD, "allowed_channels", [OTHER], by=ADMIN)
     await s.policy.add_items(GUILD, "banned_words", ["cat"], by=ADMIN)
     await s.policy.set_text(GUILD, "img2img", "nsfw_only", by=ADMIN)
@@ -187,7 +183,9 @@ async def test_channel_policy_and_content(store: Store) -> None:
 
 
 async def test_derived_jobs_pass_the_same_rules(store: Store) -> None:
-    s = Setup(store, make_config(cooldown_seconds=0.0, max_queued_per_user=10), SafetyConfig(negative_prefix="lowres"))
+    s = Setup(
+        store, limits_config(cooldown_seconds=0.0, max_queued_per_user=10), SafetyConfig(negative_prefix="lowres")
+    )
     await s.policy.set_text(GUILD, "nsfw", "spoiler", by=ADMIN)
     await s.policy.set_text(GUILD, "img2img", "nsfw_only", by=ADMIN)
     await s.policy.set_text(GUILD, "max_steps", "20", by=ADMIN)
@@ -220,7 +218,7 @@ async def test_derived_jobs_pass_the_same_rules(store: Store) -> None:
 
 async def test_derived_jobs_get_the_servers_defaults(store: Store) -> None:
     """Draw this again used the global config: a server's defaults did not apply to it."""
-    s = Setup(store, make_config(cooldown_seconds=0.0))
+    s = Setup(store, limits_config(cooldown_seconds=0.0))
     await s.policy.set_text(GUILD, "negative_prompt", "blurry", by=ADMIN)
     await s.policy.set_text(GUILD, "style", "Cinematic", by=ADMIN, catalog=Cat())
     # what "Draw this again" reads from an infotext without a negative prompt or a style
@@ -229,7 +227,7 @@ async def test_derived_jobs_get_the_servers_defaults(store: Store) -> None:
 
 
 async def test_concurrent_asks_cannot_pass_the_queue_limit_together(store: Store) -> None:
-    s = Setup(store, make_config(cooldown_seconds=0.0, max_queued_per_user=3))
+    s = Setup(store, limits_config(cooldown_seconds=0.0, max_queued_per_user=3))
     results = await asyncio.gather(*(s.admit(draw()) for _ in range(8)), return_exceptions=True)
     admitted = [r for r in results if isinstance(r, Job)]
     assert len(admitted) == 3
@@ -237,7 +235,7 @@ async def test_concurrent_asks_cannot_pass_the_queue_limit_together(store: Store
 
 
 async def test_concurrent_asks_cannot_pass_the_daily_quota_together(store: Store) -> None:
-    s = Setup(store, make_config(cooldown_seconds=0.0, max_queued_per_user=10))
+    s = Setup(store, limits_config(cooldown_seconds=0.0, max_queued_per_user=10))
     await s.policy.set_text(GUILD, "daily_quota", "2", by=ADMIN)
     results = await asyncio.gather(*(s.admit(draw()) for _ in range(6)), return_exceptions=True)
     assert sum(isinstance(r, Job) for r in results) == 2
@@ -254,7 +252,7 @@ async def test_daily_quota_counts_this_guild(tmp_path: Path) -> None:
 
     s_store = await GuildStore.open(tmp_path / "g.db")
     try:
-        s = Setup(s_store, make_config())
+        s = Setup(s_store, limits_config())
         await s.policy.set_text(GUILD, "daily_quota", "2", by=ADMIN)
         await s.admit(draw())
         assert s_store.asked == GUILD

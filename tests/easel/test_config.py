@@ -6,7 +6,7 @@ import pytest
 
 from easel.config import ConfigError, load_config, parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def minimal(**extra: object) -> dict:

@@ -13,7 +13,7 @@ import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from tests.e2e.harness import ALICE, BOB, CHANNEL, Easel, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, Easel, running_easel
 from tests.fakes.discord_fake import FakeInteraction, FakeMessage
 
 RESULT_POST = rf"^/channels/{CHANNEL}/messages$"
