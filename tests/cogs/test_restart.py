@@ -168,3 +168,37 @@ async def test_crash_after_posting_before_recording_posts_nothing_twice(tmp_path
         with sqlite3.connect(e.config.storage.path) as db:
             assert db.execute("SELECT state FROM jobs").fetchall() == [("delivered",)]
         assert len([m for m in e.discord.channel_messages(CHANNEL) if m.attachments]) == 1
+
+
+async def _start_and_wait_exit(proc: BotProcess, timeout: float = 30) -> int:  # noqa: ASYNC109
+    env = dict(os.environ, EASEL_TEST_DISCORD_API=proc.fake.api_base, PYTHONUNBUFFERED="1")
+    env.pop("DISCORD_TOKEN", None)
+    with proc.log.open("ab") as out:
+        proc.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(RUNNER), "--config", str(proc.config), stdout=out, stderr=out, env=env
+        )
+    async with asyncio.timeout(timeout):
+        return await proc.proc.wait()
+
+
+async def test_a_file_that_is_not_a_database_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "easel.db").write_bytes(b"these are someone's holiday notes, not a database\n" * 100)
+    async with fakes(tmp_path) as (_fake, _webui, proc):
+        assert await _start_and_wait_exit(proc) == 2
+        log = proc.log.read_text()
+        assert "easel: " in log and "easel.db" in log
+        assert "Traceback" not in log
+
+
+async def test_a_second_easel_on_the_same_database_stops_with_one_line(tmp_path: Path) -> None:
+    async with fakes(tmp_path) as (fake, _webui, first):
+        await first.start()
+        await draw(fake, ALICE, "the first Easel works")
+        second = BotProcess(fake, first.config, tmp_path / "second.log")
+        try:
+            assert await _start_and_wait_exit(second) == 2
+        finally:
+            await second.ensure_dead()
+        log = second.log.read_text()
+        assert "another Easel" in log and "Traceback" not in log
+        await draw(fake, BOB, "the first one still serves")

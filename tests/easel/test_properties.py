@@ -13,7 +13,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easel.config import parse_config
+from easel.config import ConfigError, parse_config
 from easel.errors import RequestError
 from easel.options import MAX_SEED, NUMERIC, OptionType
 from easel.policy import SETTINGS, PolicyError, check_role_override, parse_value
@@ -142,3 +142,57 @@ def test_role_override_answers_a_value_or_one_line(values: dict[str, Any]) -> No
         return
     assert all(math.isfinite(v) for v in out.values())
     assert out.get("cooldown_seconds", CFG.limits.cooldown_seconds) >= CFG.limits.cooldown_seconds
+
+
+# ---- config files ------------------------------------------------------------------------------------------
+
+toml_scalars = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+)
+toml_values = st.one_of(toml_scalars, st.lists(toml_scalars, max_size=4))
+SECTION_KEYS: dict[str, list[str]] = {
+    "webui": [
+        "connect_timeout",
+        "read_timeout",
+        "catalog_refresh",
+        "max_attempts",
+        "probe_max_interval",
+        "stall_timeout",
+    ],
+    "defaults": [o.name for o in NUMERIC] + ["model", "sampler", "negative_prompt"],
+    "limits": ["max_steps", "max_width", "max_pixels", "max_count", "cooldown_seconds", "max_queue_length"],
+    "queue": ["status_interval", "affinity_max_skips", "shutdown_grace"],
+    "results": ["upscale_factor", "vary_strength", "anyone_can_use_buttons"],
+    "safety": ["banned_words", "strip_words", "negative_prefix", "extra_networks", "daily_quota"],
+    "storage": ["path", "keep_results_days"],
+    "metrics": ["enabled", "port"],
+}
+
+
+@st.composite
+def config_tables(draw: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "backends": [{"url": draw(st.sampled_from(["http://127.0.0.1:7860", "http://u:p@h:1", "ftp://x", ""]))}]
+    }
+    for section in draw(st.lists(st.sampled_from(sorted(SECTION_KEYS)), max_size=3, unique=True)):
+        keys = draw(st.lists(st.sampled_from(SECTION_KEYS[section]), min_size=1, max_size=3, unique=True))
+        raw[section] = {k: draw(toml_values) for k in keys}
+    return raw
+
+
+@settings(max_examples=400, deadline=None)
+@given(config_tables())
+def test_a_config_file_loads_or_names_the_bad_key_in_one_line(raw: dict[str, Any]) -> None:
+    try:
+        cfg = parse_config(raw, env={})
+    except ConfigError as exc:
+        assert one_line(str(exc)), str(exc)
+        return
+    for section in ("webui", "limits", "queue", "results", "storage"):  # what loads is finite
+        for value in vars(getattr(cfg, section)).values():
+            if isinstance(value, float):
+                assert math.isfinite(value)
+    assert "p@" not in cfg.backends[0].name and "u:p" not in cfg.backends[0].url
