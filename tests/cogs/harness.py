@@ -138,9 +138,12 @@ class Easel:
 
 
 @contextlib.asynccontextmanager
-async def running_easel(tmp_path: Path, *, start: bool = True, **sections: Any) -> AsyncIterator[Easel]:
+async def running_easel(
+    tmp_path: Path, *, start: bool = True, flavor: str = "a1111", **sections: Any
+) -> AsyncIterator[Easel]:
+    """The real bot against fresh fakes; ``flavor``: which webui the fake plays (a1111, forge, sdnext)."""
     old_base = discord.http.Route.BASE
-    webui = FakeWebui()
+    webui = FakeWebui(flavor=flavor)
     fake = make_discord()
     await webui.start()
     await fake.start()

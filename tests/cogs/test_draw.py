@@ -212,6 +212,21 @@ async def test_clip_skip_reaches_the_webui_the_image_and_the_buttons(tmp_path: P
         assert e.discord.validation_errors == []
 
 
+async def test_clip_skip_goes_where_each_webui_reads_it(tmp_path: Path) -> None:
+    """SD.Next reads clip_skip from the request itself; A1111 and Forge from override_settings. Easel tells them
+    apart when a backend comes up."""
+    async with running_easel(tmp_path, flavor="sdnext") as e:
+        await e.draw(prompt="an anime fox", clip_skip=3)
+        await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert payload["clip_skip"] == 3
+        assert "CLIP_stop_at_last_layers" not in payload.get("override_settings", {})
+    async with running_easel(tmp_path / "forge", flavor="forge") as e:
+        await e.draw(prompt="an anime fox", clip_skip=3)
+        await e.result_for(ALICE)
+        assert e.webui.generations[-1]["override_settings"]["CLIP_stop_at_last_layers"] == 3
+
+
 def _button(message: FakeMessage, action: str) -> str:
     wanted = [c for c in message.all_custom_ids() if c.startswith(f"easel:{action}:")]
     assert wanted, f"no {action} button in {message.all_custom_ids()}"
