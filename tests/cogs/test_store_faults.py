@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.cogs.harness import ALICE, BOB, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, running_easel
 
 
 async def test_locked_database_refuses_politely_and_drawing_resumes(tmp_path: Path) -> None:
@@ -23,6 +23,9 @@ async def test_locked_database_refuses_politely_and_drawing_resumes(tmp_path: Pa
             assert "database is busy" in refused.response["data"]["content"]
             assert refused.response_latency is not None and refused.response_latency < 3.0
             assert not e.bot.queue.store_ok
+            status = await e.discord.invoke("status", {}, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
+            await status.wait_response(5)
+            assert "Store unavailable" in status.response["data"]["content"]
         finally:
             admin.execute("ROLLBACK")
             admin.close()
@@ -31,6 +34,9 @@ async def test_locked_database_refuses_politely_and_drawing_resumes(tmp_path: Pa
         assert "#1" in later.response["data"]["content"]
         await e.result_for(BOB, timeout=15)
         assert e.bot.queue.store_ok
+        status = await e.discord.invoke("status", {}, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
+        await status.wait_response(5)
+        assert "Store unavailable" not in status.response["data"]["content"]
 
 
 async def test_hung_webui_does_not_hold_the_line(tmp_path: Path) -> None:

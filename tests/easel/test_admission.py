@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from easel.admission import Admission, Ask, RequestContext
 from easel.catalog import Catalog
@@ -258,3 +260,35 @@ async def test_daily_quota_counts_this_guild(tmp_path: Path) -> None:
         assert s_store.asked == GUILD
     finally:
         await s_store.close()
+
+
+REMIX_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["", " ", "\u200b\u200b", "a cat", "C A T", "<lora:x:1> cat", "x" * 1600, "a dog\nwith a cat"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prompt=REMIX_TEXT, negative=REMIX_TEXT)
+def test_remix_text_is_admitted_or_refused_in_one_line(tmp_path: Path, prompt: str, negative: str) -> None:
+    """Whatever a member types in the Remix form, the answer is a queued job or one line saying why not."""
+
+    async def remix() -> None:
+        store = await Store.open(tmp_path / "remix.db")
+        try:
+            s = Setup(store, limits_config(cooldown_seconds=0.0, max_queued_per_user=1000))
+            await s.policy.add_items(GUILD, "banned_words", ["cat"], by=ADMIN)
+            await s.policy.set_text(GUILD, "extra_networks", "strip", by=ADMIN)
+            stored = DrawRequest(prompt="a dog", steps=20)
+            try:
+                job = await s.admit(Ask.derived(stored, "j:0", prompt=prompt, negative_prompt=negative))
+            except RequestError as exc:
+                message = str(exc)
+                assert message and "\n" not in message and len(message) <= 300, message
+                return
+            assert job.request.prompt.strip() and "cat" not in job.request.prompt.casefold()
+            assert "<lora" not in job.request.prompt
+        finally:
+            await store.close()
+
+    asyncio.run(remix())
