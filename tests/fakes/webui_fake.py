@@ -1,6 +1,6 @@
 """A loopback fake of the AUTOMATIC1111 webui HTTP API (1.10.1), with Forge / SD.Next flavours.
 
-It listens on 127.0.0.1 (random port) and behaves like the checklist of webui-api.md sec. 11: one FIFO lock
+It listens on 127.0.0.1 (random port) and behaves like the checklist in docs/webui.md: one FIFO lock
 for generation routes, a global ``/progress`` that moves while a job runs, ``/internal/progress`` per task id,
 real PNGs with a ``parameters`` text chunk, ``info`` as a JSON *string*, the two error shapes, optional Basic
 auth, and payload validation against the real OpenAPI document (``tests/specs/a1111-openapi.json``).
@@ -72,7 +72,7 @@ _SCHEMA_NAMES = {
     "txt2img": "StableDiffusionProcessingTxt2Img",
     "img2img": "StableDiffusionProcessingImg2Img",
 }
-# pydantic 1 accepts null on every optional field except these (webui-api.md sec. 4, specs/SOURCES.md).
+# pydantic 1 accepts null on every optional field except these (docs/webui.md, specs/SOURCES.md).
 _NOT_NULLABLE = frozenset({"sampler_index", "script_args", "send_images", "save_images", "alwayson_scripts"})
 _NOT_NULLABLE_IMG2IMG = _NOT_NULLABLE | {"include_init_images", "denoising_strength"}
 
@@ -1278,7 +1278,7 @@ class FakeWebui:
         return p
 
     def _resolve_sampler(self, p: dict[str, Any]) -> tuple[str, str]:
-        """webui 1.10 resolution (webui-api.md sec. 5): suffix scheduler, exact names, unknown → DPM++ 2M."""
+        """webui 1.10 resolution (docs/webui.md): suffix scheduler, exact names, unknown → DPM++ 2M."""
         names = [s[0] for s in self.samplers]
         name = p.get("sampler_name") or p.get("sampler_index") or "Euler"
         scheduler_label = "Automatic"
