@@ -26,24 +26,33 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
 
 
-async def _choices(interaction: discord.Interaction, kind: str, current: str) -> list[app_commands.Choice[str]]:
-    bot: EaselBot = interaction.client  # type: ignore[assignment]
-    return [app_commands.Choice(name=name, value=name) for name in bot.catalog.search(kind, current)]
+async def _choices(
+    interaction: discord.Interaction[EaselBot], kind: str, current: str
+) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=name, value=name) for name in interaction.client.catalog.search(kind, current)]
 
 
-async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def model_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     return await _choices(interaction, "model", current)
 
 
-async def sampler_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def sampler_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     return await _choices(interaction, "sampler", current)
 
 
-async def scheduler_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def scheduler_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     return await _choices(interaction, "scheduler", current)
 
 
-async def style_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def style_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
     return await _choices(interaction, "style", current)
 
 
