@@ -26,6 +26,7 @@ from easel.admission import Ask
 from easel.errors import RequestError
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
+from easel.options import wrap_seed
 from easel.request import DrawRequest, options_from_infotext
 from easel.texts.results import image_info_section, info_sections
 
@@ -138,7 +139,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         if seed is None:
             raise RequestError("That image is not part of the result.")
         strength = self.bot.config.results.vary_strength
-        ask = Ask.derived(job.request, f"{job.id}:{index}", seed=seed, subseed=-1, subseed_strength=strength)
+        ask = Ask.derived(job.request, f"{job.id}:{index}", seed=wrap_seed(seed), subseed=-1, subseed_strength=strength)
         await admit(self.bot, interaction, ask)
 
     async def upscale(self, interaction: discord.Interaction[EaselBot], job: Job, index: int) -> None:

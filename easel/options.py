@@ -20,6 +20,11 @@ from typing import Any, Protocol
 MAX_SEED = 4294967294
 
 
+def wrap_seed(seed: int) -> int:
+    """A seed a webui reported (image k of a batch has seed + k, which can pass MAX_SEED) as one /draw accepts."""
+    return seed if -1 <= seed <= MAX_SEED else seed % (MAX_SEED + 1)
+
+
 class OptionType(StrEnum):
     INT = "int"
     FLOAT = "float"

@@ -11,7 +11,7 @@ import time
 
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
-from easel.options import MAX_SEED, OPTIONS, command_value
+from easel.options import OPTIONS, command_value, wrap_seed
 from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, duration, escape, relative_time, shorten
 
@@ -114,7 +114,7 @@ def draw_command(req: DrawRequest, seed: int) -> str:
     for opt in OPTIONS:
         if not opt.command_line or (opt.requires == "init_image" and not req.img2img):
             continue
-        value = seed % (MAX_SEED + 1) if opt.name == "seed" else getattr(req, opt.name, None)
+        value = wrap_seed(seed) if opt.name == "seed" else getattr(req, opt.name, None)
         text = command_value(opt, value)
         if text is not None:
             parts.append(f"{opt.name}:{text}")

@@ -126,6 +126,17 @@ async def test_batch_has_per_image_actions(tmp_path: Path) -> None:
         assert "Seed: 13" in (png_parameters(up.attachments[0].data) or "")
 
 
+async def test_vary_on_an_image_whose_seed_passed_the_maximum(tmp_path: Path) -> None:
+    """Image k of a batch has seed + k, which can pass the largest seed /draw takes: Vary still draws."""
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="two moons", seed=4294967294, count=2)
+        result = await e.result_for(ALICE)
+        vary = await click(e, result, button(result, "vary", 1))
+        assert "Queued" in (vary.response["data"]["content"] or "")
+        await nth_result(e, ALICE, 2)
+        assert e.webui.generations[-1]["seed"] == 0  # 4294967295 wrapped around
+
+
 async def test_buttons_work_after_a_restart(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         await e.draw(prompt="old result", seed=5)

@@ -79,3 +79,10 @@ def test_an_unset_value_means_the_webuis_own() -> None:
     with pytest.raises(RangeError, match=r"between 1 and 12, or 0 for the webui's own setting \(got 13\)"):
         opt.check(13)
     assert help_line(opt, types.SimpleNamespace(layers=0), None) == "`layers` 1-12: h"
+
+
+def test_wrap_seed_keeps_what_draw_takes_and_wraps_the_rest() -> None:
+    from easel.options import MAX_SEED, wrap_seed
+
+    assert [wrap_seed(s) for s in (-1, 0, 7, MAX_SEED)] == [-1, 0, 7, MAX_SEED]
+    assert wrap_seed(MAX_SEED + 1) == 0 and wrap_seed(MAX_SEED + 6) == 5
