@@ -2,9 +2,20 @@
 
 - The first answer to /draw is ephemeral and follows the job (position, started, progress, done, failed),
   edited through the interaction webhook while its 15-minute token is valid; never after.
-- The result is one channel message with every image, mentioning only the requester. It carries the job's
-  nonce with ``enforce_nonce``, so posting again after a crash returns the same message: exactly once.
-- Where the bot can't post in the channel (a DM or a user-installed app), the interaction followup is used.
+- The result is one channel message per group of images that fits the upload limit, mentioning only the
+  requester; a result too large for one message is split into parts (the buttons sit on the first). Each part
+  carries its own nonce (the job's, then ``<nonce>-<n>``) with ``enforce_nonce``, so posting it again returns the
+  same message while Discord remembers the nonce (a few minutes).
+- Each part is recorded in the store (``Store.add_result_part``) as soon as Discord accepts it. A retry or the
+  recovery after a crash posts only the parts not recorded; a part posted but not recorded is found by its nonce,
+  or in the channel's recent history (longer outages; needs Read Message History). Delete removes every part.
+- Where the bot can't post in the channel (a DM or a user-installed app), the interaction followup is used while
+  its token lives, else a DM to the requester (a channel message: it carries the part's nonce too).
+- Followups can't carry a nonce (Discord's execute-webhook body has no such field), so a followup part is
+  exactly-once only once recorded. The window left: a crash after Discord accepted a followup and before Easel
+  recorded it (one store write) posts that part again at the next start.
+- Transient failures (5xx, a 429 discord.py does not wait out, the network, timeouts, the store busy) are raised
+  as ``easel.queue.TransientDeliveryError``: the queue retries them for a long while; anything else is permanent.
 """
 
 from __future__ import annotations

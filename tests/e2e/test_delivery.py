@@ -84,13 +84,13 @@ async def test_delete_removes_every_part_of_a_split_result(tmp_path: Path) -> No
         await settle(e)
         parts = parts_of(e, job_id)
         assert len(parts) == 2 and sum(len(m.attachments) for m in parts) == 4
-        assert [p.message_id for p in await e.bot.store.result_parts(job_id)] == [m.id for m in parts]
         delete = next(c for c in first.all_custom_ids() if c.startswith("easel:delete:"))
         inter = await e.discord.click(first, delete, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
         await inter.wait_response(5)
         await e.discord.wait_until(lambda: all(m.deleted for m in parts), 10, "every part deleted")
         assert parts_of(e, job_id, include_deleted=False) == []
         assert inter.followups == []  # nothing to complain about
+        assert [p.message_id for p in await e.bot.store.result_parts(job_id)] == [m.id for m in parts]
 
 
 # ---- 2: recovery posts the parts not posted yet --------------------------------------------------------------
@@ -137,6 +137,24 @@ async def test_a_part_posted_but_not_recorded_is_not_posted_twice(tmp_path: Path
 
 
 # ---- 3: transient failures are retried for long; permanent ones fail with an error id ------------------------
+
+
+async def test_an_outage_keeps_the_job_generated_until_the_retry_bound_then_says_so(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        assert e.bot is not None
+        e.bot.queue.delivery_retry_window = 5.0  # the 30 minutes, shortened: 503 at 0 s and 2 s, none fits at 6 s
+        e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: Service Unavailable", "code": 0}, times=50)
+        inter = await e.draw(prompt="a long outage")
+        await e.discord.wait_until(lambda: len(posts(e, RESULT_POST)) >= 1, 15, "the first try")
+        job_id = inter.response["data"]["content"].split("`")[1]
+        job = await e.bot.store.get_job(job_id)
+        assert job is not None and job.state == JobState.GENERATED  # a restart now would still post it
+        text = await e.wait_reply(inter, lambda t: "failed" in t, timeout=20)
+        assert "Discord is not answering" in text and "error id" in text
+        await settle(e)
+        assert [r.status for r in posts(e, RESULT_POST)] == [503, 503]
+        job = await e.bot.store.get_job(job_id)
+        assert job is not None and job.state == JobState.FAILED and job.error_id
 
 
 async def test_no_way_to_post_fails_after_a_few_tries_with_an_error_id(tmp_path: Path) -> None:
