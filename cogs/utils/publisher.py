@@ -162,7 +162,9 @@ class DiscordPublisher:
         text = texts.failed_text(job, message)
         if job.reply is not None and job.reply.valid():
             await self._edit_reply(job, text)
-            return
+            if job.reply is not None:
+                return
+            # The token turned out dead (401): tell them in the channel instead.
         # The interaction token has expired: tell the requester in the channel, pinging only them.
         await self._channel_notice(job, f"<@{job.user_id}> {text}")
 
@@ -290,6 +292,8 @@ class DiscordPublisher:
             except discord.HTTPException as exc:
                 if _transient(exc):
                     raise  # retried later through the followup again, not sent to the DMs meanwhile
+                if exc.status == 401 or exc.code == 50027:
+                    job.reply = None  # the token expired (or was revoked) early: don't try it again
                 log.info("job %s: followup failed (%s %s); trying a DM", job.id, exc.status, exc.code)
                 for f in files:
                     f.reset()
