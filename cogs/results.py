@@ -103,11 +103,22 @@ class Results(commands.Cog, name=RESULTS_COG):
             result = await self.bot.queue.cancel(job.id, interaction.user.id, moderator=moderator)
             await reply(interaction, result.message if result.ok else "That job is already finished.")
         elif action == "delete":
+            # The button sits on the first message; a result split over several messages goes as a whole.
             await interaction.response.defer()
+            clicked = interaction.message.id if interaction.message is not None else None
+            failed: list[int] = []
+            for part in await self.bot.store.result_parts(job.id):
+                if part.message_id == clicked:
+                    continue
+                status = await self._delete_part(job, part.message_id, part.channel_id, part.via)
+                if status is not None:
+                    failed.append(status)
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException as exc:
-                await reply(interaction, f"Couldn't delete the message ({exc.status}).")
+                failed.insert(0, exc.status)
+            if failed:
+                await reply(interaction, f"Couldn't delete {len(failed)} of the result's messages ({failed[0]}).")
         elif action == "info":
             await self.show_info(interaction, job)
         elif action == "remix":
@@ -118,6 +129,30 @@ class Results(commands.Cog, name=RESULTS_COG):
             await self.vary(interaction, job, index)
         elif action == "upscale":
             await self.upscale(interaction, job, index)
+
+    async def _delete_part(self, job: Job, message_id: int, channel_id: int | None, via: str) -> int | None:
+        """Delete one more message of a result (through the interaction webhook for a followup, as long as its
+        token lives; else in the channel). None when it is gone (404 too); else the status Discord answered."""
+        status = 0
+        if via == "followup" and job.reply is not None and job.reply.valid():
+            webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
+            try:
+                await webhook.delete_message(message_id)
+                return None
+            except discord.NotFound:
+                return None
+            except discord.HTTPException as exc:
+                status = exc.status
+        if channel_id is None:
+            return status or 404
+        try:
+            await self.bot.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+        except discord.NotFound:
+            return None
+        except discord.HTTPException as exc:
+            log.info("job %s: couldn't delete message %s (%s %s)", job.id, message_id, exc.status, exc.code)
+            return exc.status
+        return None
 
     async def _remix(self, interaction: discord.Interaction[EaselBot], job: Job, prompt: str, negative: str) -> None:
         await self.submit_derived(interaction, job, prompt=prompt, negative_prompt=negative)

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -76,6 +77,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_user_created ON jobs(user_id, created_at);
     """,
+    # 3: every message a result was posted in (a result too large for one upload is split into parts; part 0
+    # carries the buttons and is also jobs.result_message_id). No foreign key: a part is recorded the moment
+    # Discord accepts it, whatever else happens to the job row.
+    """
+    CREATE TABLE result_parts (
+        job_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        channel_id INTEGER,
+        via TEXT NOT NULL DEFAULT 'channel',
+        posted_at REAL NOT NULL,
+        PRIMARY KEY (job_id, part)
+    );
+    CREATE INDEX result_parts_message ON result_parts(message_id);
+    """,
 )
 
 
@@ -124,6 +140,17 @@ def _reply_from_json(text: str | None) -> Reply | None:
     return Reply(int(d["application_id"]), d["token"], float(d["created_at"]))
 
 
+@dataclass(frozen=True)
+class ResultPart:
+    """One posted message of a result: ``part`` 0 is the first (with the buttons). ``via``: how it was posted
+    ("channel", "followup" through the interaction webhook, or "dm")."""
+
+    part: int
+    message_id: int
+    channel_id: int | None
+    via: str = "channel"
+
+
 class StoreError(RuntimeError):
     """The database could not be opened, or an operation on it failed (locked, disk full, corrupt). The message
     is one line, fit for a log or an admin."""
@@ -131,7 +158,16 @@ class StoreError(RuntimeError):
 
 # The operations that write: only their success shows the store is usable again.
 _WRITES = frozenset(
-    {"add_job", "update", "save_result", "mark_delivered", "purge_results", "set_setting", "reset_settings"}
+    {
+        "add_job",
+        "update",
+        "save_result",
+        "mark_delivered",
+        "purge_results",
+        "set_setting",
+        "reset_settings",
+        "add_result_part",
+    }
 )
 
 
@@ -387,6 +423,29 @@ class Store:
             await self._db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job.id,))
         await self._db.commit()
         job.state, job.result_message_id = JobState.DELIVERED, message_id
+
+    @_serialized
+    async def add_result_part(
+        self, job_id: str, part: int, message_id: int, *, channel_id: int | None = None, via: str = "channel"
+    ) -> None:
+        """Record that part ``part`` of a job's result was posted as ``message_id`` (committed at once, so a crash
+        right after posting the next part never makes this one be posted again)."""
+        await self._db.execute(
+            "INSERT INTO result_parts (job_id, part, message_id, channel_id, via, posted_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id, part) DO UPDATE SET message_id = excluded.message_id, "
+            "channel_id = excluded.channel_id, via = excluded.via, posted_at = excluded.posted_at",
+            (job_id, part, message_id, channel_id, via, time.time()),
+        )
+        await self._db.commit()
+
+    @_serialized
+    async def result_parts(self, job_id: str) -> list[ResultPart]:
+        """The recorded messages of a job's result, first part first (empty for results posted before schema 3)."""
+        async with self._db.execute(
+            "SELECT part, message_id, channel_id, via FROM result_parts WHERE job_id = ? ORDER BY part", (job_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [ResultPart(r["part"], r["message_id"], r["channel_id"], r["via"]) for r in rows]
 
     @_serialized
     async def purge_results(self, older_than: float) -> int:

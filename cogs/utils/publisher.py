@@ -2,9 +2,20 @@
 
 - The first answer to /draw is ephemeral and follows the job (position, started, progress, done, failed),
   edited through the interaction webhook while its 15-minute token is valid; never after.
-- The result is one channel message with every image, mentioning only the requester. It carries the job's
-  nonce with ``enforce_nonce``, so posting again after a crash returns the same message: exactly once.
-- Where the bot can't post in the channel (a DM or a user-installed app), the interaction followup is used.
+- The result is one channel message per group of images that fits the upload limit, mentioning only the
+  requester; a result too large for one message is split into parts (the buttons sit on the first). Each part
+  carries its own nonce (the job's, then ``<nonce>-<n>``) with ``enforce_nonce``, so posting it again returns the
+  same message while Discord remembers the nonce (a few minutes).
+- Each part is recorded in the store (``Store.add_result_part``) as soon as Discord accepts it. A retry or the
+  recovery after a crash posts only the parts not recorded; a part posted but not recorded is found by its nonce,
+  or in the channel's recent history (longer outages; needs Read Message History). Delete removes every part.
+- Where the bot can't post in the channel (a DM or a user-installed app), the interaction followup is used while
+  its token lives, else a DM to the requester (a channel message: it carries the part's nonce too).
+- Followups can't carry a nonce (Discord's execute-webhook body has no such field), so a followup part is
+  exactly-once only once recorded. The window left: a crash after Discord accepted a followup and before Easel
+  recorded it (one store write) posts that part again at the next start.
+- Transient failures (5xx, a 429 discord.py does not wait out, the network, timeouts, the store busy) are raised
+  as ``easel.queue.TransientDeliveryError``: the queue retries them for a long while; anything else is permanent.
 """
 
 from __future__ import annotations
@@ -16,11 +27,14 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from cogs.utils.views import cancel_view, result_view
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
+from easel.queue import TransientDeliveryError
+from easel.store import StoreError
 from easel.texts import results as texts
 
 if TYPE_CHECKING:
@@ -148,7 +162,9 @@ class DiscordPublisher:
         text = texts.failed_text(job, message)
         if job.reply is not None and job.reply.valid():
             await self._edit_reply(job, text)
-            return
+            if job.reply is not None:
+                return
+            # The token turned out dead (401): tell them in the channel instead.
         # The interaction token has expired: tell the requester in the channel, pinging only them.
         await self._channel_notice(job, f"<@{job.user_id}> {text}")
 
@@ -157,38 +173,72 @@ class DiscordPublisher:
         await self._edit_reply(job, texts.cancelled_text(job))
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
+        """Post the result, part by part, recording each part in the store as soon as Discord accepts it; a part
+        already recorded (an earlier attempt, or the run before a crash) is not posted again. Returns the first
+        part's message id. A transient Discord failure (5xx, a 429 discord.py does not wait out, a connection
+        error or timeout, the store busy) is raised as ``TransientDeliveryError``: the queue keeps retrying."""
+        try:
+            return await self._deliver(job, images, recovered=recovered)
+        except TransientDeliveryError:
+            raise
+        except Exception as exc:
+            if _transient(exc):
+                raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    async def _deliver(self, job: Job, images: list[StoredImage], *, recovered: bool) -> int | None:
         await self.bot.wait_until_ready()
-        if recovered:
-            existing = await self._find_posted(job)
-            if existing is not None:
-                log.info("job %s: result was already posted (message %s)", job.id, existing)
-                self._forget(job)
-                return existing
+        posted = {p.part: p.message_id for p in await self.bot.store.result_parts(job.id)}
         limit = self._upload_limit(job) - UPLOAD_MARGIN
         fitted = await fit_for_upload([(im.data, im.infotext) for im in images], limit)
         groups = split_for_upload([len(data) for data, _ in fitted], limit)
-        if len(groups) > 1 or any(ext != "png" for _, ext in fitted):
+        reencoded = sum(1 for (data, _), im in zip(fitted, images, strict=True) if data != im.data)
+        if len(groups) > 1 or reencoded:
             log.info(
-                "job %s: %d image(s) re-encoded/split into %d messages to fit %d bytes",
+                "job %s: %d of %d image(s) re-encoded, split into %d message(s) to fit %d bytes",
                 job.id,
+                reencoded,
                 len(images),
                 len(groups),
                 limit,
             )
+        if recovered and len(posted) < len(groups):
+            # Posted but not recorded (a crash in between, or a result posted by an Easel before parts were
+            # recorded): the nonce covers a few minutes, the channel's history a longer outage.
+            for part, message_id in (await self._find_posted(job)).items():
+                if part not in posted and part < len(groups):
+                    log.info("job %s: part %d was already posted (message %s)", job.id, part + 1, message_id)
+                    await self._record(job, part, message_id, job.channel_id, "channel")
+                    posted[part] = message_id
         content = texts.result_summary(job, images)
-        first_id: int | None = None
         for n, group in enumerate(groups):
+            if n in posted:
+                continue
             files = [self._file(job, images[i], *fitted[i]) for i in group]
             text = content if n == 0 else f"`{job.id}` ({n + 1}/{len(groups)})"
             view = result_view(job, len(images)) if n == 0 else None
             nonce = job.nonce if n == 0 else f"{job.nonce}-{n}"
-            message = await self._post(job, text, files, nonce=nonce, view=view)
-            if first_id is None and message is not None:
-                first_id = message.id
+            message, via = await self._post(job, text, files, nonce=nonce, view=view)
+            await self._record(job, n, message.id, message.channel.id, via)
+            posted[n] = message.id
+        first_id = posted.get(0)
         self._forget(job)
         jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
         await self._edit_reply(job, texts.done_text(job) + (f" {jump}" if jump else ""))
         return first_id
+
+    async def _record(self, job: Job, part: int, message_id: int, channel_id: int | None, via: str) -> None:
+        """Record a posted part at once. If the store stays busy the post stands all the same (a channel part is
+        then found again by its nonce or in the history; a followup part may be posted twice after a crash)."""
+        for delay in (0.25, 0.5, None):
+            try:
+                await self.bot.store.add_result_part(job.id, part, message_id, channel_id=channel_id, via=via)
+                return
+            except StoreError as exc:
+                if delay is None:
+                    log.warning("job %s: could not record part %d (message %s): %s", job.id, part, message_id, exc)
+                    return
+                await asyncio.sleep(delay)
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -217,16 +267,19 @@ class DiscordPublisher:
         *,
         nonce: str,
         view: discord.ui.View | None,
-    ) -> discord.Message | None:
+    ) -> tuple[discord.Message, str]:
         """Post in the channel (idempotent by nonce); where the bot can't (DMs of a user-installed app, a server
-        it isn't in), use the interaction followup while its token lives, else a DM to the requester."""
+        it isn't in), use the interaction followup while its token lives, else a DM to the requester (a channel
+        message too: idempotent by nonce). Returns the message and how it was posted ("channel", "followup",
+        "dm")."""
         allowed = mention_only(job.user_id)
         extra: dict[str, Any] = {} if view is None else {"view": view}
         reply_valid = job.reply is not None and job.reply.valid()
         if job.guild_id is not None or not reply_valid:
             channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
             try:
-                return await channel.send(content, files=files, nonce=nonce, allowed_mentions=allowed, **extra)
+                sent = await channel.send(content, files=files, nonce=nonce, allowed_mentions=allowed, **extra)
+                return sent, "channel"
             except (discord.Forbidden, discord.NotFound) as exc:
                 log.info("job %s: can't post in channel %s (%s)", job.id, job.channel_id, exc.status)
                 for f in files:
@@ -234,29 +287,41 @@ class DiscordPublisher:
         if job.reply is not None and job.reply.valid():
             webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
             try:
-                return await webhook.send(content, files=files, allowed_mentions=allowed, wait=True, **extra)
+                sent = await webhook.send(content, files=files, allowed_mentions=allowed, wait=True, **extra)
+                return sent, "followup"
             except discord.HTTPException as exc:
+                if _transient(exc):
+                    raise  # retried later through the followup again, not sent to the DMs meanwhile
+                if exc.status == 401 or exc.code == 50027:
+                    job.reply = None  # the token expired (or was revoked) early: don't try it again
                 log.info("job %s: followup failed (%s %s); trying a DM", job.id, exc.status, exc.code)
                 for f in files:
                     f.reset()
         user = await self.bot.fetch_user(job.user_id)
-        return await user.send(content, files=files, allowed_mentions=allowed, **extra)
+        return await user.send(content, files=files, nonce=nonce, allowed_mentions=allowed, **extra), "dm"
 
-    async def _find_posted(self, job: Job) -> int | None:
-        """After a crash between posting and recording it: look for the result among recent messages.
+    async def _find_posted(self, job: Job) -> dict[int, int]:
+        """After a crash between posting and recording it: look for the result's parts among recent messages
+        (part number -> message id).
 
         Discord's nonce dedupe covers a few minutes; this covers a longer outage (needs Read Message History).
         """
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         marker = f"`{job.id}`"
         me = self.bot.user.id if self.bot.user else None
+        found: dict[int, int] = {}
         try:
             async for message in channel.history(limit=50):
-                if message.author.id == me and marker in message.content:
-                    return message.id
+                if message.author.id != me or marker not in message.content or not message.attachments:
+                    continue
+                part = 0
+                if message.content.startswith(f"{marker} ("):
+                    number = message.content[len(marker) + 2 :].split("/", 1)[0]
+                    part = int(number) - 1 if number.isdigit() else 0
+                found.setdefault(part, message.id)  # newest first: keep the newest of each
         except discord.HTTPException as exc:
             log.info("job %s: can't read channel history (%s); relying on the nonce", job.id, exc.status)
-        return None
+        return found
 
     async def _channel_notice(self, job: Job, content: str) -> None:
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -264,3 +329,11 @@ class DiscordPublisher:
             await channel.send(content, allowed_mentions=mention_only(job.user_id))
         except discord.HTTPException as exc:
             log.warning("job %s: could not tell user %s in channel %s: %s", job.id, job.user_id, job.channel_id, exc)
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure worth retrying for a long while: Discord down or overloaded (5xx), a 429 discord.py did not wait
+    out (no rate-limit headers), the network, a timeout, the store busy. 4xx answers and bugs are not."""
+    if isinstance(exc, discord.HTTPException):
+        return exc.status == 429 or exc.status >= 500
+    return isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | StoreError)

@@ -37,11 +37,22 @@ T = TypeVar("T")
 STORE_RETRY_DELAYS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0)
 
 
+class TransientDeliveryError(Exception):
+    """Raised by ``Publisher.deliver`` for a failure worth retrying for a long while (Discord down or overloaded,
+    the network, a timeout): the queue keeps the job "generated" and retries with capped backoff."""
+
+
 class JobQueue(BackendWorkers):
     # Served-order memory kept for users and guilds with nothing in line: the most recently served this many.
     # One served longer ago than that is treated as never served (it would come first anyway).
     fairness_memory = 10_000
     prune_every = 500  # submits between two prunings of the per-user memories
+    # Delivery retries: transient failures back off 2, 4, 8, ... 60 s for up to 30 minutes; other failures
+    # (a refusal with no fallback left, a bug) fail the job after this many attempts.
+    delivery_retry_first = 2.0
+    delivery_retry_cap = 60.0
+    delivery_retry_window = 30 * 60.0
+    delivery_permanent_tries = 3
 
     def __init__(
         self,
@@ -434,6 +445,10 @@ class JobQueue(BackendWorkers):
         task.add_done_callback(self._side_tasks.discard)
 
     async def _deliver(self, job: Job, images: list[StoredImage] | None, recovered: bool) -> None:
+        """Post a stored result. Transient failures (``TransientDeliveryError``: Discord down, the network, the
+        store busy) are retried with capped backoff for ``delivery_retry_window`` seconds; the job stays
+        "generated" meanwhile, so a restart delivers it too. Anything else fails the job after
+        ``delivery_permanent_tries`` attempts, with an error id. Parts already posted are not posted again."""
         if images is None:
             try:
                 images = await self._store_retry(
@@ -441,32 +456,64 @@ class JobQueue(BackendWorkers):
                 )
             except StoreError:
                 return  # still "generated" in the store: delivered at the next start
-        delay = 2.0
+        delay = self.delivery_retry_first
         posting_started = time.monotonic()
-        for attempt in range(1, 4):
+        permanent = 0
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 message_id = await self.publisher.deliver(job, images, recovered=recovered)
             except asyncio.CancelledError:
                 raise
+            except TransientDeliveryError as exc:
+                out_of_time = time.monotonic() - posting_started + delay > self.delivery_retry_window
+                if out_of_time:
+                    error_id = new_error_id()
+                    log.error(
+                        "job %s: delivery failed for %.0f s, giving up [error %s]: %s",
+                        job.id,
+                        time.monotonic() - posting_started,
+                        error_id,
+                        exc,
+                    )
+                    await self._fail(job, "Posting the result failed (Discord is not answering).", error_id=error_id)
+                    return
+                log.warning("job %s: delivery attempt %d failed (%s); retrying in %.0f s", job.id, attempt, exc, delay)
             except Exception as exc:
+                permanent += 1
                 error_id = new_error_id()
                 log.exception("job %s: delivery attempt %d failed [error %s]", job.id, attempt, error_id)
-                if attempt == 3:
+                if permanent >= self.delivery_permanent_tries:
                     await self._fail(job, f"Posting the result failed ({type(exc).__name__}).", error_id=error_id)
                     return
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            keep = self.cfg.storage.keep_results_days > 0
-            with contextlib.suppress(StoreError):  # left "generated": the next start finds the post (idempotent)
-                await self._store_retry(
-                    f"marking job {job.id} delivered",
-                    lambda m=message_id, k=keep: self.store.mark_delivered(job, m, keep_images=k),  # type: ignore[misc]
-                )
-            METRICS.observe_delivery(time.monotonic() - posting_started)
-            log.info("job %s: delivered (message %s)", job.id, message_id)
-            self._notify()
-            return
+            else:
+                break
+            # A retry after a failure mid-way (or a crash) posts only the parts not recorded yet.
+            recovered = True
+            if not await self._delivery_pause(delay):
+                log.info("job %s: shutting down; the result is posted at the next start", job.id)
+                return
+            delay = min(delay * 2, self.delivery_retry_cap)
+        keep = self.cfg.storage.keep_results_days > 0
+        with contextlib.suppress(StoreError):  # left "generated": the next start finds the post (idempotent)
+            await self._store_retry(
+                f"marking job {job.id} delivered",
+                lambda m=message_id, k=keep: self.store.mark_delivered(job, m, keep_images=k),  # type: ignore[misc]
+            )
+        METRICS.observe_delivery(time.monotonic() - posting_started)
+        log.info("job %s: delivered (message %s)", job.id, message_id)
+        self._notify()
+
+    async def _delivery_pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds between delivery attempts; False (at once) when the queue is stopping."""
+        deadline = time.monotonic() + delay
+        while not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, 0.5))  # stop() sets no event for this: look at _stopping twice a second
+        return False
 
     async def wait_idle(self) -> None:
         """Until nothing is queued, running or being delivered (tests and benches)."""
@@ -542,4 +589,4 @@ def _decrement(counter: Counter[int], key: int) -> None:
         del counter[key]
 
 
-__all__ = ["Backend", "CancelResult", "JobQueue", "Publisher", "QueueFull"]
+__all__ = ["Backend", "CancelResult", "JobQueue", "Publisher", "QueueFull", "TransientDeliveryError"]

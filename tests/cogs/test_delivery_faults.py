@@ -81,13 +81,6 @@ async def test_result_upload_answered_503_once(tmp_path: Path, commit: bool) -> 
         assert result_post_statuses(e)[:2] == [503, 200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Easel bug: delivery gives up after 3 attempts 2 s + 4 s apart (easel/queue.py _deliver), so a Discord "
-        "outage of ~6 s turns a finished job into 'Posting the result failed' and the images are never posted"
-    ),
-)
 async def test_result_upload_through_a_short_503_outage(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: Service Unavailable", "code": 0}, times=3)
