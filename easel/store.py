@@ -378,7 +378,12 @@ class Store:
 
     @_serialized
     async def job_by_message(self, message_id: int) -> Job | None:
-        jobs = await self._jobs("result_message_id = ?", (message_id,), with_image=False)
+        """The job whose result (any of its messages, when it was split) is ``message_id``."""
+        jobs = await self._jobs(
+            "result_message_id = ? OR id IN (SELECT job_id FROM result_parts WHERE message_id = ?)",
+            (message_id, message_id),
+            with_image=False,
+        )
         return jobs[0] if jobs else None
 
     @_serialized

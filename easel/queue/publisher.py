@@ -10,7 +10,9 @@ from easel.jobs import Job, StoredImage
 
 class Publisher(Protocol):
     """What the queue tells the outside world (Discord). Implementations must not raise for Discord errors
-    they can handle; ``deliver`` must be idempotent for a job (same nonce, same message)."""
+    they can handle; ``deliver`` must be idempotent for a job (same nonce, same message; a part already recorded
+    in the store is never posted again) and raises ``TransientDeliveryError`` for a failure worth retrying later
+    (5xx, 429, a dropped connection), which the queue retries with backoff while the job stays "generated"."""
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
     async def started(self, job: Job, backend: str) -> None: ...

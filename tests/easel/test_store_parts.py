@@ -63,3 +63,18 @@ async def test_a_schema_2_database_is_migrated_with_its_jobs(tmp_path: Path) -> 
     await store.close()
     async with aiosqlite.connect(path) as db, db.execute("PRAGMA user_version") as cur:
         assert (await cur.fetchone())[0] == len(MIGRATIONS) == 3
+
+
+async def test_any_part_of_a_result_leads_back_to_its_job(tmp_path: Path) -> None:
+    """Image info and Draw this again on the second message of a split result find the job, not only the first."""
+    store = await Store.open(tmp_path / "e.db")
+    try:
+        await store.add_job(job("a"))
+        await store.add_result_part("a", 0, 501, channel_id=10)
+        await store.add_result_part("a", 1, 502, channel_id=10)
+        await store.mark_delivered(job("a"), 501, keep_images=True)
+        assert (await store.job_by_message(501)).id == "a"  # type: ignore[union-attr]
+        assert (await store.job_by_message(502)).id == "a"  # type: ignore[union-attr]
+        assert await store.job_by_message(999) is None
+    finally:
+        await store.close()
