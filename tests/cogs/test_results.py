@@ -268,6 +268,34 @@ async def test_image_info_on_an_image_from_elsewhere(tmp_path: Path) -> None:
         await e.wait_reply(none, lambda t: "No generation info" in t)
 
 
+async def test_draw_this_again_gets_the_servers_defaults(tmp_path: Path) -> None:
+    """It used the global config: what a server set (here its default negative prompt) did not apply to it."""
+    async with running_easel(tmp_path) as e:
+        assert e.bot is not None
+        await e.bot.policy.set_text(GUILD, "negative_prompt", "watermark, text", by=MOD)
+        info = format_infotext("a harbour at night", "", {"Steps": "12", "Sampler": "Euler", "Seed": "7"})
+        meta = PngInfo()
+        meta.add_text("parameters", info)
+        out = io.BytesIO()
+        Image.new("RGB", (64, 64), (40, 50, 60)).save(out, format="PNG", pnginfo=meta)
+        posted = await e.discord.user_message(
+            CHANNEL, BOB, "mine", attachments=[FakeAttachment("h.png", out.getvalue())]
+        )
+        inter = await e.discord.context_menu("Image info", posted, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await inter.wait_response(5)
+        text = await e.discord.wait_for_message(
+            lambda m: inter.original is not None and m.id == inter.original.id and bool(m.embeds), timeout=5
+        )
+        await click(e, text, next(c for c in text.all_custom_ids() if c.startswith("easel:again:")))
+        await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert (payload["prompt"], payload["negative_prompt"], payload["steps"]) == (
+            "a harbour at night",
+            "watermark, text",
+            12,
+        )
+
+
 async def test_live_progress_with_preview_and_its_end(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         e.webui.hold()
