@@ -121,7 +121,8 @@ class LimitedBot:
     def free_space(self) -> None:
         """What an admin deleting files does for the bot: its writes succeed again."""
         assert self.proc is not None
-        resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        _, hard = resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))  # the soft limit up to the hard one
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
