@@ -79,6 +79,7 @@ class EaselBot(commands.AutoShardedBot):
                     password=b.password,
                     connect_timeout=cfg.webui.connect_timeout,
                     read_timeout=cfg.webui.read_timeout,
+                    total_timeout=cfg.webui.total_timeout or None,
                 ),
             )
             for b in cfg.backends

@@ -53,6 +53,7 @@ class WebuiConfig:
     probe_max_interval: float = 60.0
     stall_timeout: float = 120.0  # a running generation whose progress does not move this long is abandoned
     lost_task_timeout: float = 30.0  # a generation the webui does not know this long after sending is abandoned
+    total_timeout: float = 0.0  # bound on one whole generation call, answer included; 0 = read_timeout + 120 s
 
 
 Defaults = make_dataclass(
@@ -483,6 +484,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     _positive("webui.probe_max_interval", webui.probe_max_interval)
     _positive("webui.stall_timeout", webui.stall_timeout)
     _positive("webui.lost_task_timeout", webui.lost_task_timeout)
+    _positive("webui.total_timeout", webui.total_timeout, zero_ok=True)
     if webui.max_attempts < 1:
         raise ConfigError("webui.max_attempts: must be >= 1")
 

@@ -74,3 +74,17 @@ async def test_a_large_init_image_is_sent_at_the_size_it_is_drawn(tmp_path: Path
         sent = Image.open(io.BytesIO(base64.b64decode(payload["init_images"][0])))
         # not 2048x1536: it can't be drawn larger (it still covers the drawing size, give or take rounding)
         assert 512 <= sent.size[0] <= 514 and 384 <= sent.size[1] <= 386, sent.size
+
+
+async def test_a_trickled_answer_is_cut_off_retried_and_posted_once(tmp_path: Path) -> None:
+    # Bytes keep coming (so read_timeout never fires) but too slowly: [webui] total_timeout cuts the call off.
+    async with running_easel(tmp_path, webui={"total_timeout": 1.0, "probe_max_interval": 0.2}) as e:
+        e.webui.trickle_next("txt2img", chunk=8, interval=0.05)  # the whole answer would take about a minute
+        await e.draw(prompt="a lighthouse, slowly")
+        await e.draw(user=BOB, prompt="next in line")
+        result = await e.result_for(ALICE, timeout=20)
+        assert result.attachments[0].data.startswith(PNG_SIGNATURE)
+        await e.result_for(BOB, timeout=20)
+        assert len(_posted(e, ALICE)) == 1
+        assert len(_posted(e, BOB)) == 1
+        assert len(e.webui.generations) == 3  # Alice's cut-off answer, her retry, Bob's
