@@ -271,7 +271,7 @@ class JobQueue(BackendWorkers):
             else:
                 self._last_submit[job.user_id] = previous_submit
             raise QueueFull(
-                "Easel cannot save new jobs right now (its database is busy); try again in a minute."
+                "Easel cannot save new jobs right now (its database is busy or full); try again in a minute."
             ) from exc
         finally:
             self._reserve(job, -1)
@@ -375,7 +375,9 @@ class JobQueue(BackendWorkers):
             except StoreError as exc:
                 log.error("job %s: cancelling failed: %s", job.id, exc)
                 self._put(job)
-                return CancelResult(False, "Easel cannot save that right now (its database is busy); try again soon.")
+                return CancelResult(
+                    False, "Easel cannot save that right now (its database is busy or full); try again soon."
+                )
             log.info("job %s: cancelled while queued by user %s", job.id, user_id)
             self._notify()
             await self._safe(self.publisher.cancelled(job), job)
@@ -485,7 +487,7 @@ class JobQueue(BackendWorkers):
                 error_id = new_error_id()
                 log.exception("job %s: delivery attempt %d failed [error %s]", job.id, attempt, error_id)
                 if permanent >= self.delivery_permanent_tries:
-                    await self._fail(job, f"Posting the result failed ({type(exc).__name__}).", error_id=error_id)
+                    await self._fail(job, "Posting the result failed.", error_id=error_id)
                     return
             else:
                 break

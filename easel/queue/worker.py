@@ -162,7 +162,7 @@ class BackendWorkers:
                 self._take(job)
                 self._running.pop(job.id, None)
                 backend.current = None
-                await self._fail(job, f"Easel hit an internal error ({type(exc).__name__}).", error_id=error_id)
+                await self._fail(job, "Easel hit an internal error.", error_id=error_id)
             store_delay = 0.25
 
     async def _probe(self, backend: Backend) -> bool:
@@ -344,7 +344,11 @@ class BackendWorkers:
             error_id = new_error_id()
             log.exception("job %s: storing the result failed [error %s]", job.id, error_id)
             with contextlib.suppress(Exception):
-                await self._fail(job, f"Easel could not store the result ({type(exc).__name__}).", error_id=error_id)
+                await self._fail(
+                    job,
+                    "Easel could not save the result (its database is busy or full); the bot admin can see why in the log.",
+                    error_id=error_id,
+                )
 
     async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
         if not result.images:

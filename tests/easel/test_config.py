@@ -113,6 +113,11 @@ def test_role_limits_parsed_and_checked() -> None:
         (minimal(webui={"probe_max_interval": 0}), "webui.probe_max_interval"),
         (minimal(queue={"affinity_max_skips": -1}), "queue.affinity_max_skips"),
         (minimal(storage={"keep_results_days": -1}), "storage.keep_results_days"),
+        (minimal(webui={"total_timeout": -1.0}), "webui.total_timeout"),
+        (minimal(webui={"total_timeout": float("inf")}), "webui.total_timeout"),
+        (minimal(webui={"stall_timeout": 0}), "webui.stall_timeout"),
+        (minimal(webui={"lost_task_timeout": float("nan")}), "webui.lost_task_timeout"),
+        (minimal(limits={"max_queue_length": 0}), "limits.max_queue_length"),
     ],
 )
 def test_non_finite_and_negative_numbers_are_refused(raw: dict, needle: str) -> None:
@@ -168,3 +173,8 @@ def test_clip_skip_default_is_checked() -> None:
     assert parse_config(minimal(defaults={"clip_skip": 2}), env={}).defaults.clip_skip == 2
     with pytest.raises(ConfigError, match=r"defaults\.clip_skip: clip_skip must be between 1 and 12"):
         parse_config(minimal(defaults={"clip_skip": 13}), env={})
+
+
+def test_webui_total_timeout_defaults_to_read_timeout_plus_a_margin() -> None:
+    assert parse_config(minimal(), env={}).webui.total_timeout == 0.0  # 0: read_timeout + 120 s
+    assert parse_config(minimal(webui={"total_timeout": 900}), env={}).webui.total_timeout == 900.0
