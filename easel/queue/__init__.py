@@ -482,7 +482,7 @@ class JobQueue(BackendWorkers):
                     await self._fail(job, "Posting the result failed (Discord is not answering).", error_id=error_id)
                     return
                 log.warning("job %s: delivery attempt %d failed (%s); retrying in %.0f s", job.id, attempt, exc, delay)
-            except Exception as exc:
+            except Exception:
                 permanent += 1
                 error_id = new_error_id()
                 log.exception("job %s: delivery attempt %d failed [error %s]", job.id, attempt, error_id)

@@ -40,6 +40,8 @@ from easel.webui import (
 
 log = logging.getLogger(__name__)
 
+STORE_FAILED = "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
+
 
 @dataclass(frozen=True)
 class Stall:
@@ -156,7 +158,7 @@ class BackendWorkers:
                 await asyncio.sleep(store_delay)
                 store_delay = min(store_delay * 2, 30.0)
                 continue
-            except Exception as exc:  # a bug must not kill the worker
+            except Exception:  # a bug must not kill the worker
                 error_id = new_error_id()
                 log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
                 self._take(job)
@@ -340,13 +342,13 @@ class BackendWorkers:
             await self._store_and_deliver(job, result, seconds)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception:
             error_id = new_error_id()
             log.exception("job %s: storing the result failed [error %s]", job.id, error_id)
             with contextlib.suppress(Exception):
                 await self._fail(
                     job,
-                    "Easel could not save the result (its database is busy or full); the bot admin can see why in the log.",
+                    STORE_FAILED,
                     error_id=error_id,
                 )
 
