@@ -94,11 +94,14 @@ def _open(data: bytes) -> Image.Image:
         if isinstance(exc, UnreadableImage):
             raise
         raise UnreadableImage(f"not a picture that can be read ({type(exc).__name__}: {exc})") from None
-    if im.mode != "RGB":
+    if im.mode == "RGB":
+        return im
+    try:
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             im = im.convert("RGBA")  # transparent pixels: their own colour, as NudeNet's reader keeps it
-        im = im.convert("RGB")
-    return im
+        return im.convert("RGB")
+    except (OSError, ValueError) as exc:  # a mode Pillow can't convert
+        raise UnreadableImage(f"not a picture that can be read ({im.mode} pixels: {exc})") from None
 
 
 def to_model_array(data: bytes, side: int = MODEL_SIDE) -> np.ndarray:
