@@ -10,4 +10,13 @@ fi
 if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q -r requirements.txt && touch .venv/.installed
 fi
+# The optional image check: installed when the config turns [safety] nsfw_check on (exit status 3 = wanted, missing).
+# If the install fails the bot still starts, warns, and applies only the channel policy (docs/safety.md).
+status=0
+.venv/bin/python -m easel.safety.images --needs-install "$@" || status=$?
+if [ "$status" -eq 3 ]; then
+  echo "easel: installing the image check (requirements-nsfw.txt, about 320 MB)..." >&2
+  .venv/bin/python -m pip install -q -r requirements-nsfw.txt ||
+    echo "easel: could not install requirements-nsfw.txt; starting without the image check" >&2
+fi
 exec .venv/bin/python bot.py "$@"

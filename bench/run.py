@@ -36,6 +36,7 @@ BENCHES = (
     "memory",
     "swaps",
     "fuzz",
+    "nsfw",
 )
 
 

@@ -9,6 +9,8 @@ What is tried:
 - the config (already parsed by the caller: a bad file never gets here) and the SQLite file's directory;
 - every backend: which webui it is (A1111, Forge, SD.Next), its models and samplers, the configured defaults
   against them, and a 1-step 64x64 test image;
+- the optional image check (``[safety] nsfw_check``): NudeNet loads and runs on a tiny synthetic picture, timed,
+  or the line says how to install it;
 - Discord, when a token is set: ``GET /users/@me`` and ``GET /oauth2/applications/@me`` with the bot token, and
   the invite URL with the permissions Easel needs.
 
@@ -34,7 +36,7 @@ from urllib.parse import urlparse
 import aiohttp
 
 from easel.catalog import BackendCatalog, Catalog
-from easel.config import BackendConfig, Config
+from easel.config import BackendConfig, Config, NsfwCheck
 from easel.webui import (
     BackendInfo,
     Flavor,
@@ -249,6 +251,24 @@ def check_config(config: Config, report: Report) -> None:
                 f"metrics: cannot listen on {m.host}:{m.port} ({exc.strerror or exc}): is Easel already running? "
                 "Otherwise pick another [metrics] port"
             )
+
+
+async def check_classifier(config: Config, report: Report) -> None:
+    """The image check: loads and runs (timed), or how to install it. Never a FAIL: without it the bot runs with
+    the channel policy only (a WARN when the config turns the check on)."""
+    from easel.safety.images import probe_classifier
+
+    mode = config.safety.nsfw_check
+    _, probe = await probe_classifier(config)
+    if probe.ok:
+        report.ok(f"image check (NudeNet, nsfw_check = {str(mode)!r}): {probe.message}")
+    elif mode is NsfwCheck.OFF:
+        report.ok(f"image check: off; {probe.message} (servers that set nsfw_check get the channel policy)")
+    else:
+        report.warn(
+            f"image check: [safety] nsfw_check = {str(mode)!r} but {probe.message}; "
+            "until then the bot applies only the channel policy (nsfw)"
+        )
 
 
 @dataclass
@@ -509,6 +529,7 @@ async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: s
     report = Report(out, secrets=_secrets(config))
     print("Easel check", file=out)
     check_config(config, report)
+    await check_classifier(config, report)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=SHORT_TIMEOUT, sock_read=TEST_IMAGE_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         results: list[BackendResult] = []

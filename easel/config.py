@@ -136,6 +136,45 @@ class ExtraNetworks(StrEnum):
     STRIP = "strip"
 
 
+class NsfwCheck(StrEnum):
+    """What the image check does with a flagged picture outside age-restricted channels (weakest first)."""
+
+    OFF = "off"  # no image check
+    SPOILER = "spoiler"  # post it behind a spoiler
+    BLUR = "blur"  # post a blurred copy
+    REFUSE = "refuse"  # post nothing (an accepted upload is refused)
+
+
+# The labels of NudeNet's detector (easel/safety/images.py); the default set means "explicit".
+NUDENET_LABELS = (
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
+EXPLICIT_LABELS = (
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+    "ANUS_EXPOSED",
+)
+
+
 @dataclass(frozen=True)
 class SafetyConfig:
     """Bot-wide content rules, on top of which every guild adds its own (``[safety]`` in the config)."""
@@ -146,6 +185,9 @@ class SafetyConfig:
     extra_networks: ExtraNetworks = ExtraNetworks.ALLOW  # strip <lora:…>, <hypernet:…> tags? a guild may only tighten
     daily_quota: int = 0  # drawings per user per UTC day; 0 = no quota. A ceiling for guild quotas.
     blocked_users: tuple[int, ...] = ()  # user ids refused everywhere
+    nsfw_check: NsfwCheck = NsfwCheck.OFF  # the image check's default; a global "refuse" can't be loosened
+    nsfw_labels: tuple[str, ...] = EXPLICIT_LABELS  # NudeNet labels that flag a picture
+    nsfw_threshold: float = 0.5  # a detection of one of those labels at this score or above flags it
 
 
 @dataclass(frozen=True)
@@ -356,6 +398,23 @@ def parse_safety(table: Mapping[str, Any], where: str = "safety") -> SafetyConfi
     if not isinstance(blocked, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in blocked):
         raise ConfigError(f"{where}.blocked_users: expected a list of numeric user ids")
     values["blocked_users"] = tuple(blocked)
+    check = table.get("nsfw_check", "off")
+    if check not in tuple(NsfwCheck):
+        raise ConfigError(
+            f"{where}.nsfw_check: expected one of {', '.join(repr(str(m)) for m in NsfwCheck)}, got {check!r}"
+        )
+    values["nsfw_check"] = NsfwCheck(check)
+    labels = table.get("nsfw_labels", list(EXPLICIT_LABELS))
+    if not isinstance(labels, list) or not labels or not all(isinstance(i, str) for i in labels):
+        raise ConfigError(f'{where}.nsfw_labels: expected a non-empty list of labels, like ["ANUS_EXPOSED"]')
+    bad = [i for i in labels if i not in NUDENET_LABELS]
+    if bad:
+        raise ConfigError(f"{where}.nsfw_labels: unknown label {bad[0]!r} (known: {', '.join(NUDENET_LABELS)})")
+    values["nsfw_labels"] = tuple(dict.fromkeys(labels))
+    threshold = table.get("nsfw_threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ConfigError(f"{where}.nsfw_threshold: expected a number from 0 to 1, got {threshold!r}")
+    values["nsfw_threshold"] = float(threshold)
     return SafetyConfig(**values)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from easel.config import Config, Defaults, ExtraNetworks, Limits
+from easel.config import Config, Defaults, ExtraNetworks, Limits, NsfwCheck
 from easel.options import BY_LIMIT, DEFAULTS_KEYS
 from easel.policy.keys import SETTINGS, Img2img, Nsfw, ServerSettings, SettingKind
 from easel.request import DrawOptions
@@ -40,6 +40,7 @@ class EffectiveSettings:
     sources: Mapping[str, str]  # key -> "global" | "server" | "channel"
     ceilings: Limits = field(default_factory=Limits)  # the global [limits]: role overrides can't go past them
     quota_ceiling: int = 0  # the global [safety] daily_quota (0 = none)
+    nsfw_check: NsfwCheck = NsfwCheck.OFF  # the image check's mode here (age-restricted channels: never applied)
     guild_id: int | None = None
     channel_id: int | None = None
 
@@ -125,6 +126,9 @@ def effective(
         extra = ExtraNetworks.STRIP
     prefix = pick("negative_prefix", "")
     nsfw = Nsfw(pick("nsfw", Nsfw.ALLOW))
+    nsfw_check = NsfwCheck(pick("nsfw_check", safety.nsfw_check))
+    if safety.nsfw_check is NsfwCheck.REFUSE:  # a global refuse can't be loosened (a stored value from before)
+        nsfw_check = NsfwCheck.REFUSE
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
     for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users"):
         sources[key] = "server" if getattr(g, key) else "global"
@@ -147,6 +151,7 @@ def effective(
         sources=sources,
         ceilings=top,
         quota_ceiling=safety.daily_quota,
+        nsfw_check=nsfw_check,
         guild_id=guild_id,
         channel_id=channel_id,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, make_dataclass
 from enum import StrEnum
 from typing import Any
 
-from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits
+from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
 from easel.errors import PolicyError
 from easel.options import BY_LIMIT, BY_NAME, SERVER_DEFAULTS, SERVER_LIMITS, CatalogView, OptionType, RangeError
 from easel.policy.words import check_entry
@@ -74,6 +74,7 @@ class Img2img(StrEnum):
 NSFW_CHOICES = tuple(Nsfw)
 IMG2IMG_CHOICES = tuple(Img2img)
 EXTRA_NETWORK_CHOICES = tuple(ExtraNetworks)
+NSFW_CHECK_CHOICES = tuple(NsfwCheck)
 ROLE_OVERRIDE_KEYS = ("max_queued_per_user", "cooldown_seconds", "daily_quota")
 
 
@@ -158,6 +159,14 @@ SETTINGS: dict[str, SettingSpec] = {
             "Outside age-restricted channels: allow, spoiler every result, or refuse",
             channel=False,
             choices=NSFW_CHOICES,
+        ),
+        _spec(
+            "nsfw_check",
+            P,
+            T.CHOICE,
+            "Image check outside age-restricted channels: off, or spoiler, blur or refuse flagged pictures",
+            channel=False,
+            choices=NSFW_CHECK_CHOICES,
         ),
         _spec(
             "img2img",
@@ -379,6 +388,8 @@ def validate_value(
             raise PolicyError(f"{key} must be one of: {', '.join(spec.choices)}.")
         if key == "extra_networks" and value == "allow" and safety.extra_networks == "strip":
             raise PolicyError("extra_networks is set to strip for the whole bot; a server can't allow them.")
+        if key == "nsfw_check" and value != "refuse" and safety.nsfw_check == "refuse":
+            raise PolicyError("nsfw_check is set to refuse for the whole bot; a server can't loosen it.")
     elif spec.type is SettingType.WORDS:
         if isinstance(value, str):
             value = split_entries(value)
