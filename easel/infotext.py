@@ -359,9 +359,10 @@ def _value_text(value: Any) -> str:
 
 def _quote(text: str) -> str:
     """JSON-quote a value that has ``,`` ``:`` or a newline (as the webui does), and one that is itself wrapped in
-    double quotes: the parser would take those for quoting and drop them (the webui loses them; Easel keeps them)."""
+    double quotes or has blanks at either end: the parser would drop those (the webui loses them; Easel keeps them)."""
     looks_quoted = len(text) >= 2 and text[0] == '"' and text[-1] == '"'
-    if "," not in text and ":" not in text and "\n" not in text and not looks_quoted:
+    padded = text != text.strip()  # the parser drops blanks around a bare value
+    if "," not in text and ":" not in text and "\n" not in text and not looks_quoted and not padded:
         return text
     return json.dumps(text, ensure_ascii=False)
 

@@ -42,8 +42,8 @@ made_up_keys = st.from_regex(r"[A-Za-z][A-Za-z0-9 ]{0,14}[A-Za-z0-9]", fullmatch
 )
 keys = st.one_of(st.sampled_from([*PARAM_KEY_ORDER, "Hires upscale", "Lora hashes", "Version"]), made_up_keys)
 
-# A value as typed: no leading whitespace (the format's ": " separator absorbs it).
-free_values = st.text(typed, min_size=1, max_size=40).filter(lambda v: v == v.lstrip())
+# A value as typed, blanks at either end included (format_infotext quotes those).
+free_values = st.text(typed, min_size=1, max_size=40)
 values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63),
     st.floats(allow_nan=False, allow_infinity=False),
