@@ -18,9 +18,12 @@ RUN groupadd --system --gid 10001 easel \
 
 WORKDIR /app
 
-# Dependencies first: this layer is reused until requirements.txt changes.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# Dependencies first: this layer is reused until requirements.txt changes. The image check ([safety] nsfw_check,
+# NudeNet on onnxruntime, ~320 MB) is optional: docker build --build-arg WITH_NSFW_CHECK=1 -t easel .
+ARG WITH_NSFW_CHECK=0
+COPY requirements.txt requirements-nsfw.txt ./
+RUN pip install -r requirements.txt \
+    && if [ "$WITH_NSFW_CHECK" = "1" ]; then pip install -r requirements-nsfw.txt; fi
 
 # The code stays owned by root: the bot cannot modify itself.
 COPY bot.py config.example.toml ./
