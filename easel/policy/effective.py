@@ -42,6 +42,7 @@ class EffectiveSettings:
     quota_ceiling: int = 0  # the global [safety] daily_quota (0 = none)
     guild_id: int | None = None
     channel_id: int | None = None
+    log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
 
     @property
     def defaults(self) -> Defaults:
@@ -126,7 +127,7 @@ def effective(
     prefix = pick("negative_prefix", "")
     nsfw = Nsfw(pick("nsfw", Nsfw.ALLOW))
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
-    for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users"):
+    for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users", "log_channel"):
         sources[key] = "server" if getattr(g, key) else "global"
     sources["role_overrides"] = "server" if g.role_overrides else "global"
     sources["paused"] = "server" if g.paused else "global"
@@ -149,4 +150,5 @@ def effective(
         quota_ceiling=safety.daily_quota,
         guild_id=guild_id,
         channel_id=channel_id,
+        log_channel=g.log_channel,
     )
