@@ -13,8 +13,9 @@ Matching, in one pass over bounded text (a prompt is at most a few thousand char
    about minors;
 3. the text is read without leetspeak (digits separate words: ``teen18``) and with it: in a word that has a letter,
    digits and a few symbols become letters (``s3xy``, ``k1d``, ``$ex``, ``n@ked``; ``1`` is tried as ``i`` and ``l``);
-4. split into words; a run of single letters (``c h i l d``, ``c.h.i.l.d``) is joined, and two or three neighbouring
-   words are also tried joined (``pre teen``, ``ch ild``), never across a comma or a line break;
+4. split into words; a run of single letters (``c h i l d``, ``c.h.i.l.d``) is joined (and, its word breaks being
+   lost, searched for entries anywhere inside), and two or three neighbouring words are also tried joined
+   (``pre teen``, ``ch ild``), never across a comma or a line break;
 5. a word matches an entry after runs of a repeated letter are cut to one (``seeexy``), for the text and the
    entries alike; an entry ending in ``*`` also matches words it starts.
 
@@ -68,6 +69,8 @@ _HOMOGLYPHS = str.maketrans(
         "к": "k", "л": "n", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y",
         "х": "x", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ү": "y", "һ": "h", "ӏ": "l", "ь": "b", "г": "r",
         "д": "d", "ѵ": "v",
+        # Armenian
+        "ս": "u", "օ": "o", "ո": "n", "հ": "h", "ց": "g", "զ": "q",
         # Greek
         "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "λ": "l",
         "μ": "u", "ν": "v", "ο": "o", "π": "n", "ρ": "p", "σ": "o", "ς": "s", "τ": "t", "υ": "u", "χ": "x",
@@ -134,6 +137,7 @@ class _Token(NamedTuple):
     word: str  # collapsed ("seeexy" -> "sexy")
     raw: str  # as written (after folding), for entries shorter than 3 letters once collapsed
     tight: bool  # the separator before the next token is tight (part of the same word)
+    spaced: bool = False  # joined from single letters ("c h i l d n u d e"): words are looked for inside it
 
 
 def _tokens(text: str, word: re.Pattern[str] = _WORD) -> list[_Token]:
@@ -156,7 +160,7 @@ def _join_letters(tokens: list[_Token]) -> list[_Token]:
             j += 1
         if j - i >= 3:
             raw = "".join(t.raw for t in tokens[i:j])
-            out.append(_Token(_collapse(raw), raw, tokens[j - 1].tight))
+            out.append(_Token(_collapse(raw), raw, tokens[j - 1].tight, spaced=True))
             i = j
         else:
             out.append(tokens[i])
@@ -175,6 +179,7 @@ class WordList:
     prefixes: re.Pattern[str] | None
     phrases: frozenset[tuple[str, ...]]
     starts: frozenset[str]  # the first words of the phrases
+    inside: re.Pattern[str] | None  # every word and prefix, searched inside a spaced-out run of letters
 
     @classmethod
     def parse(cls, name: str, lines: Iterable[str]) -> WordList:
@@ -206,6 +211,7 @@ class WordList:
             re.compile(alternation) if alternation else None,
             frozenset(phrases),
             frozenset(p[0] for p in phrases),
+            re.compile("|".join(re.escape(w) for w in sorted(words | prefixes, key=len, reverse=True)) or "(?!)"),
         )
 
     @property
@@ -221,6 +227,10 @@ class WordList:
         if word in self.words or (raw or word) in self.short:
             return True
         return self.prefixes is not None and self.prefixes.match(word) is not None
+
+    def has_inside(self, run: str) -> bool:
+        """A word or prefix anywhere in ``run`` (a spaced-out run of letters, where the word breaks are lost)."""
+        return self.inside is not None and self.inside.search(run) is not None
 
     def has_phrase(self, words: Sequence[str]) -> bool:
         return tuple(words) in self.phrases
@@ -289,6 +299,11 @@ def check_prompt(text: str, lists: tuple[WordList, WordList] | None = None) -> P
     if any(c in base for c in "1!|"):
         readings.append(_tokens(_leet(base, _LEET_L)))  # the other reading of "1"
     for tokens in readings:
+        for tok in tokens:
+            if tok.spaced:
+                lookups += 1
+                minors = minors or minors_list.has_inside(tok.word)
+                sexual = sexual or sexual_list.has_inside(tok.word)
         for word, raw in _candidates(tokens):
             lookups += 1
             minors = minors or minors_list.has_word(word, raw)
