@@ -20,7 +20,7 @@ Matching, in one pass over bounded text (a prompt is at most a few thousand char
    entries alike; an entry ending in ``*`` also matches words it starts.
 
 Every step is linear in the length of the text (the regular expressions here have no nested repeats and are
-anchored at a token or a digit): about 5 ms per 1000 characters, so a text longer than :data:`THREAD_FROM` is
+anchored at a token or a digit): 1-4 ms per 1000 characters, so a text longer than :data:`THREAD_FROM` is
 checked in a worker thread, off the event loop.
 """
 
