@@ -15,7 +15,8 @@ Matching, in one pass over bounded text (a prompt is at most a few thousand char
    digits and a few symbols become letters (``s3xy``, ``k1d``, ``$ex``, ``n@ked``; ``1`` is tried as ``i`` and ``l``);
 4. split into words; a run of single letters (``c h i l d``, ``c.h.i.l.d``) is joined (and, its word breaks being
    lost, searched for entries anywhere inside), and two or three neighbouring words are also tried joined
-   (``pre teen``, ``ch ild``), never across a comma or a line break;
+   (``pre teen``, ``ch ild``), never across a comma or a line break; a word of up to 24 letters is also tried as a
+   word of each list run together (``nudekid``, ``teensex``);
 5. a word matches an entry after runs of a repeated letter are cut to one (``seeexy``), for the text and the
    entries alike; an entry ending in ``*`` also matches words it starts.
 
@@ -59,6 +60,7 @@ REFUSED_MINORS_SEXUAL: Final = "This can't be drawn: Easel never draws sexual co
 
 MAX_JOINED = 3  # neighbouring words tried joined ("pre teen" -> "preteen")
 MAX_PHRASE = 3  # words in a phrase entry ("little girl")
+MAX_COMPOUND = 24  # letters: a longer word is not tried as two run together ("kidporn")
 THREAD_FROM = 200  # characters; a longer text is checked off the event loop
 
 # Look-alike letters of other scripts (after case folding) -> the Latin letter they pass for.
@@ -260,6 +262,22 @@ def _candidates(tokens: list[_Token]) -> Iterator[tuple[str, str]]:
             yield _collapse(raw), raw
 
 
+def _compound(word: str, minors: WordList, sexual: WordList) -> tuple[int, bool]:
+    """(look-ups made, whether ``word`` is a word of one list run together with a word of the other: "nudekid",
+    "teensex"). Only both halves together count: "kidney" is not "kid"."""
+    if not 6 <= len(word) <= MAX_COMPOUND:
+        return 0, False
+    if not (minors.has_inside(word) and sexual.has_inside(word)):
+        return 2, False
+    lookups = 2
+    for k in range(3, len(word) - 2):
+        head, tail = word[:k], word[k:]
+        lookups += 1
+        if (minors.has_word(head) and sexual.has_word(tail)) or (sexual.has_word(head) and minors.has_word(tail)):
+            return lookups, True
+    return lookups, False
+
+
 def _phrases(tokens: list[_Token], starts: frozenset[str]) -> Iterator[tuple[str, ...]]:
     for i in range(len(tokens)):
         if tokens[i].word not in starts:
@@ -304,6 +322,10 @@ def check_prompt(text: str, lists: tuple[WordList, WordList] | None = None) -> P
                 lookups += 1
                 minors = minors or minors_list.has_inside(tok.word)
                 sexual = sexual or sexual_list.has_inside(tok.word)
+            else:
+                work, both = _compound(tok.word, minors_list, sexual_list)
+                lookups += work
+                minors, sexual = minors or both, sexual or both
         for word, raw in _candidates(tokens):
             lookups += 1
             minors = minors or minors_list.has_word(word, raw)

@@ -64,6 +64,8 @@ def test_a_bad_entry_is_refused_when_loading() -> None:
         "stage 3 of the rocket, average 5 nude statues",  # neither "stage" nor "average" is "age"
         "essex countryside, kidney beans, canteen, sextant",  # listed words inside other words
         "teenage mutant ninja turtles fighting in the sewer",
+        "kidney stones, sexy nurse costume",  # "kidney" is not "kid" + anything
+        "sextant and compass on an old map, children's book illustration",
     ],
 )
 def test_innocent_prompts_pass(prompt: str) -> None:
@@ -99,6 +101,10 @@ def test_innocent_prompts_pass(prompt: str) -> None:
         "aged 9, erotic",
         "teen18 nsfw",
         "kid\nsexy",
+        "nudekid",  # run together
+        "a photo, teensex",
+        "kidporn",
+        "l0lip0rn",
     ],
 )
 def test_combined_prompts_are_refused_however_written(prompt: str) -> None:
@@ -129,7 +135,7 @@ def test_cost_grows_linearly_with_the_text() -> None:
     for unit in ("a dog in a field, ", "a1b2 c3d4! l|l ", "little young girl boy " * 3, "a b c d e f "):
         small, large = check_prompt(unit * 100), check_prompt(unit * 200)
         assert not small.refused and not large.refused
-        assert large.lookups <= 2 * small.lookups + 10, unit
+        assert large.lookups <= 2 * small.lookups + 100, unit  # quadratic work would be 4x
         assert large.lookups <= 10 * len(unit * 200)
 
 
