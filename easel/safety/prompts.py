@@ -17,7 +17,8 @@ Matching, in one pass over bounded text (a prompt is at most a few thousand char
    lost, searched for entries anywhere inside), and two or three neighbouring words are also tried joined
    (``pre teen``, ``ch ild``), never across a comma or a line break; a word of up to 24 letters is also tried as a
    word of each list run together (``nudekid``, ``teensex``);
-5. a word matches an entry after runs of a repeated letter are cut to one (``seeexy``), for the text and the
+5. the words of an innocent phrase (``innocent.txt``: "naked mole rat", "cum laude") are taken out;
+6. a word matches an entry after runs of a repeated letter are cut to one (``seeexy``), for the text and the
    entries alike; an entry ending in ``*`` also matches words it starts.
 
 Every step is linear in the length of the text (the regular expressions here have no nested repeats and are
@@ -50,6 +51,7 @@ __all__ = [
     "WordList",
     "check_prompt",
     "fold",
+    "innocent_phrases",
     "load_list",
     "screen",
     "word_lists",
@@ -250,6 +252,31 @@ def word_lists() -> tuple[WordList, WordList]:
     return load_list("minors"), load_list("sexual")
 
 
+@cache
+def innocent_phrases() -> frozenset[tuple[str, ...]]:
+    """``innocent.txt``: phrases such as "naked mole rat" whose words are taken out before the look-ups."""
+    lists = load_list("innocent")
+    if lists.words or lists.short or lists.prefixes is not None:
+        raise ValueError("innocent: only phrases of two or three words")
+    return lists.phrases
+
+
+def _mask(tokens: list[_Token], innocent: frozenset[tuple[str, ...]]) -> list[_Token]:
+    """The words of an innocent phrase blanked (they match nothing, and nothing is joined across them)."""
+    if not innocent:
+        return tokens
+    out = list(tokens)
+    starts = {p[0] for p in innocent}
+    for i in range(len(tokens)):
+        if tokens[i].word not in starts:
+            continue
+        for n in range(MAX_PHRASE, 1, -1):
+            if tuple(t.word for t in tokens[i : i + n]) in innocent:
+                out[i : i + n] = [_Token("", "", False)] * n
+                break
+    return out
+
+
 def _candidates(tokens: list[_Token]) -> Iterator[tuple[str, str]]:
     """Each word, and two or three neighbouring words joined when only tight separators are between them."""
     for i, tok in enumerate(tokens):
@@ -302,10 +329,15 @@ class PromptVerdict:
         return self.rule is not None
 
 
-def check_prompt(text: str, lists: tuple[WordList, WordList] | None = None) -> PromptVerdict:
+def check_prompt(
+    text: str,
+    lists: tuple[WordList, WordList] | None = None,
+    innocent: frozenset[tuple[str, ...]] | None = None,
+) -> PromptVerdict:
     """The rule on one text (a prompt, or Remix text): refused when it has both a word about minors and a word
-    about sexual content. Never raises on any string."""
+    about sexual content (outside the innocent phrases). Never raises on any string."""
     minors_list, sexual_list = lists or word_lists()
+    innocent = innocent_phrases() if innocent is None else innocent
     starts = minors_list.starts | sexual_list.starts
     base = fold(text)
     minors = _AGE.search(base) is not None
@@ -316,7 +348,7 @@ def check_prompt(text: str, lists: tuple[WordList, WordList] | None = None) -> P
         readings.append(_tokens(_leet(base, _LEET_I)))
     if any(c in base for c in "1!|"):
         readings.append(_tokens(_leet(base, _LEET_L)))  # the other reading of "1"
-    for tokens in readings:
+    for tokens in (_mask(r, innocent) for r in readings):
         for tok in tokens:
             if tok.spaced:
                 lookups += 1

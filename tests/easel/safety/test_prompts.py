@@ -21,6 +21,7 @@ from easel.safety.prompts import (
     WordList,
     check_prompt,
     fold,
+    innocent_phrases,
     load_list,
     screen,
     word_lists,
@@ -36,11 +37,17 @@ def refused(text: str) -> bool:
 def test_the_lists_load_and_hold_neutral_vocabulary() -> None:
     minors, sexual = word_lists()
     assert minors.entries >= 30 and sexual.entries >= 30
-    assert minors.has_word("child") and minors.has_word("children")  # child*
+    assert minors.has_word("child") and minors.has_word("children") and not minors.has_word("childe")
+    assert check_prompt("toddlers").minors  # toddler*
     assert sexual.has_word("nude") and not sexual.has_word("nudel")
     assert minors.has_phrase(("litle", "girl"))  # phrases are folded like text ("little" -> "litle")
     for name in ("minors", "sexual"):
         assert isinstance(load_list(name), WordList)
+
+
+def test_innocent_phrases_load() -> None:
+    assert ("naked", "mole", "rat") in innocent_phrases()
+    assert check_prompt("a kid and a naked mole rat", innocent=frozenset()).refused  # without it: refused
 
 
 def test_a_bad_entry_is_refused_when_loading() -> None:
@@ -66,6 +73,10 @@ def test_a_bad_entry_is_refused_when_loading() -> None:
         "teenage mutant ninja turtles fighting in the sewer",
         "kidney stones, sexy nurse costume",  # "kidney" is not "kid" + anything
         "sextant and compass on an old map, children's book illustration",
+        "children's book illustration of a naked mole rat",  # innocent.txt
+        "Childe from Genshin, sexy",  # a name, not a child
+        "minor injuries, nsfw gore",
+        "a kid wearing kid gloves, visible to the naked eye, summa cum laude",
     ],
 )
 def test_innocent_prompts_pass(prompt: str) -> None:
@@ -105,6 +116,7 @@ def test_innocent_prompts_pass(prompt: str) -> None:
         "a photo, teensex",
         "kidporn",
         "l0lip0rn",
+        "a naked child looking at a naked mole rat",  # an innocent phrase hides only its own words
     ],
 )
 def test_combined_prompts_are_refused_however_written(prompt: str) -> None:
