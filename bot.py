@@ -19,6 +19,7 @@ import discord
 from discord.ext import commands
 
 from cogs.utils.errors import on_app_command_error
+from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
 from easel.catalog import Catalog
@@ -45,6 +46,7 @@ class EaselBot(commands.AutoShardedBot):
     catalog: Catalog
     queue: JobQueue
     publisher: DiscordPublisher
+    notifier: DiscordNotifier
     webui_session: aiohttp.ClientSession
 
     def __init__(self, config: Config, *, shutdown_grace: float | None = None, **options: Any) -> None:
@@ -86,7 +88,10 @@ class EaselBot(commands.AutoShardedBot):
         ]
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
-        self.admission = Admission(self.policy, self.queue, self.catalog, fit_init_image=fit_init_image)
+        self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
+        self.admission = Admission(
+            self.policy, self.queue, self.catalog, fit_init_image=fit_init_image, notifier=self.notifier
+        )
         self.metrics_server: MetricsServer | None = None
         if cfg.metrics.enabled:
             self.metrics_server = MetricsServer.from_config(self.queue, cfg.metrics)

@@ -4,7 +4,8 @@ later) is admitted here, in one order, each rule applied once:
 1. the context (who, where: a frozen :class:`RequestContext`, built once from the interaction by the cogs);
 2. the effective settings of that channel (global config, then the server's, then the channel's);
 3. the server's rules on who and where (blocked, paused, allowed channels, NSFW and img2img policy) and on what the
-   prompt says (banned and stripped words, extra networks, the enforced negative prefix);
+   prompt says (banned and stripped words, extra networks, the enforced negative prefix), then the rule no
+   setting turns off: no sexual content involving minors (:mod:`easel.safety.prompts`, on the prompt);
 4. the member's limits (daily quota; jobs in line and cooldown are checked and reserved by the queue in the same
    step as the job is stored), under a per-member lock so that concurrent asks can't pass a limit together;
 5. the request, built once against that channel's defaults and limits (an init image is downloaded only now);
@@ -31,6 +32,8 @@ from easel.options import CatalogView
 from easel.policy import EffectiveSettings, PolicyService, check_request_limits
 from easel.queue import JobQueue
 from easel.request import DrawOptions, DrawRequest, build_request, options_from_request
+from easel.safety import Notifier
+from easel.safety.prompts import PromptGuard
 
 __all__ = ["Admission", "Admitted", "Ask", "InitImageFitter", "InitImageLoader", "RequestContext"]
 
@@ -122,8 +125,10 @@ class Admission:
         catalog: CatalogView,
         *,
         fit_init_image: InitImageFitter | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.policy = policy
+        self.guard = PromptGuard(notifier)  # the rule no setting turns off (easel.safety.prompts)
         self.queue = queue
         self.catalog = catalog
         self._fit = fit_init_image
@@ -156,6 +161,7 @@ class Admission:
                 )
                 if not prompt.strip() and not ask.upscale:
                     raise PolicyError("Nothing is left of the prompt after this server's word filters.")
+                await self.guard.check(ctx, prompt)  # the prompt only: a negative prompt says what not to draw
                 limits = await self.policy.check_quota(settings, ctx)
                 queue_limits = limits.queue_kwargs()
                 if ask.init_image is not None:  # refuse before a download that would be for nothing

@@ -15,6 +15,8 @@ Metrics:
 - ``easel_backend_busy{backend}`` (gauge): 1 while it draws one of Easel's jobs
 - ``easel_backend_swaps_total{backend}`` (counter): checkpoint changes Easel caused
 - ``easel_images_generated_total`` (counter): jobs generated since start
+- ``easel_refusals_total{rule}`` (counter): asks refused and images held back by a safety rule since start
+  (``minors_sexual``: see docs/safety.md); a rule shows up once it has counted
 """
 
 from __future__ import annotations
@@ -118,12 +120,17 @@ class Metrics:
         self.delivery = Histogram(
             "easel_delivery_seconds", "Seconds from generated to posted in Discord, retries included.", DELIVERY_BUCKETS
         )
+        self.refusals: dict[str, int] = {}
 
     def observe_generation(self, seconds: float) -> None:
         self.generation.observe(seconds)
 
     def observe_delivery(self, seconds: float) -> None:
         self.delivery.observe(seconds)
+
+    def count_refusal(self, rule: str) -> None:
+        """One ask refused (or image held back) by the safety rule ``rule``."""
+        self.refusals[rule] = self.refusals.get(rule, 0) + 1
 
 
 METRICS = Metrics()
@@ -196,6 +203,12 @@ async def render_metrics(queue: QueueLike, metrics: Metrics = METRICS) -> str:
         "counter",
         "Checkpoint changes Easel caused on the backend.",
         [({"backend": name}, b.swaps) for name, b in backends],
+    )
+    lines += _metric(
+        "easel_refusals_total",
+        "counter",
+        "Asks refused and images held back by a safety rule since Easel started, by rule.",
+        [({"rule": rule}, n) for rule, n in sorted(metrics.refusals.items())],
     )
     lines += metrics.generation.render()
     lines += metrics.delivery.render()

@@ -43,6 +43,7 @@ class EffectiveSettings:
     nsfw_check: NsfwCheck = NsfwCheck.OFF  # the image check's mode here (age-restricted channels: never applied)
     guild_id: int | None = None
     channel_id: int | None = None
+    log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
 
     @property
     def defaults(self) -> Defaults:
@@ -130,7 +131,7 @@ def effective(
     if safety.nsfw_check is NsfwCheck.REFUSE:  # a global refuse can't be loosened (a stored value from before)
         nsfw_check = NsfwCheck.REFUSE
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
-    for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users"):
+    for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users", "log_channel"):
         sources[key] = "server" if getattr(g, key) else "global"
     sources["role_overrides"] = "server" if g.role_overrides else "global"
     sources["paused"] = "server" if g.paused else "global"
@@ -154,4 +155,5 @@ def effective(
         nsfw_check=nsfw_check,
         guild_id=guild_id,
         channel_id=channel_id,
+        log_channel=g.log_channel,
     )

@@ -196,6 +196,13 @@ SETTINGS: dict[str, SettingSpec] = {
             text=False,
         ),
         _spec("paused", P, T.BOOL, "Generation paused by a moderator (true/false)", channel=False),
+        _spec(
+            "log_channel",
+            P,
+            T.IDS,
+            "Channel told of refused prompts and held-back images (id or #mention; 'none' = off)",
+            channel=False,
+        ),
     )
 }
 
@@ -382,6 +389,10 @@ def validate_value(
         value = tuple(dict.fromkeys(int(i) for i in value))
         if len(value) > MAX_ID_ENTRIES:
             raise PolicyError(f"{key} can hold at most {MAX_ID_ENTRIES} ids.")
+    elif key == "log_channel":
+        value = parse_ids(value, "channel") if isinstance(value, str) else tuple(dict.fromkeys(int(i) for i in value))
+        if len(value) > 1:
+            raise PolicyError("log_channel is one channel.")
     elif spec.type is SettingType.CHOICE:
         value = str(value).strip().lower()
         if value not in spec.choices:
@@ -467,7 +478,7 @@ def parse_value(
             raise PolicyError(f"{key} must be true or false.")
         value = low in _TRUE
     elif spec.type is SettingType.IDS:
-        value = parse_ids(text, "channel" if key == "allowed_channels" else "user")
+        value = parse_ids(text, "channel" if key in ("allowed_channels", "log_channel") else "user")
     elif spec.type is SettingType.WORDS:
         value = split_entries(text)
     else:

@@ -1,1 +1,71 @@
-"""Content safety beyond words: checks on what Easel posts and accepts (no Discord import)."""
+"""Content safety: rules no server setting turns off, checks on what Easel posts and accepts, and how a server's
+admins hear about them (no Discord import).
+
+- :mod:`easel.safety.images`: the image check (a classifier interface, NudeNet on the CPU, optional).
+- :mod:`easel.safety.prompts`: prompts that must never be drawn (minors + sexual content), checked by
+  :class:`easel.admission.Admission` on every way into the queue.
+- :class:`AdminNotice` and :class:`Notifier`: "tell this server's admins" — one line per refused prompt or flagged
+  image (who, where, which job if any, which rule; never the prompt's words, never the image). The Discord side
+  (``cogs.utils.notices``) posts it to the server's ``log_channel``; without one, nothing is posted (the log line
+  of logger ``easel.safety`` is always written).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+__all__ = ["AdminNotice", "NoticeKind", "Notifier", "NullNotifier", "log"]
+
+log = logging.getLogger("easel.safety")
+
+_RULE = re.compile(r"^[a-z0-9_]{1,40}$")
+
+
+class NoticeKind(StrEnum):
+    PROMPT_REFUSED = "prompt_refused"  # an ask refused before anything was queued
+    IMAGE_FLAGGED = "image_flagged"  # a generated image held back
+
+
+@dataclass(frozen=True)
+class AdminNotice:
+    """One event for a server's admins. ``rule``: a short name such as ``minors_sexual`` (also the label of
+    ``easel_refusals_total``); ``job_id``: None for an ask that was never queued."""
+
+    kind: NoticeKind
+    rule: str
+    user_id: int
+    channel_id: int | None
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _RULE.match(self.rule):
+            raise ValueError(f"a rule name is 1-40 of a-z, 0-9 and _ (got {self.rule!r})")
+        if self.job_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.job_id):
+            raise ValueError("a job id is 1-64 of A-Z, a-z, 0-9, _ and -")
+
+    def line(self) -> str:
+        """The one line posted to the log channel: mentions (never pinging), the job id, the rule; no content."""
+        where = f" in <#{self.channel_id}>" if self.channel_id else " in a DM"
+        if self.kind is NoticeKind.PROMPT_REFUSED:
+            job = f" (job `{self.job_id}`)" if self.job_id else " (nothing was queued)"
+            return f"Safety: refused a prompt from <@{self.user_id}>{where}{job}: rule `{self.rule}`."
+        job = f" of job `{self.job_id}`" if self.job_id else ""
+        return f"Safety: held back an image{job} from <@{self.user_id}>{where}: rule `{self.rule}`."
+
+
+class Notifier(Protocol):
+    """Tells a server's admins. Must not raise: a failure is logged by the implementation, and the ask or job it
+    is about carries on (refused, or held back) as it would without it."""
+
+    async def notify(self, guild_id: int, notice: AdminNotice) -> None: ...
+
+
+class NullNotifier:
+    """Tells no one (tests, and a bot without a Discord side)."""
+
+    async def notify(self, guild_id: int, notice: AdminNotice) -> None:
+        return None

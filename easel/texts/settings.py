@@ -69,7 +69,7 @@ def setting_value(key: str, value: Any) -> str:
     if spec.type is SettingType.IDS:
         if not value:
             return "all channels" if key == "allowed_channels" else "none"
-        mark = "#" if key == "allowed_channels" else "@"
+        mark = "#" if key in ("allowed_channels", "log_channel") else "@"
         return " ".join(f"<{mark}{i}>" for i in value[:20]) + (f" (+{len(value) - 20})" if len(value) > 20 else "")
     if spec.type is SettingType.WORDS:
         return f"{len(value)} entries" if value else "none"
