@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from easel.infotext import png_parameters
-from easel.safety.images import StaticClassifier
+from easel.safety.images import ClassifierError, ImageVerdict, StaticClassifier
 from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, NSFW_CHANNEL, Easel, png, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeInteraction, FakeMessage
 from tests.fakes.webui_fake import _seed_colour
@@ -136,3 +136,37 @@ async def test_a_flagged_init_image_is_refused_before_queueing(tmp_path: Path) -
         fine = FakeAttachment("photo.png", png(96, 64), content_type="image/png")
         inter = await e.draw(prompt="as a painting", init_image=fine)
         await e.wait_reply(inter, lambda t: "Queued" in t or "Drawing" in t or "Done" in t)
+
+
+class BrokenClassifier:
+    """The model failing on every picture."""
+
+    async def classify(self, image: bytes) -> ImageVerdict:
+        raise ClassifierError("the model is damaged")
+
+
+async def test_a_result_that_cannot_be_checked_counts_as_flagged(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, classifier=BrokenClassifier(), safety=check("spoiler")) as e:
+        await e.draw(seed=SEED)
+        result = await e.result_for(ALICE)
+        assert [a.spoiler for a in result.attachments] == [True]
+
+
+async def test_a_servers_own_mode_applies_from_the_next_job(tmp_path: Path) -> None:
+    admin = 333333333333333338
+    async with running_easel(tmp_path, classifier=flagging(SEED)) as e:
+        e.discord.add_member(GUILD, admin, name="admin", permissions=1 << 5)  # Manage Server
+        await e.draw(seed=SEED)
+        before = await e.result_for(ALICE)  # global default off: posted as it is
+        assert not before.attachments[0].spoiler
+        inter = await e.discord.invoke(
+            "settings",
+            {"key": "nsfw_check", "value": "refuse"},
+            user_id=admin,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            subcommand="set",
+        )
+        assert "refuse" in (await inter.wait_response(5))["data"]["content"]
+        refused = await e.draw(seed=SEED)
+        await e.wait_reply(refused, lambda t: "nothing was posted" in t, timeout=15)
