@@ -29,6 +29,7 @@ from easel.logs import setup_logging
 from easel.metrics import MetricsServer
 from easel.policy import PolicyService
 from easel.queue import Backend, JobQueue
+from easel.safety.images import Classifier, load_classifier
 from easel.store import Store, StoreError
 from easel.webui import WebuiClient
 
@@ -48,8 +49,16 @@ class EaselBot(commands.AutoShardedBot):
     publisher: DiscordPublisher
     notifier: DiscordNotifier
     webui_session: aiohttp.ClientSession
+    classifier: Classifier | None  # the image check (None: NudeNet missing; only the channel policy applies)
 
-    def __init__(self, config: Config, *, shutdown_grace: float | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        shutdown_grace: float | None = None,
+        classifier: Classifier | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -63,6 +72,25 @@ class EaselBot(commands.AutoShardedBot):
         self.tree.error(on_app_command_error)  # buttons and modals: cogs.utils.errors.guarded
         self.config = config
         self.shutdown_grace = config.queue.shutdown_grace if shutdown_grace is None else shutdown_grace
+        self._classifier_override = classifier  # tests: a StaticClassifier
+
+    def _make_classifier(self) -> Classifier | None:
+        """The image check, built once; NudeNet's model loads at its first picture, not here."""
+        if self._classifier_override is not None:
+            return self._classifier_override
+        loaded = load_classifier(self.config)
+        if loaded.classifier is None:
+            if self.config.safety.nsfw_check != "off":
+                log.warning(
+                    "image check: [safety] nsfw_check = %r but %s; until then only the channel policy (nsfw) applies",
+                    str(self.config.safety.nsfw_check),
+                    loaded.reason,
+                )
+            else:
+                log.info(
+                    "image check unavailable (%s); servers that set nsfw_check get the channel policy", loaded.reason
+                )
+        return loaded.classifier
 
     async def setup_hook(self) -> None:
         cfg = self.config
@@ -89,8 +117,14 @@ class EaselBot(commands.AutoShardedBot):
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
+        self.classifier = self._make_classifier()
         self.admission = Admission(
-            self.policy, self.queue, self.catalog, fit_init_image=fit_init_image, notifier=self.notifier
+            self.policy,
+            self.queue,
+            self.catalog,
+            fit_init_image=fit_init_image,
+            notifier=self.notifier,
+            classifier=self.classifier,
         )
         self.metrics_server: MetricsServer | None = None
         if cfg.metrics.enabled:

@@ -1,5 +1,5 @@
-"""What users do with a result: Reroll, Vary, Remix, Upscale, Info, Delete; Cancel while it runs; and the
-"Image info" message context menu with "Draw this again".
+"""What users do with a result: Reroll, Vary, Remix, Upscale, Info, Delete; Cancel while it runs; Show original
+under a result the image check blurred; and the "Image info" message context menu with "Draw this again".
 
 The buttons and the Remix modal are in :mod:`cogs.utils.views`; they call :meth:`Results.handle` and
 :meth:`Results.draw_again`. What those raise is answered by :mod:`cogs.utils.errors` (a refusal as its message,
@@ -8,6 +8,7 @@ anything else with an error id).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -20,10 +21,12 @@ from discord.ext import commands
 
 from cogs.utils.enqueue import admit
 from cogs.utils.permissions import may_use_result, moderates, refusal_for
+from cogs.utils.publisher import DEFAULT_UPLOAD_LIMIT, UPLOAD_MARGIN, flagged_images, split_for_upload
 from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
 from easel.admission import Ask
 from easel.errors import RequestError
+from easel.images import fit_for_upload
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
 from easel.options import wrap_seed
@@ -95,6 +98,12 @@ class Results(commands.Cog, name=RESULTS_COG):
         job = self.bot.queue.find(job_id) or await self.bot.store.get_job(job_id)
         if job is None:
             raise RequestError("That result is no longer known to Easel.")
+        if action == "original":  # the requester alone, whatever anyone_can_use_buttons says
+            if interaction.user.id != job.user_id:
+                raise RequestError(refusal_for(action))
+            log.info("button original on job %s by user %s", job.id, interaction.user.id)
+            await self.send_originals(interaction, job)
+            return
         if not self._may_use(interaction, job, action):
             raise RequestError(refusal_for(action))
         log.info("button %s on job %s (image %d) by user %s", action, job.id, index, interaction.user.id)
@@ -153,6 +162,31 @@ class Results(commands.Cog, name=RESULTS_COG):
             log.info("job %s: couldn't delete message %s (%s %s)", job.id, message_id, exc.status, exc.code)
             return exc.status
         return None
+
+    async def send_originals(self, interaction: discord.Interaction[EaselBot], job: Job) -> None:
+        """The originals of a result's blurred images, privately (from the store, so after a restart too): the
+        images the image check flags now (every image when the check is unavailable)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        images = [im for im in await self.bot.store.load_result(job.id) if im.data]
+        if not images:
+            raise RequestError("The images of that result are no longer kept; draw it again instead.")
+        clf = self.bot.classifier
+        if clf is not None:
+            flagged = await flagged_images(clf, images)
+            images = [im for im in images if im.index in flagged] or images
+        limit = DEFAULT_UPLOAD_LIMIT - UPLOAD_MARGIN  # an ephemeral followup: the default limit, not the server's
+        fitted = await fit_for_upload([(im.data, im.infotext) for im in images], limit)
+        groups = split_for_upload([len(data) for data, _ in fitted], limit)
+        for n, group in enumerate(groups):
+            files = [
+                discord.File(io.BytesIO(fitted[i][0]), filename=f"easel-{job.id}-{images[i].index + 1}.{fitted[i][1]}")
+                for i in group
+            ]
+            text = f"The original of `{job.id}`, for you only." if n == 0 else None
+            if n == 0:
+                await interaction.edit_original_response(content=text, attachments=files)
+            else:
+                await interaction.followup.send(files=files, ephemeral=True)
 
     async def _remix(self, interaction: discord.Interaction[EaselBot], job: Job, prompt: str, negative: str) -> None:
         await self.submit_derived(interaction, job, prompt=prompt, negative_prompt=negative)

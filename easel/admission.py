@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from easel.config import Limits
+from easel.config import Limits, NsfwCheck
 from easel.context import RequestContext
 from easel.errors import PolicyError, RequestError
 from easel.jobs import Job, Reply, new_id
@@ -33,6 +33,7 @@ from easel.policy import EffectiveSettings, PolicyService, check_request_limits
 from easel.queue import JobQueue
 from easel.request import DrawOptions, DrawRequest, build_request, options_from_request
 from easel.safety import Notifier
+from easel.safety.images import Classifier, ClassifierError, UnreadableImage
 from easel.safety.prompts import PromptGuard
 
 __all__ = ["Admission", "Admitted", "Ask", "InitImageFitter", "InitImageLoader", "RequestContext"]
@@ -126,9 +127,11 @@ class Admission:
         *,
         fit_init_image: InitImageFitter | None = None,
         notifier: Notifier | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         self.policy = policy
         self.guard = PromptGuard(notifier)  # the rule no setting turns off (easel.safety.prompts)
+        self.classifier = classifier  # the image check; None: NudeNet missing, only the channel policy applies
         self.queue = queue
         self.catalog = catalog
         self._fit = fit_init_image
@@ -166,7 +169,9 @@ class Admission:
                 queue_limits = limits.queue_kwargs()
                 if ask.init_image is not None:  # refuse before a download that would be for nothing
                     self.queue.check_user(ctx.user_id, guild_id=ctx.guild_id, **queue_limits)
-                request = await self._build(ask, settings, prompt, negative, spoiler)
+                mode = nsfw_mode(settings, ctx)
+                request = await self._build(ask, settings, prompt, negative, spoiler, mode)
+                request = replace(request, nsfw_check=mode)
                 check_request_limits(request, settings)
                 job = Job(
                     id=job_id or new_id(),
@@ -189,7 +194,7 @@ class Admission:
         return Admitted(job, position, self.queue.estimate_start(job.id))
 
     async def _build(
-        self, ask: Ask, settings: EffectiveSettings, prompt: str, negative: str, spoiler: bool
+        self, ask: Ask, settings: EffectiveSettings, prompt: str, negative: str, spoiler: bool, mode: NsfwCheck
     ) -> DrawRequest:
         if ask.request is not None:
             return replace(ask.request, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
@@ -200,6 +205,7 @@ class Admission:
             # The options are checked before the download (a bad steps value costs no traffic) ...
             build_request(replace(opts, init_image_size=(512, 512)), settings.config, self.catalog)
             init_png, size = await ask.init_image(settings.limits)
+            await self._check_init_image(init_png, mode)
             opts = replace(opts, init_image_size=size)
         request = build_request(opts, settings.config, self.catalog)  # ... and the request is built once
         if init_png is not None:
@@ -207,3 +213,25 @@ class Admission:
                 init_png = await self._fit(init_png, request.width, request.height)
             request = replace(request, init_image=init_png)
         return replace(request, **ask.keep) if ask.keep else request
+
+    async def _check_init_image(self, image: bytes, mode: NsfwCheck) -> None:
+        """The image check on an uploaded init image (not in age-restricted channels, not with the check off, not
+        without NudeNet): a flagged, unreadable or uncheckable upload is refused, nothing is queued."""
+        if mode is NsfwCheck.OFF or self.classifier is None:
+            return
+        try:
+            verdict = await self.classifier.classify(image)
+        except UnreadableImage as exc:
+            raise RequestError(f"The init image could not be checked: {exc}.") from None
+        except ClassifierError as exc:
+            log.warning("admission: the image check failed on an init image: %s", exc)
+            raise RequestError("The init image could not be checked right now; try again later.") from None
+        if verdict.flagged:
+            log.info("admission: init image flagged by the image check (%s)", verdict.labels)
+            raise PolicyError("This server doesn't accept that init image here (the image check flagged it).")
+
+
+def nsfw_mode(settings: EffectiveSettings, ctx: RequestContext) -> NsfwCheck:
+    """The image check's mode for a job asked for in ``ctx``: off in an age-restricted channel, else the
+    channel's effective ``nsfw_check``."""
+    return NsfwCheck.OFF if ctx.is_nsfw_channel else settings.nsfw_check

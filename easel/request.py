@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from easel.config import ZERO_WIDTH, Config
+from easel.config import ZERO_WIDTH, Config, NsfwCheck
 from easel.errors import RequestError
 from easel.infotext import Infotext
 from easel.options import MAX_SEED, NUMERIC, CatalogView, Flavor, Option, OptionType, RangeError, apply_payload
@@ -84,6 +84,8 @@ class DrawRequest:
     upscaler: str = ""
     upscale_factor: float = 2.0
     source: str = ""  # "jobid:index" the request was derived from (reroll, vary, remix, upscale)
+    # The image check's mode for this job's results, decided once at admission (off in age-restricted channels).
+    nsfw_check: NsfwCheck = NsfwCheck.OFF
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
 
     @property
@@ -101,6 +103,11 @@ class DrawRequest:
     @classmethod
     def from_record(cls, data: dict[str, Any], init_image: bytes | None = None) -> DrawRequest:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "init_image"}
+        if "nsfw_check" in known:  # a job stored before the image check has none: off, as it was admitted
+            try:
+                known["nsfw_check"] = NsfwCheck(known["nsfw_check"])
+            except ValueError:
+                known["nsfw_check"] = NsfwCheck.REFUSE  # unknown (a newer Easel's value): the strictest
         return cls(**known, init_image=init_image)
 
 

@@ -14,6 +14,11 @@
 - Followups can't carry a nonce (Discord's execute-webhook body has no such field), so a followup part is
   exactly-once only once recorded. The window left: a crash after Discord accepted a followup and before Easel
   recorded it (one store write) posts that part again at the next start.
+- The image check (``job.request.nsfw_check``, decided at admission; skipped without a classifier): every image is
+  classified before posting (in worker threads); one that can't be checked counts as flagged. ``spoiler``: flagged
+  images go behind a spoiler, with a note; ``blur``: a blurred copy is posted (no PNG text) with a "Show original"
+  button for the requester; ``refuse``: flagged images are left out (nothing is posted when all are) and the
+  requester is told privately.
 - Transient failures (5xx, a 429 discord.py does not wait out, the network, timeouts, the store busy) are raised
   as ``easel.queue.TransientDeliveryError``: the queue retries them for a long while; anything else is permanent.
 """
@@ -29,11 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
+from PIL import Image, ImageFilter
 
 from cogs.utils.views import cancel_view, result_view
+from easel.config import NsfwCheck
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
 from easel.queue import TransientDeliveryError
+from easel.safety.images import Classifier
 from easel.store import StoreError
 from easel.texts import results as texts
 
@@ -65,6 +73,53 @@ def split_for_upload(sizes: list[int], limit: int, per_message: int = 10) -> lis
     if current:
         groups.append(current)
     return groups
+
+
+async def flagged_images(clf: Classifier, images: list[StoredImage]) -> set[int]:
+    """The indexes of the images the image check flags. One it can't check (unreadable, the model failing, any
+    error) counts as flagged: a result is never posted unchecked as if it had passed."""
+    flagged: set[int] = set()
+    for im in images:  # one at a time: the classifier already bounds its worker threads
+        try:
+            verdict = await clf.classify(im.data)
+        except Exception as exc:
+            log.warning(
+                "image check: image %d could not be checked (%s: %s): treated as flagged",
+                im.index,
+                type(exc).__name__,
+                exc,
+            )
+            flagged.add(im.index)
+            continue
+        if verdict.flagged:
+            log.info("image check: image %d flagged (%s)", im.index, verdict.labels)
+            flagged.add(im.index)
+    return flagged
+
+
+def _blur_sync(data: bytes) -> bytes:
+    """A heavily blurred PNG of ``data``, same size, without any PNG text (no infotext). An image that can't be
+    decoded becomes a plain grey square."""
+    try:
+        with Image.open(io.BytesIO(data)) as src:
+            im = src.convert("RGB")
+    except Exception:
+        im = Image.new("RGB", (256, 256), (128, 128, 128))
+    w, h = im.size
+    small = im.resize((max(1, w // 32), max(1, h // 32)), Image.Resampling.BOX)
+    out = small.resize((w, h), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(max(4, max(w, h) // 64)))
+    buf = io.BytesIO()
+    out.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def blurred_preview(data: bytes) -> bytes:
+    """:func:`_blur_sync` in a worker thread."""
+    return await asyncio.to_thread(_blur_sync, data)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class DiscordPublisher:
@@ -189,16 +244,44 @@ class DiscordPublisher:
     async def _deliver(self, job: Job, images: list[StoredImage], *, recovered: bool) -> int | None:
         await self.bot.wait_until_ready()
         posted = {p.part: p.message_id for p in await self.bot.store.result_parts(job.id)}
+        mode = job.request.nsfw_check
+        clf = self.bot.classifier
+        flagged = await flagged_images(clf, images) if mode is not NsfwCheck.OFF and clf is not None else set()
+        shown = images
+        payloads = [(im.data, im.infotext) for im in images]
+        spoilers = [job.request.spoiler] * len(images)
+        note = ""
+        if flagged and mode is NsfwCheck.REFUSE:
+            shown = [im for im in images if im.index not in flagged]
+            payloads = [(im.data, im.infotext) for im in shown]
+            spoilers = [job.request.spoiler] * len(shown)
+        elif flagged and mode is NsfwCheck.SPOILER:
+            spoilers = [job.request.spoiler or im.index in flagged for im in images]
+            note = f"-# {_plural(len(flagged), 'image')} flagged by the image check: behind a spoiler."
+        elif flagged and mode is NsfwCheck.BLUR:
+            payloads = [
+                ((await blurred_preview(im.data)), "") if im.index in flagged else (im.data, im.infotext)
+                for im in images
+            ]
+            note = (
+                f"-# {_plural(len(flagged), 'image')} flagged by the image check: blurred here; "
+                "the requester can get the original privately."
+            )
+        if not shown:  # refuse, all flagged: nothing is posted, the requester is told privately
+            self._forget(job)
+            log.info("job %s: all %d image(s) withheld by the image check", job.id, len(images))
+            await self._tell_privately(job, f"Job `{job.id}`: nothing was posted: the image check flagged every image.")
+            return None
         limit = self._upload_limit(job) - UPLOAD_MARGIN
-        fitted = await fit_for_upload([(im.data, im.infotext) for im in images], limit)
+        fitted = await fit_for_upload(payloads, limit)
         groups = split_for_upload([len(data) for data, _ in fitted], limit)
-        reencoded = sum(1 for (data, _), im in zip(fitted, images, strict=True) if data != im.data)
+        reencoded = sum(1 for (data, _), (raw, _) in zip(fitted, payloads, strict=True) if data != raw)
         if len(groups) > 1 or reencoded:
             log.info(
                 "job %s: %d of %d image(s) re-encoded, split into %d message(s) to fit %d bytes",
                 job.id,
                 reencoded,
-                len(images),
+                len(shown),
                 len(groups),
                 limit,
             )
@@ -210,13 +293,21 @@ class DiscordPublisher:
                     log.info("job %s: part %d was already posted (message %s)", job.id, part + 1, message_id)
                     await self._record(job, part, message_id, job.channel_id, "channel")
                     posted[part] = message_id
-        content = texts.result_summary(job, images)
+        content = texts.result_summary(job, shown)
+        if note:
+            content = f"{content}\n{note}"
+        blurred = mode is NsfwCheck.BLUR and bool(flagged)
         for n, group in enumerate(groups):
             if n in posted:
                 continue
-            files = [self._file(job, images[i], *fitted[i]) for i in group]
+            files = [
+                self._file(
+                    job, shown[i], *fitted[i], spoiler=spoilers[i], blurred=blurred and shown[i].index in flagged
+                )
+                for i in group
+            ]
             text = content if n == 0 else f"`{job.id}` ({n + 1}/{len(groups)})"
-            view = result_view(job, len(images)) if n == 0 else None
+            view = result_view(job, [im.index for im in shown], original=blurred) if n == 0 else None
             nonce = job.nonce if n == 0 else f"{job.nonce}-{n}"
             message, via = await self._post(job, text, files, nonce=nonce, view=view)
             await self._record(job, n, message.id, message.channel.id, via)
@@ -224,8 +315,25 @@ class DiscordPublisher:
         first_id = posted.get(0)
         self._forget(job)
         jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
-        await self._edit_reply(job, texts.done_text(job) + (f" {jump}" if jump else ""))
+        done = texts.done_text(job) + (f" {jump}" if jump else "")
+        if flagged and mode is NsfwCheck.REFUSE:
+            withheld = f"{len(flagged)} of {len(images)} images were not posted: the image check flagged them."
+            await self._tell_privately(job, f"{done}\n{withheld}")
+        else:
+            await self._edit_reply(job, done)
         return first_id
+
+    async def _tell_privately(self, job: Job, text: str) -> None:
+        """Tell the requester alone: an edit of their queued reply while its token lives, else a DM."""
+        if job.reply is not None and job.reply.valid():
+            await self._edit_reply(job, text)
+            if job.reply is not None:
+                return
+        try:
+            user = await self.bot.fetch_user(job.user_id)
+            await user.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.info("job %s: could not tell user %s privately (%s %s)", job.id, job.user_id, exc.status, exc.code)
 
     async def _record(self, job: Job, part: int, message_id: int, channel_id: int | None, via: str) -> None:
         """Record a posted part at once. If the store stays busy the post stands all the same (a channel part is
@@ -254,10 +362,14 @@ class DiscordPublisher:
         return DEFAULT_UPLOAD_LIMIT
 
     @staticmethod
-    def _file(job: Job, image: StoredImage, data: bytes, ext: str) -> discord.File:
+    def _file(
+        job: Job, image: StoredImage, data: bytes, ext: str, *, spoiler: bool | None = None, blurred: bool = False
+    ) -> discord.File:
         kind = "upscaled" if job.request.upscale else "easel"
-        name = f"{kind}-{job.id}-{image.index + 1}.{ext}"
-        return discord.File(io.BytesIO(data), filename=name, spoiler=job.request.spoiler)
+        name = f"{kind}-{job.id}-{image.index + 1}{'-blurred' if blurred else ''}.{ext}"
+        return discord.File(
+            io.BytesIO(data), filename=name, spoiler=job.request.spoiler if spoiler is None else spoiler
+        )
 
     async def _post(
         self,

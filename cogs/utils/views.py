@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import discord
@@ -21,7 +21,7 @@ from easel.jobs import Job
 if TYPE_CHECKING:
     from bot import EaselBot
 
-ACTIONS = ("reroll", "vary", "remix", "upscale", "info", "delete", "cancel")
+ACTIONS = ("reroll", "vary", "remix", "upscale", "info", "delete", "cancel", "original")
 _LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
     "vary": ("Vary", "🔀", discord.ButtonStyle.secondary),
@@ -30,6 +30,8 @@ _LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
+    # Under a result the image check blurred: the requester gets the originals privately (from the store).
+    "original": ("Show original", "👁️", discord.ButtonStyle.secondary),
 }
 RESULTS_COG = "Results"
 
@@ -118,23 +120,32 @@ class AgainButton(
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ResultAction, AgainButton)
 
 
-def result_view(job: Job, count: int) -> discord.ui.View:
-    """Buttons under a result. One image: one row of actions. Several: Reroll/Remix/Info/Delete, then numbered
-    Upscale and Vary buttons per image (up to 10 images in 5 rows)."""
+def result_view(job: Job, images: int | Sequence[int], *, original: bool = False) -> discord.ui.View:
+    """Buttons under a result. ``images``: how many (indexes 0..n-1), or the indexes of the images posted (the image
+    check may leave some out). One image: one row of actions. Several: Reroll/Remix/Info/Delete, then numbered
+    Upscale and Vary buttons per image (up to 10 images in 5 rows). ``original``: a "Show original" button (the
+    image check blurred some)."""
+    indexes = list(range(images)) if isinstance(images, int) else list(images)
     view = discord.ui.View(timeout=None)
     if job.request.upscale:
         for action in ("info", "delete"):
             view.add_item(ResultAction(action, job.id, row=0))
+        if original:
+            view.add_item(ResultAction("original", job.id, row=0))
         return view
-    if count == 1:
+    if len(indexes) == 1:
         for action in ("reroll", "vary", "remix", "upscale", "info"):
-            view.add_item(ResultAction(action, job.id, row=0))
+            view.add_item(ResultAction(action, job.id, indexes[0], row=0))
         view.add_item(ResultAction("delete", job.id, row=1))
+        if original:
+            view.add_item(ResultAction("original", job.id, row=1))
         return view
     for action in ("reroll", "remix", "info", "delete"):
         view.add_item(ResultAction(action, job.id, row=0))
-    for i in range(min(count, 10)):
-        block = 1 + (i // 5) * 2
+    if original:
+        view.add_item(ResultAction("original", job.id, row=0))
+    for n, i in enumerate(indexes[:10]):
+        block = 1 + (n // 5) * 2
         view.add_item(ResultAction("upscale", job.id, i, numbered=True, row=block))
         view.add_item(ResultAction("vary", job.id, i, numbered=True, row=block + 1))
     return view

@@ -19,6 +19,7 @@ from PIL import Image
 
 from bot import EaselBot
 from easel.config import Config
+from easel.safety.images import Classifier
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.webui_fake import FakeWebui
 from tests.helpers import make_config
@@ -64,6 +65,7 @@ class Easel:
     webui: FakeWebui
     config: Config
     bot: EaselBot | None = None
+    classifier: Classifier | None = None  # handed to every EaselBot started (None: the bot builds its own)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start_bot(
@@ -75,7 +77,7 @@ class Easel:
     ) -> EaselBot:
         if config is not None:
             self.config = config
-        bot = EaselBot(self.config, shutdown_grace=0.0, guild_ready_timeout=0.05)
+        bot = EaselBot(self.config, shutdown_grace=0.0, guild_ready_timeout=0.05, classifier=self.classifier)
         discord.http.Route.BASE = self.discord.api_base
         self._task = asyncio.create_task(bot.start(self.config.discord.token))
         async with asyncio.timeout(timeout):
@@ -139,15 +141,23 @@ class Easel:
 
 @contextlib.asynccontextmanager
 async def running_easel(
-    tmp_path: Path, *, start: bool = True, flavor: str = "a1111", **sections: Any
+    tmp_path: Path,
+    *,
+    start: bool = True,
+    flavor: str = "a1111",
+    classifier: Classifier | None = None,
+    **sections: Any,
 ) -> AsyncIterator[Easel]:
-    """The real bot against fresh fakes; ``flavor``: which webui the fake plays (a1111, forge, sdnext)."""
+    """The real bot against fresh fakes; ``flavor``: which webui the fake plays (a1111, forge, sdnext);
+    ``classifier``: the image check the bot uses (e.g. a StaticClassifier; None: the bot's own)."""
     old_base = discord.http.Route.BASE
     webui = FakeWebui(flavor=flavor)
     fake = make_discord()
     await webui.start()
     await fake.start()
-    easel = Easel(fake, webui, make_config([webui.url], tmp_path / "easel.db", preset=E2E, **sections))
+    easel = Easel(
+        fake, webui, make_config([webui.url], tmp_path / "easel.db", preset=E2E, **sections), classifier=classifier
+    )
     try:
         if start:
             await easel.start_bot()
