@@ -40,7 +40,9 @@ from cogs.utils.views import cancel_view, result_view
 from easel.config import NsfwCheck
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
+from easel.metrics import METRICS
 from easel.queue import TransientDeliveryError
+from easel.safety import AdminNotice, NoticeKind
 from easel.safety.images import Classifier
 from easel.store import StoreError
 from easel.texts import results as texts
@@ -128,6 +130,8 @@ class DiscordPublisher:
         self._acked: dict[str, asyncio.Event] = {}
         self._last_progress: dict[str, float] = {}
         self._edit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._flags_reported: dict[str, None] = {}  # jobs whose flagged images were counted and told (bounded)
+        self._notices: set[asyncio.Task[None]] = set()
 
     # The cog calls expect() before submitting and acked() once the first answer is sent, so that an
     # edit of that answer never races ahead of it.
@@ -267,6 +271,8 @@ class DiscordPublisher:
                 f"-# {_plural(len(flagged), 'image')} flagged by the image check: blurred here; "
                 "the requester can get the original privately."
             )
+        if flagged:
+            self._report_flagged(job, mode, len(flagged))
         if not shown:  # refuse, all flagged: nothing is posted, the requester is told privately
             self._forget(job)
             log.info("job %s: all %d image(s) withheld by the image check", job.id, len(images))
@@ -349,6 +355,30 @@ class DiscordPublisher:
                 await asyncio.sleep(delay)
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    def _report_flagged(self, job: Job, mode: NsfwCheck, count: int) -> None:
+        """Count flagged images in /metrics and tell the server's log channel, once per job (a retried delivery
+        doesn't report again); the notice goes out in the background, the post doesn't wait for it."""
+        if job.id in self._flags_reported:
+            return
+        self._flags_reported[job.id] = None
+        if len(self._flags_reported) > 10_000:
+            del self._flags_reported[next(iter(self._flags_reported))]
+        rule = f"nsfw_{mode.value}"
+        for _ in range(count):
+            METRICS.count_refusal(rule)
+        if job.guild_id is None:
+            return
+        notice = AdminNotice(NoticeKind.IMAGE_FLAGGED, rule, job.user_id, job.channel_id, job_id=job.id)
+        task = asyncio.create_task(self._notify(job.guild_id, notice))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _notify(self, guild_id: int, notice: AdminNotice) -> None:
+        try:
+            await self.bot.notifier.notify(guild_id, notice)
+        except Exception:  # a Notifier must not raise; one that does is logged, never the requester's problem
+            log.exception("image check: telling the admins of guild %s failed", guild_id)
 
     def _forget(self, job: Job) -> None:
         self._last_progress.pop(job.id, None)

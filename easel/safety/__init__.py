@@ -27,7 +27,7 @@ _RULE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 class NoticeKind(StrEnum):
     PROMPT_REFUSED = "prompt_refused"  # an ask refused before anything was queued
-    IMAGE_FLAGGED = "image_flagged"  # a generated image held back
+    IMAGE_FLAGGED = "image_flagged"  # a generated image flagged (spoilered, blurred or held back by the rule)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class AdminNotice:
             job = f" (job `{self.job_id}`)" if self.job_id else " (nothing was queued)"
             return f"Safety: refused a prompt from <@{self.user_id}>{where}{job}: rule `{self.rule}`."
         job = f" of job `{self.job_id}`" if self.job_id else ""
-        return f"Safety: held back an image{job} from <@{self.user_id}>{where}: rule `{self.rule}`."
+        return f"Safety: the image check flagged an image{job} from <@{self.user_id}>{where}: rule `{self.rule}`."
 
 
 class Notifier(Protocol):

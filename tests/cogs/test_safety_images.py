@@ -170,3 +170,20 @@ async def test_a_servers_own_mode_applies_from_the_next_job(tmp_path: Path) -> N
         assert "refuse" in (await inter.wait_response(5))["data"]["content"]
         refused = await e.draw(seed=SEED)
         await e.wait_reply(refused, lambda t: "nothing was posted" in t, timeout=15)
+
+
+async def test_a_flagged_image_is_told_to_the_log_channel_and_counted(tmp_path: Path) -> None:
+    from easel.metrics import METRICS
+
+    logs = 222222222222222228
+    async with running_easel(tmp_path, classifier=flagging(SEED), safety=check("spoiler")) as e:
+        assert e.bot is not None
+        e.discord.add_channel(GUILD, logs, name="mod-log")
+        await e.bot.policy.set_text(GUILD, "log_channel", f"<#{logs}>", by=ALICE)
+        before = METRICS.refusals.get("nsfw_spoiler", 0)
+        await e.draw(seed=SEED)
+        result = await e.result_for(ALICE)
+        line = await e.discord.wait_for_message(lambda m: m.channel_id == logs, timeout=10)
+        assert "image check flagged an image" in line.content and "nsfw_spoiler" in line.content
+        assert result.id != line.id and not line.attachments  # never the picture itself
+        assert METRICS.refusals.get("nsfw_spoiler", 0) == before + 1

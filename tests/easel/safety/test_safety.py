@@ -11,7 +11,10 @@ def test_lines() -> None:
     refused = AdminNotice(NoticeKind.PROMPT_REFUSED, "minors_sexual", 7, 200)
     assert refused.line() == "Safety: refused a prompt from <@7> in <#200> (nothing was queued): rule `minors_sexual`."
     flagged = AdminNotice(NoticeKind.IMAGE_FLAGGED, "nsfw_image", 7, 200, job_id="abc123")
-    assert flagged.line() == "Safety: held back an image of job `abc123` from <@7> in <#200>: rule `nsfw_image`."
+    assert (
+        flagged.line()
+        == "Safety: the image check flagged an image of job `abc123` from <@7> in <#200>: rule `nsfw_image`."
+    )
     assert "in a DM" in AdminNotice(NoticeKind.PROMPT_REFUSED, "minors_sexual", 7, None).line()
     for notice in (refused, flagged):
         assert "\n" not in notice.line() and "@everyone" not in notice.line()
