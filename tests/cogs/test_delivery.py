@@ -37,7 +37,7 @@ def parts_of(e: Easel, job_id: str, *, channel: int = CHANNEL, include_deleted: 
     return [
         m
         for m in e.discord.channel_messages(channel, include_deleted=include_deleted)
-        if m.attachments and f"`{job_id}`" in m.content and m.kind != "user"
+        if m.attachments and f"`{job_id}`" in m.content and m.kind != "user" and not m.ephemeral
     ]
 
 
@@ -100,6 +100,8 @@ async def test_a_crash_between_parts_posts_the_rest_once_after_the_restart(tmp_p
     clock = Clock()
     async with running_easel(tmp_path) as e:
         e.discord.clock = clock
+        assert e.bot is not None
+        e.bot.queue.delivery_retry_first = 300.0  # the retry can't come before the stop, however slow the machine
         await draw_big(e, prompt="half posted")
         # Part 1 goes out; part 2 meets an outage, and Easel is stopped while it waits to retry.
         await fail_posts_after_the_first(e, RESULT_POST, 503, times=1)
