@@ -71,6 +71,9 @@ class Draw(commands.Cog):
         scheduler=scheduler_autocomplete,
         style=style_autocomplete,
     )
+    @app_commands.choices(
+        **{o.name: [app_commands.Choice(name=c, value=c) for c in o.choices] for o in OPTIONS if o.choices}
+    )
     async def draw(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -82,6 +85,7 @@ class Draw(commands.Cog):
         steps: int | None = None,
         width: int | None = None,
         height: int | None = None,
+        aspect: str | None = None,
         cfg_scale: float | None = None,
         seed: int | None = None,
         clip_skip: int | None = None,
@@ -101,6 +105,7 @@ class Draw(commands.Cog):
             steps=steps,
             width=width,
             height=height,
+            aspect=aspect,
             cfg_scale=cfg_scale,
             seed=seed,
             clip_skip=clip_skip,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from easel.options import BY_LIMIT, DEFAULTS_KEYS, RangeError, defaults_type, defaults_value
+from easel.options import BY_LIMIT, DEFAULTS_KEYS, RangeError, checked, defaults_type, defaults_value
 
 T = TypeVar("T")
 
@@ -266,7 +266,7 @@ def _defaults(table: Mapping[str, Any], limits: Limits) -> Any:
     values: dict[str, Any] = {}
     for o in DEFAULTS_KEYS:
         value = _take(table, o.name, defaults_type(o), defaults_value(o), "defaults")
-        if o.numeric and value is not None:
+        if checked(o) and value is not None:
             try:
                 value = o.check(value, limits)
             except RangeError as exc:

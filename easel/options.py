@@ -1,10 +1,13 @@
 """Every /draw generation option in one table: type, bounds, description, default key, limit key, payload key.
 
-Adding a numeric option takes a row in :data:`OPTIONS`, a field in :class:`easel.request.DrawOptions` and
+Adding an option takes a row in :data:`OPTIONS`, a field in :class:`easel.request.DrawOptions` and
 :class:`easel.request.DrawRequest`, and a parameter in the /draw signature (``cogs/draw.py``). From the table come
 the range checks (``[defaults]``/``[limits]`` at config load, :func:`easel.request.build_request`, ``/settings``),
 the ``[defaults]`` keys, the ``/settings`` keys of kind defaults and limits, the /help lines, the copyable /draw line
 under Info, the /draw parameter descriptions and Discord-side bounds, and the plain part of the webui payload.
+
+A ``CHOICE`` option (``aspect``) takes one of its ``choices``: its check, the ``[defaults]`` key, the /settings
+default, the /help line and the Discord form's choices come from the row too.
 
 This module imports nothing from the rest of Easel (``easel.config`` builds ``Defaults`` from it).
 """
@@ -30,6 +33,7 @@ class OptionType(StrEnum):
     FLOAT = "float"
     STR = "str"
     BOOL = "bool"
+    CHOICE = "choice"  # one of Option.choices (a string)
     ATTACHMENT = "attachment"
 
 
@@ -113,6 +117,7 @@ class Option:
     requires: str | None = None  # only with this other option given (strength: init_image)
     noun: str = ""  # "at most 20 <noun>" in refusals of a server's limit (default: the name)
     infotext: str | None = None  # the key in a PNG's infotext ("Draw this again" reads it back)
+    choices: tuple[str, ...] = ()  # CHOICE: the allowed values (the first is the "nothing asked" one)
 
     @property
     def numeric(self) -> bool:
@@ -133,6 +138,11 @@ class Option:
     def check(self, value: Any, limits: Any = None) -> Any:
         """``value`` converted to the option's type and within its range (``limits``: the effective [limits]).
         Raises :class:`RangeError` with a one-line message."""
+        if self.type is OptionType.CHOICE:
+            text = str(value).strip().lower()
+            if text not in self.choices:
+                raise RangeError(f"{self.name} must be one of {', '.join(self.choices)} (got {_fmt(value)}).")
+            return text
         if not self.numeric:
             return value
         value = _finite(self.name, value)
@@ -210,6 +220,15 @@ def _fmt(value: Any) -> str:
         return "a number with too many digits"
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
+
+
+def ratio_of(aspect: str) -> tuple[int, int]:
+    """``"16:9"`` as ``(16, 9)``."""
+    a, b = aspect.split(":")
+    return int(a), int(b)
 
 
 _A1111_FORGE = frozenset({Flavor.A1111, Flavor.FORGE})
@@ -324,6 +343,18 @@ OPTIONS: tuple[Option, ...] = (
         server_default=True,
         setting_description="Default height in pixels (multiple of 8)",
         payload=(PayloadKey(("height",)),),
+    ),
+    Option(
+        "aspect",
+        OptionType.CHOICE,
+        "Shape of the image; sets width and height from the default size",
+        "width and height for this shape at about the default size; with only width or height given, the other"
+        " follows the shape; with both given they win and the shape is ignored",
+        default="default",
+        defaults_key=True,
+        server_default=True,
+        setting_description="Default aspect ratio (default = the default width and height)",
+        choices=("default", *ASPECT_RATIOS),
     ),
     Option(
         "cfg_scale",
@@ -463,6 +494,11 @@ def defaults_type(opt: Option) -> type:
     return {OptionType.INT: int, OptionType.FLOAT: float, OptionType.BOOL: bool}.get(opt.type, str)
 
 
+def checked(opt: Option) -> bool:
+    """Whether a value of ``opt`` has a range or set to be checked in (numbers and choices)."""
+    return opt.numeric or opt.type is OptionType.CHOICE
+
+
 def apply_payload(payload: dict[str, Any], values: Mapping[str, Any], flavor: Flavor | str = Flavor.A1111) -> None:
     """Put every option's value in ``values`` (None and "" are left out) where the table says, for ``flavor``."""
     flavor = Flavor(flavor)
@@ -485,12 +521,15 @@ def help_line(opt: Option, defaults: Any, limits: Any, show: Callable[[Any], str
     if opt.type is OptionType.STR and opt.limit:
         return f"{head} {opt.help}, up to {opt.top(limits)} {opt.unit or 'characters'}"
     parts: list[str] = []
+    if opt.type is OptionType.CHOICE:
+        parts.append(", ".join(opt.choices))
     if opt.numeric and opt.random is None:
         low = opt.minimum if not opt.exclusive_minimum else opt.discord_min
         rng = f"{_fmt(low)}-{_fmt(opt.top(limits))}"
         parts.append(f"multiples of {opt.multiple_of}, {rng}" if opt.multiple_of else rng)
     default = getattr(defaults, opt.name, None) if opt.defaults_key else None
-    if default not in (None, "", opt.unset) and opt.type is not OptionType.BOOL:
+    nothing = opt.choices[0] if opt.choices else None  # a choice default that asks for nothing
+    if default not in (None, "", opt.unset, nothing) and opt.type is not OptionType.BOOL:
         parts.append(f"(default {show(_fmt(default) if opt.numeric else default)})")
     if not parts:
         return f"{head} {opt.help}"

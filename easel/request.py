@@ -14,7 +14,18 @@ from typing import Any
 from easel.config import ZERO_WIDTH, Config, NsfwCheck
 from easel.errors import RequestError
 from easel.infotext import Infotext
-from easel.options import MAX_SEED, NUMERIC, CatalogView, Flavor, Option, OptionType, RangeError, apply_payload
+from easel.options import (
+    MAX_SEED,
+    NUMERIC,
+    CatalogView,
+    Flavor,
+    Option,
+    OptionType,
+    RangeError,
+    apply_payload,
+    option,
+    ratio_of,
+)
 
 __all__ = [
     "MAX_SEED",
@@ -22,6 +33,7 @@ __all__ = [
     "DrawOptions",
     "DrawRequest",
     "RequestError",
+    "aspect_size",
     "build_payload",
     "build_request",
     "options_from_infotext",
@@ -42,6 +54,7 @@ class DrawOptions:
     steps: int | None = None
     width: int | None = None
     height: int | None = None
+    aspect: str | None = None  # "16:9"..., or "default"
     cfg_scale: float | None = None
     seed: int | None = None
     clip_skip: int | None = None
@@ -65,6 +78,7 @@ class DrawRequest:
     steps: int = 25
     width: int = 512
     height: int = 512
+    aspect: str | None = None  # the ratio width and height were computed from ("16:9"); None = none asked
     cfg_scale: float = 7.0
     seed: int = -1
     clip_skip: int | None = None  # None = the webui's own setting
@@ -148,6 +162,63 @@ def _fit_init_size(size: tuple[int, int], cfg: Config) -> tuple[int, int]:
     return nw, nh
 
 
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def aspect_size(
+    aspect: str,
+    cfg: Config,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    multiple: int = 8,
+) -> tuple[int, int]:
+    """Width and height for ``aspect`` (``"16:9"``): from the pixel budget (the default width x height, at most
+    ``max_pixels``), or from the one side given. Each side a multiple of ``multiple`` (8; 64 for a backend that
+    needs it), none past ``max_width``/``max_height``/``max_pixels``. Raises :class:`RequestError` (one line) when
+    the ratio can't fit the limits."""
+    a, b = ratio_of(aspect)
+    lim = cfg.limits
+    low = max(int(option("width").minimum or 64), multiple)
+    max_w, max_h = lim.max_width // multiple * multiple, lim.max_height // multiple * multiple
+    if width is not None:
+        w, h = width, _round_to(width * b / a, multiple)
+    elif height is not None:
+        w, h = _round_to(height * a / b, multiple), height
+    else:
+        budget = min(cfg.defaults.width * cfg.defaults.height, lim.max_pixels)
+        scale = min((budget / (a * b)) ** 0.5, max_w / a, max_h / b)
+        w, h = _round_to(a * scale, multiple), _round_to(b * scale, multiple)
+        if w > max_w or h > max_h or w * h > lim.max_pixels:  # rounding up went past a limit: round down
+            w, h = int(a * scale) // multiple * multiple, int(b * scale) // multiple * multiple
+    if w < low or h < low or w > max_w or h > max_h or w * h > lim.max_pixels:
+        given = f" with width {width}" if width is not None else f" with height {height}" if height is not None else ""
+        raise RequestError(
+            f"aspect {aspect}{given} doesn't fit the limits here (sides {low}-{max_w} wide, {low}-{max_h} high, "
+            f"{lim.max_pixels:,} pixels): pick another ratio or give width and height."
+        )
+    return w, h
+
+
+def _matches(aspect: str, width: int, height: int, multiple: int = 8) -> bool:
+    """Whether ``width`` x ``height`` has the shape ``aspect`` (up to rounding each side to ``multiple``)."""
+    a, b = ratio_of(aspect)
+    return abs(width - height * a / b) <= multiple or abs(height - width * b / a) <= multiple
+
+
+def _aspect(opts: DrawOptions, cfg: Config, img2img: bool) -> str | None:
+    """The ratio asked for (the user's, else the default unless an init image gives the shape); None: none."""
+    given = opts.aspect
+    if given is None and img2img:
+        return None
+    try:
+        value = option("aspect").check(given if given is not None else cfg.defaults.aspect)
+    except RangeError as exc:
+        raise RequestError(str(exc)) from None
+    return None if value == "default" else value
+
+
 def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = None) -> DrawRequest:
     """Validate user options against the config limits and the backends' catalog."""
     d, lim = cfg.defaults, cfg.limits
@@ -162,9 +233,17 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
 
     img2img = opts.init_image_size is not None
     given = {o.name: getattr(opts, o.name) for o in NUMERIC}
-    if img2img and opts.width is None and opts.height is None:
+    aspect = _aspect(opts, cfg, img2img)
+    if aspect is not None and (opts.width is None or opts.height is None):
+        for side in ("width", "height"):  # a side given is checked before the other follows from it
+            if given[side] is not None:
+                given[side] = _number(option(side), given[side], cfg)
+        given["width"], given["height"] = aspect_size(aspect, cfg, width=given["width"], height=given["height"])
+    elif img2img and opts.width is None and opts.height is None:
         given["width"], given["height"] = _fit_init_size(opts.init_image_size, cfg)  # type: ignore[arg-type]
     numbers = {o.name: _number(o, given[o.name], cfg) for o in NUMERIC}
+    if aspect is not None and not _matches(aspect, numbers["width"], numbers["height"]):
+        aspect = None  # width and height given: they win, the ratio is not what was drawn
     width, height = numbers["width"], numbers["height"]
     if width * height > lim.max_pixels:
         raise RequestError(
@@ -203,6 +282,7 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         sampler=sampler,
         scheduler=scheduler,
         **numbers,
+        aspect=aspect,
         style=style,
         hires_fix=hires,
         hires_upscaler=h.upscaler,

@@ -17,7 +17,16 @@ from typing import Any
 
 from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
 from easel.errors import PolicyError
-from easel.options import BY_LIMIT, BY_NAME, SERVER_DEFAULTS, SERVER_LIMITS, CatalogView, OptionType, RangeError
+from easel.options import (
+    BY_LIMIT,
+    BY_NAME,
+    SERVER_DEFAULTS,
+    SERVER_LIMITS,
+    CatalogView,
+    OptionType,
+    RangeError,
+    checked,
+)
 from easel.policy.words import check_entry
 
 log = logging.getLogger(__name__)
@@ -125,7 +134,12 @@ def _spec(
     return SettingSpec(key, kind, type_, description, channel, **kw)
 
 
-_SETTING_TYPES = {OptionType.INT: SettingType.INT, OptionType.FLOAT: SettingType.FLOAT, OptionType.STR: SettingType.STR}
+_SETTING_TYPES = {
+    OptionType.INT: SettingType.INT,
+    OptionType.FLOAT: SettingType.FLOAT,
+    OptionType.STR: SettingType.STR,
+    OptionType.CHOICE: SettingType.CHOICE,
+}
 P, T = SettingKind.POLICY, SettingType
 
 SETTINGS: dict[str, SettingSpec] = {
@@ -138,6 +152,7 @@ SETTINGS: dict[str, SettingSpec] = {
                 _SETTING_TYPES[o.type],
                 o.setting_description,
                 catalog=str(o.catalog) if o.catalog else None,
+                choices=o.choices,
             )
             for o in SERVER_DEFAULTS
         ),
@@ -359,7 +374,7 @@ def validate_value(
             raise PolicyError(f"Give a {spec.catalog} name, or use /settings reset {key}.")
         return _catalog_pick(spec.catalog, value, catalog)
     try:
-        if spec.kind is SettingKind.DEFAULTS and BY_NAME[key].numeric:
+        if spec.kind is SettingKind.DEFAULTS and checked(BY_NAME[key]):
             return BY_NAME[key].check(value, lim)
         if key in BY_LIMIT:
             return BY_LIMIT[key].check_limit(value, getattr(top, key))

@@ -41,6 +41,8 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
         sampler = f"{sampler} {schedule}"
     model = params.get("Model", r.model or "default")
     size = params.get("Size", f"{r.width}x{r.height}")
+    if r.aspect:
+        size = f"{size} ({r.aspect})"
     kind = "img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img")
     taken = job.elapsed if job.elapsed is not None else 0.0
     lines = [
