@@ -348,8 +348,7 @@ OPTIONS: tuple[Option, ...] = (
         "aspect",
         OptionType.CHOICE,
         "Shape of the image; sets width and height from the default size",
-        "width and height for this shape at about the default size; with only width or height given, the other"
-        " follows the shape; with both given they win and the shape is ignored",
+        "the shape at about the default size; with width or height given the other follows, with both they win",
         default="default",
         defaults_key=True,
         server_default=True,

@@ -178,3 +178,10 @@ def test_clip_skip_default_is_checked() -> None:
 def test_webui_total_timeout_defaults_to_read_timeout_plus_a_margin() -> None:
     assert parse_config(minimal(), env={}).webui.total_timeout == 0.0  # 0: read_timeout + 120 s
     assert parse_config(minimal(webui={"total_timeout": 900}), env={}).webui.total_timeout == 900.0
+
+
+def test_aspect_default_is_one_of_the_ratios() -> None:
+    assert parse_config(minimal(), env={}).defaults.aspect == "default"
+    assert parse_config(minimal(defaults={"aspect": "16:9"}), env={}).defaults.aspect == "16:9"
+    with pytest.raises(ConfigError, match=r"defaults\.aspect: aspect must be one of default, 1:1, .* \(got '5:4'\)"):
+        parse_config(minimal(defaults={"aspect": "5:4"}), env={})

@@ -200,3 +200,151 @@ def test_clip_skip_range_and_default() -> None:
     assert build_request(DrawOptions(prompt="x", clip_skip=0), cfg, Cat()).clip_skip is None
     info = parse_infotext("a cat\nSteps: 20, Seed: 5, Clip skip: 2, Size: 512x512")
     assert options_from_infotext(info).clip_skip == 2
+
+
+# ---- aspect: width and height from a ratio ------------------------------------------------------------------
+
+RATIOS = {
+    "1:1": 1.0,
+    "4:3": 4 / 3,
+    "3:4": 3 / 4,
+    "3:2": 1.5,
+    "2:3": 2 / 3,
+    "16:9": 16 / 9,
+    "9:16": 9 / 16,
+    "21:9": 21 / 9,
+}
+
+
+def _aspect_cfg(defaults: dict | None = None, limits: dict | None = None):
+    raw: dict = {"backends": [{"url": "http://127.0.0.1:7860"}]}
+    if defaults:
+        raw["defaults"] = defaults
+    if limits:
+        raw["limits"] = limits
+    return parse_config(raw, env={})
+
+
+def test_aspect_choices_are_the_ratios_and_default() -> None:
+    from easel.options import option
+
+    assert option("aspect").choices == ("default", *RATIOS)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "limits"),
+    [
+        (None, None),  # 512x512 budget, 1024x1024 limits
+        ({"width": 768, "height": 768}, {"max_pixels": 500_000}),  # the budget is capped by max_pixels
+        ({"width": 512, "height": 512}, {"max_width": 600, "max_height": 1024}),  # a narrow limit
+        ({"width": 832, "height": 832}, {"max_width": 1024, "max_height": 840, "max_pixels": 700_001}),  # odd ones
+        ({"width": 1024, "height": 1024}, {"max_width": 2048, "max_height": 2048, "max_pixels": 1024 * 1024}),
+    ],
+)
+@pytest.mark.parametrize("aspect", list(RATIOS))
+def test_every_ratio_fits_the_limits_in_multiples_of_8_near_the_budget(
+    aspect: str, defaults: dict | None, limits: dict | None
+) -> None:
+    cfg = _aspect_cfg(defaults, limits)
+    lim, d = cfg.limits, cfg.defaults
+    req = build_request(DrawOptions(prompt="x", aspect=aspect), cfg)
+    w, h = req.width, req.height
+    assert req.aspect == aspect
+    assert w % 8 == 0 and h % 8 == 0
+    assert 64 <= w <= lim.max_width and 64 <= h <= lim.max_height and w * h <= lim.max_pixels
+    assert abs(w / h - RATIOS[aspect]) / RATIOS[aspect] < 0.03  # the shape asked for
+    budget = min(d.width * d.height, lim.max_pixels)
+    side_capped = w + 8 > lim.max_width or h + 8 > lim.max_height
+    if not side_capped:  # the area is the budget's, up to rounding each side to 8
+        assert 0.94 * budget <= w * h <= 1.03 * budget
+
+
+def test_aspect_sizes_for_a_512_budget() -> None:
+    sizes = {a: (r.width, r.height) for a in RATIOS for r in [build_request(DrawOptions(prompt="x", aspect=a), CFG)]}
+    assert sizes["1:1"] == (512, 512)
+    assert sizes["16:9"] == (680, 384) and sizes["9:16"] == (384, 680)
+    assert sizes["4:3"] == (592, 440) and sizes["21:9"] == (784, 336)
+
+
+def test_aspect_rounds_to_64_for_a_backend_that_needs_it() -> None:
+    from easel.request import aspect_size
+
+    for aspect, ratio in RATIOS.items():
+        w, h = aspect_size(aspect, CFG, multiple=64)
+        assert w % 64 == 0 and h % 64 == 0 and w <= 1024 and h <= 1024
+        assert abs(w / h - ratio) / ratio < 0.2  # 64-pixel steps are coarse at 512x512
+
+
+def test_one_side_given_the_other_follows_the_ratio() -> None:
+    req = build_request(DrawOptions(prompt="x", aspect="16:9", width=1024), CFG)
+    assert (req.width, req.height, req.aspect) == (1024, 576, "16:9")
+    req = build_request(DrawOptions(prompt="x", aspect="4:3", height=768), CFG)
+    assert (req.width, req.height, req.aspect) == (1024, 768, "4:3")
+    with pytest.raises(RequestError, match="multiple of 8"):  # the side given is checked first
+        build_request(DrawOptions(prompt="x", aspect="16:9", width=1001), CFG)
+
+
+def test_both_sides_given_win_and_the_ratio_is_kept_only_if_it_is_theirs() -> None:
+    req = build_request(DrawOptions(prompt="x", aspect="16:9", width=512, height=768), CFG)
+    assert (req.width, req.height, req.aspect) == (512, 768, None)  # not 16:9: the summary won't claim it
+    req = build_request(DrawOptions(prompt="x", aspect="16:9", width=1024, height=576), CFG)
+    assert req.aspect == "16:9"
+
+
+@pytest.mark.parametrize(
+    ("opts", "cfg"),
+    [
+        (DrawOptions(prompt="x", aspect="9:16", width=1024), CFG),  # height 1824 > 1024
+        (DrawOptions(prompt="x", aspect="21:9", height=512), CFG),  # width 1192 > 1024
+        (DrawOptions(prompt="x", aspect="21:9", width=128), CFG),  # height 56 < 64
+        (
+            DrawOptions(prompt="x", aspect="21:9"),
+            _aspect_cfg({"width": 128, "height": 128}, {"max_width": 128, "max_height": 1024}),
+        ),
+    ],
+)
+def test_a_ratio_that_cannot_fit_is_refused_in_one_line(opts: DrawOptions, cfg) -> None:
+    with pytest.raises(RequestError) as exc:
+        build_request(opts, cfg)
+    text = str(exc.value)
+    assert "\n" not in text and text.startswith(f"aspect {opts.aspect}") and "doesn't fit" in text
+
+
+def test_unknown_ratio_is_refused() -> None:
+    with pytest.raises(RequestError, match=r"aspect must be one of default, 1:1, .*21:9 \(got '5:4'\)"):
+        build_request(DrawOptions(prompt="x", aspect="5:4"), CFG)
+
+
+def test_default_aspect_from_the_config_and_default_means_the_default_size() -> None:
+    cfg = _aspect_cfg({"aspect": "16:9"})
+    req = build_request(DrawOptions(prompt="x"), cfg)
+    assert (req.width, req.height, req.aspect) == (680, 384, "16:9")
+    req = build_request(DrawOptions(prompt="x", aspect="default"), cfg)
+    assert (req.width, req.height, req.aspect) == (512, 512, None)
+    req = build_request(DrawOptions(prompt="x"), CFG)
+    assert (req.width, req.height, req.aspect) == (512, 512, None)
+    # img2img: the picture gives the shape unless the user asks for one
+    img = build_request(DrawOptions(prompt="x", init_image_size=(640, 640)), cfg)
+    assert (img.width, img.height, img.aspect) == (640, 640, None)
+    img = build_request(DrawOptions(prompt="x", init_image_size=(640, 640), aspect="9:16"), cfg)
+    assert (img.width, img.height, img.aspect) == (384, 680, "9:16")
+
+
+def test_reroll_keeps_the_size_and_the_ratio_and_old_records_still_load() -> None:
+    from easel.request import revalidate
+
+    req = build_request(DrawOptions(prompt="x", aspect="21:9"), CFG)
+    again = revalidate(req, CFG, seed=5)
+    assert (again.width, again.height, again.aspect) == (784, 336, "21:9")
+    # a size the limits have since made impossible for the ratio is still the stored size (both sides given)
+    smaller = _aspect_cfg(limits={"max_pixels": 300_000})
+    assert (revalidate(req, smaller).width, revalidate(req, smaller).height) == (784, 336)
+
+    record = req.to_record()
+    assert record["aspect"] == "21:9"
+    old = {k: v for k, v in record.items() if k != "aspect"}  # stored before the upgrade
+    loaded = DrawRequest.from_record(old)
+    assert loaded.aspect is None and (loaded.width, loaded.height) == (784, 336)
+    assert build_payload(loaded)["width"] == 784 and "aspect" not in build_payload(req)
+    again = revalidate(loaded, _aspect_cfg({"aspect": "16:9"}))  # a default ratio set since: the size stays
+    assert (again.width, again.height, again.aspect) == (784, 336, None)

@@ -128,6 +128,20 @@ def test_non_finite_role_override_is_refused(key: str, value: float) -> None:
         check_role_override({key: value}, CFG)
 
 
+def test_aspect_server_default_is_a_choice_from_the_table() -> None:
+    assert SETTINGS["aspect"].choices == ("default", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
+    assert parse_value("aspect", " 9:16 ", CFG) == "9:16"
+    with pytest.raises(PolicyError, match=r"aspect must be one of default, 1:1.*\(got '5:4'\)"):
+        parse_value("aspect", "5:4", CFG)
+    eff = effective(CFG, {"aspect": "9:16"}, {"aspect": "21:9"})  # the channel's wins
+    req = build_request(DrawOptions(prompt="x"), eff.config)
+    assert req.aspect == "21:9" and req.width > req.height
+    assert eff.value("aspect") == "21:9" and eff.sources["aspect"] == "channel"
+    assert SETTINGS["aspect"].load("16:9") == "16:9"
+    with pytest.raises(TypeError):
+        SETTINGS["aspect"].load("5:4")  # a stored value no longer allowed is not used
+
+
 def test_clip_skip_server_default() -> None:
     assert parse_value("clip_skip", "2", CFG) == 2
     with pytest.raises(PolicyError, match="clip_skip must be between 1 and 12"):

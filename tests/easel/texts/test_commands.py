@@ -56,13 +56,17 @@ def test_help_lists_commands_and_every_draw_option() -> None:
     for command in ("/draw", "/queue", "/cancel", "/models", "/status", "/help"):
         assert f"`{command}`" in text
     options = (
-        "prompt negative_prompt model sampler scheduler steps width height cfg_scale seed count style "
+        "prompt negative_prompt model sampler scheduler steps width height aspect cfg_scale seed count style "
         "hires_fix init_image strength spoiler"
     ).split()
     for option in options:
         assert f"`{option}`" in text, option
     assert "1-40" in text  # the server's own limits
     assert "512x512" in text
+    assert "`aspect` default, 1:1, 4:3, 3:4, 3:2, 2:3, 16:9, 9:16, 21:9: " in text  # no "(default default)"
+    assert "the other follows, with both they win" in text
+    with_ratio = help_text(parse_config({"backends": BACKENDS, "defaults": {"aspect": "16:9"}}, env={}))
+    assert "21:9 (default 16:9): " in with_ratio
 
 
 def test_help_fits_with_long_config_values() -> None:

@@ -6,7 +6,7 @@ from easel.config import parse_config
 from easel.jobs import Job, StoredImage
 from easel.options import MAX_SEED
 from easel.request import DrawOptions, build_request
-from easel.texts.results import draw_command, info_sections
+from easel.texts.results import draw_command, info_sections, result_summary
 
 CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
 
@@ -35,3 +35,18 @@ def test_seed_of_a_later_image_past_the_largest_seed_wraps(seed: int, shown: int
         seed_text = body.split("/draw ")[1].split(" seed:")[1].split()[0]
         assert 0 <= int(seed_text) <= MAX_SEED
         assert build_request(DrawOptions(prompt="x", seed=int(seed_text)), CFG).seed == int(seed_text)
+
+
+def test_the_ratio_shows_in_the_summary_and_the_draw_line_only_when_asked() -> None:
+    wide = build_request(DrawOptions(prompt="x", aspect="16:9"), CFG)
+    job = Job(id="abcd1234", request=wide, user_id=1, channel_id=2)
+    images = [StoredImage(0, b"", "x\nSteps: 25, Seed: 7, Size: 680x384", 7)]
+    assert "Size: 680x384 (16:9)" in result_summary(job, images)
+    line = draw_command(wide, 7)
+    assert "width:680 height:384 aspect:16:9 " in line
+    assert build_request(DrawOptions(prompt="x", width=680, height=384, aspect="16:9"), CFG) == wide  # pasted back
+    plain = build_request(DrawOptions(prompt="x"), CFG)
+    assert "aspect" not in draw_command(plain, 7)
+    assert (
+        "(" not in result_summary(Job(id="abcd1234", request=plain, user_id=1, channel_id=2), images).split("Size:")[1]
+    )
