@@ -227,6 +227,70 @@ async def test_clip_skip_goes_where_each_webui_reads_it(tmp_path: Path) -> None:
         assert e.webui.generations[-1]["override_settings"]["CLIP_stop_at_last_layers"] == 3
 
 
+async def test_aspect_sets_the_size_the_summary_shows_it_and_reroll_keeps_it(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        (draw,) = [c for c in e.discord.registered_commands(GUILD) if c["name"] == "draw"]
+        (aspect,) = [o for o in draw["options"] if o["name"] == "aspect"]
+        assert [c["value"] for c in aspect["choices"]] == [
+            "default", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"
+        ]  # fmt: skip
+        assert len(draw["options"]) <= 25
+
+        await e.draw(prompt="a wide valley", aspect="16:9", seed=7)
+        result = await e.result_for(ALICE)
+        payload = e.webui.generations[-1]
+        assert (payload["width"], payload["height"]) == (680, 384)  # a 512x512 budget
+        assert "aspect" not in payload
+        assert e.webui.validation_errors == []
+        assert "Size: 680x384 (16:9)" in result.content
+        assert "Size: 680x384" in (png_parameters(result.attachments[0].data) or "")
+
+        info = await e.discord.click(result, _button(result, "info"), user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await info.wait_response(5)
+        assert "width:680 height:384 aspect:16:9" in info.response["data"]["embeds"][0]["description"]
+        reroll = await e.discord.click(
+            result, _button(result, "reroll"), user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        await reroll.wait_response(5)
+        rerolled = await e.discord.wait_for_message(
+            lambda m: m.channel_id == CHANNEL and bool(m.attachments) and m.id != result.id, timeout=15
+        )
+        assert (e.webui.generations[-1]["width"], e.webui.generations[-1]["height"]) == (680, 384)
+        assert "Size: 680x384 (16:9)" in rerolled.content
+
+        # explicit width wins and the height follows the ratio; both given: they win
+        await e.draw(user=BOB, prompt="a tall tower", aspect="9:16", width=576)
+        await e.result_for(BOB)
+        assert (e.webui.generations[-1]["width"], e.webui.generations[-1]["height"]) == (576, 1024)
+        await e.draw(user=BOB, prompt="a plain square", aspect="16:9", width=512, height=512)
+        square = await e.discord.wait_for_message(
+            lambda m: bool(m.attachments) and m.content.startswith(f"<@{BOB}>") and "plain square" in m.content,
+            timeout=15,
+        )
+        assert (e.webui.generations[-1]["width"], e.webui.generations[-1]["height"]) == (512, 512)
+        assert "Size: 512x512 · Model:" in square.content  # no ratio claimed: it is not 16:9
+        assert e.discord.validation_errors == []
+
+
+async def test_an_aspect_that_cannot_fit_is_refused_privately_and_nothing_is_queued(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        inter = await e.draw(prompt="a very wide band", aspect="21:9", height=1024)
+        text = inter.response["data"]["content"]
+        assert inter.ephemeral and "\n" not in text
+        assert text.startswith("aspect 21:9 with height 1024 doesn't fit the limits here")
+        assert e.bot is not None and e.bot.queue.queued_jobs() == [] and e.webui.generations == []
+        with pytest.raises(ValueError, match="not one of the choices"):  # Discord's own form offers only the ratios
+            await e.draw(prompt="x", aspect="5:4")
+
+
+async def test_a_server_default_aspect_applies_to_draw(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, defaults={"aspect": "3:2"}) as e:
+        await e.draw(prompt="a landscape")
+        result = await e.result_for(ALICE)
+        assert (e.webui.generations[-1]["width"], e.webui.generations[-1]["height"]) == (624, 416)
+        assert "(3:2)" in result.content
+
+
 def _button(message: FakeMessage, action: str) -> str:
     wanted = [c for c in message.all_custom_ids() if c.startswith(f"easel:{action}:")]
     assert wanted, f"no {action} button in {message.all_custom_ids()}"
