@@ -120,10 +120,6 @@ async def blurred_preview(data: bytes) -> bytes:
     return await asyncio.to_thread(_blur_sync, data)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 class DiscordPublisher:
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
@@ -261,22 +257,19 @@ class DiscordPublisher:
             spoilers = [job.request.spoiler] * len(shown)
         elif flagged and mode is NsfwCheck.SPOILER:
             spoilers = [job.request.spoiler or im.index in flagged for im in images]
-            note = f"-# {_plural(len(flagged), 'image')} flagged by the image check: behind a spoiler."
+            note = texts.flagged_spoiler_note(len(flagged))
         elif flagged and mode is NsfwCheck.BLUR:
             payloads = [
                 ((await blurred_preview(im.data)), "") if im.index in flagged else (im.data, im.infotext)
                 for im in images
             ]
-            note = (
-                f"-# {_plural(len(flagged), 'image')} flagged by the image check: blurred here; "
-                "the requester can get the original privately."
-            )
+            note = texts.flagged_blur_note(len(flagged))
         if flagged:
             self._report_flagged(job, mode, len(flagged))
         if not shown:  # refuse, all flagged: nothing is posted, the requester is told privately
             self._forget(job)
             log.info("job %s: all %d image(s) withheld by the image check", job.id, len(images))
-            await self._tell_privately(job, f"Job `{job.id}`: nothing was posted: the image check flagged every image.")
+            await self._tell_privately(job, texts.all_withheld_text(job))
             return None
         limit = self._upload_limit(job) - UPLOAD_MARGIN
         fitted = await fit_for_upload(payloads, limit)
@@ -321,10 +314,9 @@ class DiscordPublisher:
         first_id = posted.get(0)
         self._forget(job)
         jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
-        done = texts.done_text(job) + (f" {jump}" if jump else "")
+        done = texts.done_with_link(job, jump)
         if flagged and mode is NsfwCheck.REFUSE:
-            withheld = f"{len(flagged)} of {len(images)} images were not posted: the image check flagged them."
-            await self._tell_privately(job, f"{done}\n{withheld}")
+            await self._tell_privately(job, f"{done}\n{texts.withheld_text(len(flagged), len(images))}")
         else:
             await self._edit_reply(job, done)
         return first_id

@@ -103,6 +103,36 @@ def failed_text(job: Job, message: str) -> str:
     return f"Job `{job.id}` failed: {message}"
 
 
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
+
+
+def flagged_spoiler_note(count: int) -> str:
+    """Under a result whose flagged images were put behind a spoiler by the image check."""
+    return f"-# {_images(count)} flagged by the image check: behind a spoiler."
+
+
+def flagged_blur_note(count: int) -> str:
+    """Under a result whose flagged images are posted blurred (the requester can get the originals)."""
+    return (
+        f"-# {_images(count)} flagged by the image check: blurred here; the requester can get the original privately."
+    )
+
+
+def all_withheld_text(job: Job) -> str:
+    """To the requester alone: the image check held back every image of the result."""
+    return f"Job `{job.id}`: nothing was posted: the image check flagged every image."
+
+
+def withheld_text(flagged: int, total: int) -> str:
+    """To the requester alone, under "Done": how many images the image check held back."""
+    return f"{flagged} of {total} images were not posted: the image check flagged them."
+
+
+def done_with_link(job: Job, link: str) -> str:
+    return done_text(job) + (f" {link}" if link else "")
+
+
 def cancelled_text(job: Job) -> str:
     return f"Job `{job.id}` was cancelled."
 

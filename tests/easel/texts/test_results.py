@@ -50,3 +50,20 @@ def test_the_ratio_shows_in_the_summary_and_the_draw_line_only_when_asked() -> N
     assert (
         "(" not in result_summary(Job(id="abcd1234", request=plain, user_id=1, channel_id=2), images).split("Size:")[1]
     )
+
+
+def test_image_check_texts_count_and_name_the_job() -> None:
+    from easel.jobs import Job
+    from easel.request import DrawRequest
+    from easel.texts.results import (
+        all_withheld_text,
+        flagged_blur_note,
+        flagged_spoiler_note,
+        withheld_text,
+    )
+
+    job = Job(id="abc12345", request=DrawRequest(prompt="p"), user_id=1, channel_id=2)
+    assert flagged_spoiler_note(1).startswith("-# 1 image flagged") and "2 images" in flagged_spoiler_note(2)
+    assert "blurred" in flagged_blur_note(3) and "3 images" in flagged_blur_note(3)
+    assert "`abc12345`" in all_withheld_text(job)
+    assert withheld_text(1, 2) == "1 of 2 images were not posted: the image check flagged them."
