@@ -194,6 +194,10 @@ async def run(config: Config) -> int:
         print(f"easel: {exc}", file=sys.stderr)
         await bot.close()
         return 2
+    except aiohttp.ClientConnectionError as exc:  # no route, DNS, a proxy: one line, not a traceback
+        print(f"easel: cannot reach Discord ({exc}): check this host's internet access, DNS or proxy", file=sys.stderr)
+        await bot.close()
+        return 2
     return 0
 
 

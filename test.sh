@@ -7,7 +7,11 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if [ ! -f .venv/.installed-dev ] || [ requirements-dev.txt -nt .venv/.installed-dev ] || [ requirements.txt -nt .venv/.installed-dev ]; then
+stale=0
+for req in requirements.txt requirements-dev.txt requirements-nsfw.txt; do
+  [ -f .venv/.installed-dev ] && [ ! "$req" -nt .venv/.installed-dev ] || stale=1
+done
+if [ "$stale" = 1 ]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt && touch .venv/.installed-dev
 fi
 .venv/bin/ruff check .

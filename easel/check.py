@@ -37,6 +37,7 @@ import aiohttp
 
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import BackendConfig, Config, NsfwCheck
+from easel.safety.images import probe_classifier
 from easel.webui import (
     BackendInfo,
     Flavor,
@@ -256,8 +257,6 @@ def check_config(config: Config, report: Report) -> None:
 async def check_classifier(config: Config, report: Report) -> None:
     """The image check: loads and runs (timed), or how to install it. Never a FAIL: without it the bot runs with
     the channel policy only (a WARN when the config turns the check on)."""
-    from easel.safety.images import probe_classifier
-
     mode = config.safety.nsfw_check
     _, probe = await probe_classifier(config)
     if probe.ok:

@@ -171,3 +171,33 @@ async def running_easel(
         await fake.stop()
         await webui.stop()
         discord.http.Route.BASE = old_base
+
+
+def write_config_file(path: Path, webui_url: str, db: Path) -> None:
+    """A config.toml for the real bot in a child process (tests/cogs/run_bot.py) against the fakes."""
+    path.write_text(
+        f"""
+[discord]
+token = "test-token"
+guild_ids = [{GUILD}]
+
+[[backends]]
+name = "gpu0"
+url = "{webui_url}"
+
+[webui]
+connect_timeout = 1.0
+read_timeout = 30.0
+probe_max_interval = 0.5
+
+[queue]
+status_interval = 0.2
+shutdown_grace = 0.5
+
+[storage]
+path = "{db}"
+
+[logging]
+level = "INFO"
+"""
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel, write_config_file
 from tests.fakes.discord_fake import FakeDiscord, FakeInteraction
 from tests.fakes.webui_fake import FakeWebui
 
@@ -22,32 +22,7 @@ RUNNER = Path(__file__).with_name("run_bot.py")
 
 
 def write_config(path: Path, webui: FakeWebui, db: Path) -> None:
-    path.write_text(
-        f"""
-[discord]
-token = "test-token"
-guild_ids = [{GUILD}]
-
-[[backends]]
-name = "gpu0"
-url = "{webui.url}"
-
-[webui]
-connect_timeout = 1.0
-read_timeout = 30.0
-probe_max_interval = 0.5
-
-[queue]
-status_interval = 0.2
-shutdown_grace = 0.5
-
-[storage]
-path = "{db}"
-
-[logging]
-level = "INFO"
-"""
-    )
+    write_config_file(path, webui.url, db)
 
 
 class BotProcess:
@@ -202,3 +177,11 @@ async def test_a_second_easel_on_the_same_database_stops_with_one_line(tmp_path:
         log = second.log.read_text()
         assert "another Easel" in log and "Traceback" not in log
         await draw(fake, BOB, "the first one still serves")
+
+
+async def test_discord_out_of_reach_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    async with fakes(tmp_path) as (fake, _webui, proc):
+        await fake.stop()  # nothing listens where Discord should be
+        assert await _start_and_wait_exit(proc) == 2
+        log = proc.log.read_text()
+        assert "easel: cannot reach Discord" in log and "Traceback" not in log

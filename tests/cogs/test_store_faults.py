@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel
+from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, MOD, make_discord, running_easel, write_config_file
 from tests.fakes.discord_fake import FakeDiscord
 from tests.fakes.webui_fake import FakeWebui
 
@@ -143,32 +143,7 @@ async def limited_bot(tmp_path: Path, max_file_bytes: int) -> AsyncIterator[tupl
     await webui.start()
     await fake.start()
     config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[discord]
-token = "test-token"
-guild_ids = [{GUILD}]
-
-[[backends]]
-name = "gpu0"
-url = "{webui.url}"
-
-[webui]
-connect_timeout = 1.0
-read_timeout = 30.0
-probe_max_interval = 0.5
-
-[queue]
-status_interval = 0.2
-shutdown_grace = 0.5
-
-[storage]
-path = "{tmp_path / "easel.db"}"
-
-[logging]
-level = "INFO"
-"""
-    )
+    write_config_file(config, webui.url, tmp_path / "easel.db")
     bot = LimitedBot(fake, config, max_file_bytes)
     try:
         yield fake, webui, bot
