@@ -114,9 +114,9 @@ class EaselBot(commands.AutoShardedBot):
             )
             for b in cfg.backends
         ]
+        self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
-        self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.classifier = self._make_classifier()
         self.admission = Admission(
             self.policy,

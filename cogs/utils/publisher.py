@@ -42,7 +42,7 @@ from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
 from easel.metrics import METRICS
 from easel.queue import TransientDeliveryError
-from easel.safety import AdminNotice, NoticeKind
+from easel.safety import AdminNotice, NoticeKind, Notices
 from easel.safety.images import Classifier
 from easel.store import StoreError
 from easel.texts import results as texts
@@ -127,7 +127,7 @@ class DiscordPublisher:
         self._last_progress: dict[str, float] = {}
         self._edit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._flags_reported: dict[str, None] = {}  # jobs whose flagged images were counted and told (bounded)
-        self._notices: set[asyncio.Task[None]] = set()
+        self.notices = Notices(bot.notifier)
 
     # The cog calls expect() before submitting and acked() once the first answer is sent, so that an
     # edit of that answer never races ahead of it.
@@ -359,18 +359,9 @@ class DiscordPublisher:
         rule = f"nsfw_{mode.value}"
         for _ in range(count):
             METRICS.count_refusal(rule)
-        if job.guild_id is None:
-            return
-        notice = AdminNotice(NoticeKind.IMAGE_FLAGGED, rule, job.user_id, job.channel_id, job_id=job.id)
-        task = asyncio.create_task(self._notify(job.guild_id, notice))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
-
-    async def _notify(self, guild_id: int, notice: AdminNotice) -> None:
-        try:
-            await self.bot.notifier.notify(guild_id, notice)
-        except Exception:  # a Notifier must not raise; one that does is logged, never the requester's problem
-            log.exception("image check: telling the admins of guild %s failed", guild_id)
+        self.notices.send(
+            job.guild_id, AdminNotice(NoticeKind.IMAGE_FLAGGED, rule, job.user_id, job.channel_id, job_id=job.id)
+        )
 
     def _forget(self, job: Job) -> None:
         self._last_progress.pop(job.id, None)

@@ -12,13 +12,14 @@ admins hear about them (no Discord import).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["AdminNotice", "NoticeKind", "Notifier", "NullNotifier", "log"]
+__all__ = ["AdminNotice", "NoticeKind", "Notices", "Notifier", "NullNotifier", "log"]
 
 log = logging.getLogger("easel.safety")
 
@@ -62,6 +63,33 @@ class Notifier(Protocol):
     is about carries on (refused, or held back) as it would without it."""
 
     async def notify(self, guild_id: int, notice: AdminNotice) -> None: ...
+
+
+class Notices:
+    """Sends notices in the background, so a refusal or a post never waits for Discord; a notifier that raises
+    anyway is logged. ``drain()`` waits for what is still being sent (shutdown, tests)."""
+
+    def __init__(self, notifier: Notifier | None) -> None:
+        self.notifier = notifier
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, guild_id: int | None, notice: AdminNotice) -> None:
+        if self.notifier is None or guild_id is None:  # no Discord side, or a DM: no server to tell
+            return
+        task = asyncio.create_task(self._send(self.notifier, guild_id, notice))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _send(notifier: Notifier, guild_id: int, notice: AdminNotice) -> None:
+        try:
+            await notifier.notify(guild_id, notice)
+        except Exception:  # a Notifier must not raise; one that does is logged, never the user's problem
+            log.exception("safety: telling the admins of guild %s failed", guild_id)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class NullNotifier:

@@ -41,7 +41,7 @@ from easel.config import ZERO_WIDTH
 from easel.context import RequestContext
 from easel.errors import PolicyError
 from easel.metrics import METRICS, Metrics
-from easel.safety import AdminNotice, NoticeKind, Notifier, log
+from easel.safety import AdminNotice, NoticeKind, Notices, Notifier, log
 
 __all__ = [
     "MINORS_SEXUAL",
@@ -386,9 +386,8 @@ class PromptGuard:
     the server's log channel through the notifier (in the background: the refusal doesn't wait for Discord)."""
 
     def __init__(self, notifier: Notifier | None = None, *, metrics: Metrics = METRICS) -> None:
-        self.notifier = notifier
+        self.notices = Notices(notifier)
         self.metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def check(self, ctx: RequestContext, prompt: str) -> None:
         """Raises PolicyError (:data:`REFUSED_MINORS_SEXUAL`) when ``prompt`` must not be drawn."""
@@ -403,21 +402,11 @@ class PromptGuard:
             verdict.rule,
         )
         self.metrics.count_refusal(verdict.rule)
-        if self.notifier is not None and ctx.guild_id is not None:
-            notice = AdminNotice(NoticeKind.PROMPT_REFUSED, verdict.rule, ctx.user_id, ctx.channel_id)
-            task = asyncio.create_task(self._notify(ctx.guild_id, notice))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self.notices.send(
+            ctx.guild_id, AdminNotice(NoticeKind.PROMPT_REFUSED, verdict.rule, ctx.user_id, ctx.channel_id)
+        )
         raise PolicyError(REFUSED_MINORS_SEXUAL)
-
-    async def _notify(self, guild_id: int, notice: AdminNotice) -> None:
-        assert self.notifier is not None
-        try:
-            await self.notifier.notify(guild_id, notice)
-        except Exception:  # a Notifier must not raise; one that does is logged, never the user's problem
-            log.exception("safety: telling the admins of guild %s failed", guild_id)
 
     async def drain(self) -> None:
         """Wait for the notices still being sent (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.notices.drain()
