@@ -22,6 +22,7 @@ from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
+from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
 from easel.images import fit_init_image
@@ -31,7 +32,6 @@ from easel.policy import PolicyService
 from easel.queue import Backend, JobQueue
 from easel.safety.images import Classifier, load_classifier
 from easel.store import Store, StoreError
-from easel.webui import WebuiClient
 
 log = logging.getLogger("easel")
 

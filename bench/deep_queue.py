@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import Report, ms, rig, summary, timed_command
+from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
 from easel.config import parse_config
 from easel.jobs import Job, StoredImage, new_id
@@ -26,7 +27,6 @@ from easel.queue import Backend, JobQueue
 from easel.queue.scheduling import fair_order
 from easel.request import DrawRequest
 from easel.store import Store
-from easel.webui import WebuiClient
 from tests.easel.queue.test_scheduling import reference_fair_order
 from tests.fakes.webui_fake import FakeWebui
 

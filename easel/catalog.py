@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from easel.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
+from easel.backends.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
 
 log = logging.getLogger(__name__)
 

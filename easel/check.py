@@ -35,10 +35,7 @@ from urllib.parse import urlparse
 
 import aiohttp
 
-from easel.catalog import BackendCatalog, Catalog
-from easel.config import BackendConfig, Config, NsfwCheck
-from easel.safety.images import probe_classifier
-from easel.webui import (
+from easel.backends.webui import (
     BackendInfo,
     Flavor,
     ModelInfo,
@@ -54,6 +51,9 @@ from easel.webui import (
     scrub_credentials,
     url_credentials,
 )
+from easel.catalog import BackendCatalog, Catalog
+from easel.config import BackendConfig, Config, NsfwCheck
+from easel.safety.images import probe_classifier
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from easel.backends.webui import image_kind
 from easel.errors import RequestError
-from easel.webui import image_kind
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import json
 import logging
 import time
 
+from easel.backends.webui import scrub_credentials
 from easel.config import LoggingConfig
-from easel.webui import scrub_credentials
 
 
 class PlainFormatter(logging.Formatter):

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from easel.backends.webui import scrub_credentials
 from easel.config import MetricsConfig
-from easel.webui import scrub_credentials
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from easel.backends.webui import (
+    GenerationResult,
+    WebuiAuthError,
+    WebuiClient,
+    WebuiError,
+    WebuiServerError,
+    WebuiTimeout,
+    WebuiUnavailable,
+)
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
 from easel.infotext import png_parameters
@@ -28,15 +37,6 @@ from easel.queue import scheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest, build_payload
 from easel.store import Store, StoreError
-from easel.webui import (
-    GenerationResult,
-    WebuiAuthError,
-    WebuiClient,
-    WebuiError,
-    WebuiServerError,
-    WebuiTimeout,
-    WebuiUnavailable,
-)
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from easel.backends.webui import ModelInfo, WebuiClient, WebuiServerError
 from easel.catalog import BackendCatalog, Catalog
-from easel.webui import ModelInfo, WebuiClient, WebuiServerError
 from tests.fakes.webui_fake import FakeWebui
 
 

@@ -11,13 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
 from easel.config import Config
 from easel.jobs import Job, JobState, StoredImage, new_id
 from easel.queue import Backend, JobQueue, QueueFull
 from easel.request import DrawRequest
 from easel.store import Store
-from easel.webui import WebuiClient
 from tests.fakes.webui_fake import FakeWebui
 from tests.helpers import QUEUE, make_config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from easel.backends.webui import ModelInfo
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import parse_config
 from easel.texts.commands import (
@@ -17,7 +18,6 @@ from easel.texts.commands import (
     status_text,
     unknown_job_text,
 )
-from easel.webui import ModelInfo
 
 BACKENDS = [{"name": "gpu-a", "url": "http://127.0.0.1:7860"}]
 

@@ -15,9 +15,8 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from easel import webui
-from easel.infotext import parse_infotext, png_parameters, read_png_text
-from easel.webui import (
+from easel.backends import webui
+from easel.backends.webui import (
     BackendInfo,
     Flavor,
     GenerationResult,
@@ -32,6 +31,7 @@ from easel.webui import (
     WebuiTimeout,
     WebuiUnavailable,
 )
+from easel.infotext import parse_infotext, png_parameters, read_png_text
 from tests.fakes.webui_fake import FakeWebui, validate_payload
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
