@@ -2,6 +2,10 @@
 
 A bad config raises :class:`ConfigError` naming the key and the problem; ``bot.py`` prints it and exits.
 Every key is documented in ``config.example.toml``.
+
+Every key has a default, so no file at all is a valid config (``load_config(..., missing_ok=True)``): the token
+from ``DISCORD_TOKEN``, one backend at ``EASEL_WEBUI_URL`` (default ``http://127.0.0.1:7860``) and the SQLite file
+beside where the config would be. A file is only needed to change something.
 """
 
 from __future__ import annotations
@@ -288,7 +292,20 @@ def _no_auth(url: str) -> str:
     return head + sep + tail.rpartition("@")[2] if sep else url.rpartition("@")[2]
 
 
-def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
+DEFAULT_WEBUI_URL = "http://127.0.0.1:7860"
+DEFAULT_CONFIG_PATH = "config.toml"  # bot.py's --config when none is given (relative to the working directory)
+WEBUI_URL_ENV = "EASEL_WEBUI_URL"  # the one backend's url when the config names none
+
+
+def _backends(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
+    env_url = env.get(WEBUI_URL_ENV, "").strip()
+    if "backends" not in raw:  # no [[backends]]: one webui, on this machine unless the environment says where
+        raw = {"backends": [{"url": env_url or DEFAULT_WEBUI_URL}]}
+    elif env_url:
+        raise ConfigError(
+            f"{WEBUI_URL_ENV} is set and the config has [[backends]]: keep one (unset {WEBUI_URL_ENV}, or remove "
+            "the [[backends]] tables)"
+        )
     items = raw.get("backends")
     if not items:
         raise ConfigError('[[backends]]: at least one backend is needed, e.g. url = "http://127.0.0.1:7860"')
@@ -595,7 +612,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
 
     return Config(
         discord=discord,
-        backends=_backends(raw),
+        backends=_backends(raw, env),
         webui=webui,
         defaults=defaults,
         limits=limits,
@@ -610,13 +627,21 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     )
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, missing_ok: bool = False) -> Config:
+    """Read and validate the config file at ``path``. ``missing_ok``: no file there is the defaults (the SQLite
+    file then sits in the folder the config would be in); otherwise a missing file is a ConfigError."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (copy config.example.toml to {path} and edit it)") from None
+        if missing_ok:
+            return parse_config({"storage": {"path": str(path.parent / StorageConfig.path)}}, env)
+        raise ConfigError(
+            f"{path}: no such file (run ./start.sh setup to write one, or copy config.example.toml to {path})"
+        ) from None
+    except OSError as exc:  # a folder, no permission
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(raw, env)

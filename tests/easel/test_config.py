@@ -50,7 +50,7 @@ def test_env_token_wins_and_is_not_in_repr() -> None:
 @pytest.mark.parametrize(
     ("raw", "needle"),
     [
-        ({}, "[[backends]]"),
+        ({"backends": []}, "[[backends]]"),
         ({"backends": [{"url": "localhost:7860"}]}, "backends[0].url"),
         (minimal(limits={"max_steps": "lots"}), "limits.max_steps"),
         (minimal(limits={"max_width": 1001}), "limits.max_width"),
@@ -71,8 +71,8 @@ def test_bad_config_names_the_key(raw: dict, needle: str) -> None:
 
 
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file"):
-        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match=r"no such file \(run ./start.sh setup"):
+        load_config(tmp_path / "nope.toml")  # a file named on purpose must exist
     bad = tmp_path / "bad.toml"
     bad.write_text("[discord\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -185,3 +185,47 @@ def test_aspect_default_is_one_of_the_ratios() -> None:
     assert parse_config(minimal(defaults={"aspect": "16:9"}), env={}).defaults.aspect == "16:9"
     with pytest.raises(ConfigError, match=r"defaults\.aspect: aspect must be one of default, 1:1, .* \(got '5:4'\)"):
         parse_config(minimal(defaults={"aspect": "5:4"}), env={})
+
+
+# ---- no config file: sane defaults, the environment says the rest ------------------------------------------
+
+
+def test_no_file_runs_on_defaults_with_the_token_from_the_environment(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path / "config.toml", env={"DISCORD_TOKEN": " tok.en \n"}, missing_ok=True)
+    assert cfg.discord.token == "tok.en"
+    assert [(b.name, b.url) for b in cfg.backends] == [("127.0.0.1:7860", "http://127.0.0.1:7860")]
+    assert cfg.storage.path == str(tmp_path / "easel.db")  # beside where the config would be
+    assert cfg.defaults.steps == 25 and cfg.limits.max_steps == 50  # the example's values
+    assert load_config("config.toml", env={}, missing_ok=True).storage.path == "easel.db"
+
+
+def test_no_file_and_no_token_is_a_config_without_a_token(tmp_path: Path) -> None:
+    # bot.py refuses to start with it (one line); `bot.py check` still tries the webui side
+    assert load_config(tmp_path / "config.toml", env={}, missing_ok=True).discord.token == ""
+
+
+def test_easel_webui_url_is_the_backend_when_the_config_names_none(tmp_path: Path) -> None:
+    env = {"EASEL_WEBUI_URL": "http://gpu.lan:7861/"}
+    cfg = load_config(tmp_path / "config.toml", env=env, missing_ok=True)
+    assert [(b.name, b.url) for b in cfg.backends] == [("gpu.lan:7861", "http://gpu.lan:7861")]
+    # a file that only changes something else gets the same backend
+    path = tmp_path / "config.toml"
+    path.write_text("[limits]\nmax_steps = 30\n")
+    cfg = load_config(path, env=env)
+    assert cfg.limits.max_steps == 30 and [b.url for b in cfg.backends] == ["http://gpu.lan:7861"]
+    assert [b.url for b in load_config(path, env={}).backends] == ["http://127.0.0.1:7860"]
+
+
+def test_easel_webui_url_is_checked_like_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.url: expected an http\(s\) URL"):
+        load_config(tmp_path / "config.toml", env={"EASEL_WEBUI_URL": "gpu.lan:7860"}, missing_ok=True)
+
+
+def test_easel_webui_url_and_backends_in_the_file_are_refused_not_guessed() -> None:
+    with pytest.raises(ConfigError, match="EASEL_WEBUI_URL is set and the config has \\[\\[backends\\]\\]"):
+        parse_config(minimal(), env={"EASEL_WEBUI_URL": "http://gpu.lan:7860"})
+
+
+def test_an_unreadable_config_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_config(tmp_path, env={}, missing_ok=True)  # a folder, not a file
