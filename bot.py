@@ -1,6 +1,9 @@
 """Easel entry point: read the config, build the bot, run it.
 
-python bot.py --config config.toml
+python bot.py [run|check|setup] [--config config.toml]
+
+Without ``--config``, ``config.toml`` in the working directory is used when it exists, and the defaults otherwise
+(the token from ``DISCORD_TOKEN``, one webui at ``EASEL_WEBUI_URL`` or ``http://127.0.0.1:7860``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
 from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
-from easel.config import Config, ConfigError, load_config
+from easel.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from easel.images import fit_init_image
 from easel.logs import setup_logging
 from easel.metrics import MetricsServer
@@ -201,32 +204,59 @@ async def run(config: Config) -> int:
     return 0
 
 
+def no_token_line(config_path: Path, file_exists: bool) -> str:
+    """What to say when there is no token: how to give one, in one line."""
+    if file_exists:
+        return (
+            f"easel: no Discord token: set DISCORD_TOKEN or [discord] token in {config_path}, or run ./start.sh setup"
+        )
+    return "easel: no Discord token: run ./start.sh setup (asks for it, writes config.toml) or set DISCORD_TOKEN"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bot.py", description="Easel: Stable Diffusion for your Discord server")
     parser.add_argument(
         "command",
         nargs="?",
-        choices=("run", "check"),
+        choices=("run", "check", "setup"),
         default="run",
-        help="run: start the bot (default); check: try the config, the webuis and the Discord token, then exit",
+        help="run: start the bot (default); check: try the config, the webuis and the Discord token, then exit; "
+        "setup: ask for the token and the webui, try them and write the config file",
     )
-    parser.add_argument("--config", default="config.toml", type=Path, help="config file (default: config.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"config file (default: {DEFAULT_CONFIG_PATH} if it exists, else the defaults and the environment)",
+    )
     args = parser.parse_args(argv)
+    path: Path = args.config or Path(DEFAULT_CONFIG_PATH)
+    if args.command == "setup":
+        from easel import setup
+
+        return setup.main(path)
     try:
-        config = load_config(args.config)
+        config = load_config(path, missing_ok=args.config is None)
     except ConfigError as exc:
         print(f"easel: config error: {exc}", file=sys.stderr)
         return 2
+    file_exists = path.is_file()
     if args.command == "check":
         from easel import check
 
         level = "DEBUG" if config.logging.level.upper() == "DEBUG" else "WARNING"  # keep log lines out of the report
         setup_logging(dataclasses.replace(config.logging, level=level))
         return check.main(config)
-    setup_logging(config.logging)
     if not config.discord.token:
-        log.error("no Discord token: set DISCORD_TOKEN or [discord] token in %s", args.config)
+        print(no_token_line(path, file_exists), file=sys.stderr)
         return 2
+    setup_logging(config.logging)
+    if not file_exists:
+        log.info(
+            "no %s: running on the defaults (webui %s, database %s); ./start.sh setup writes a config file",
+            path,
+            ", ".join(b.url for b in config.backends),
+            config.storage.path,
+        )
     return asyncio.run(run(config))
 
 

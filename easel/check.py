@@ -443,15 +443,17 @@ def check_defaults(config: Config, results: list[BackendResult], report: Report)
 
 async def check_discord(
     config: Config, session: aiohttp.ClientSession, report: Report, base: str = DISCORD_API
-) -> None:
+) -> str | None:
+    """Log in with the token (REST only) and report what Discord says; returns the application id when Discord
+    named it (the invite URL's client id), else None."""
     token = config.discord.token
     if not token:
         report.warn(
             "Discord: no token set, so the bot cannot start: create an application at "
             "https://discord.com/developers/applications, reset the token on its Bot tab and set DISCORD_TOKEN "
-            "(or [discord] token), then run the check again for the invite link"
+            "(or [discord] token; ./start.sh setup asks for it), then run the check again for the invite link"
         )
-        return
+        return None
     headers = {"Authorization": f"Bot {token}", "User-Agent": "DiscordBot (easel check, 0.1)"}
     timeout = aiohttp.ClientTimeout(total=SHORT_TIMEOUT, sock_connect=SHORT_TIMEOUT)
     base = base.rstrip("/")
@@ -468,29 +470,31 @@ async def check_discord(
         status, me = await get("/users/@me")
         if status == 401:
             report.fail("Discord refused the token: reset it on the Bot tab and set DISCORD_TOKEN")
-            return
+            return None
         if status != 200 or not isinstance(me, dict):
             report.fail(
                 f"Discord answered HTTP {status} on /users/@me: try again later (https://discordstatus.com); "
                 "a 403 or 429 here can also mean this host is rate limited or blocked"
             )
-            return
+            return None
         name = str(me.get("username", "?"))
         if me.get("discriminator") not in (None, "", "0"):
             name += f"#{me['discriminator']}"
         report.ok(f"Discord: token accepted, the bot is {name} (id {me.get('id', '?')})")
         if me.get("bot") is False:
             report.fail("Discord: this is a user account's token, not a bot token: copy it from the Bot tab")
-            return
+            return None
 
         status, app = await get("/oauth2/applications/@me")
+        app_id: str | None = None
         if status != 200 or not isinstance(app, dict) or not app.get("id"):
             report.warn(
                 f"Discord answered HTTP {status} on /oauth2/applications/@me: cannot build the invite URL; "
                 f"use the OAuth2 tab with scopes bot + applications.commands and permissions {INVITE_PERMISSIONS}"
             )
         else:
-            report.ok(f"Discord: invite URL: {invite_url(app['id'])}")
+            app_id = str(app["id"])
+            report.ok(f"Discord: invite URL: {invite_url(app_id)}")
             if app.get("bot_require_code_grant"):
                 report.warn(
                     "Discord: 'Requires OAuth2 Code Grant' is on, so the invite URL does not work: switch it off "
@@ -508,10 +512,12 @@ async def check_discord(
                             f"Discord: the bot is not in guild {guild_id} (discord.guild_ids): invite it with the "
                             "URL above, or the commands cannot be registered there"
                         )
+        return app_id
     except (aiohttp.ClientError, TimeoutError) as exc:
         host = urlparse(base).netloc or base
         reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         report.fail(f"Discord: cannot reach {host} ({reason}): check this host's internet access, DNS or proxy")
+        return None
 
 
 def _secrets(config: Config) -> list[str]:
@@ -549,7 +555,7 @@ async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: s
         )
     else:
         extra = f" ({warns} warning(s) above)" if warns else ""
-        print(f"\nAll good{extra}: start the bot with ./start.sh --config <your config>.", file=out)
+        print(f"\nAll good{extra}: start the bot with ./start.sh (and the same --config, if any).", file=out)
     return 0
 
 
