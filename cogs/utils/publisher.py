@@ -242,7 +242,8 @@ class DiscordPublisher:
             raise
 
     async def _deliver(self, job: Job, images: list[StoredImage], *, recovered: bool) -> int | None:
-        await self.bot.wait_until_ready()
+        # No wait for the gateway's READY: posting needs only REST and the channel id (the bot's user is known from
+        # the REST login); before READY a server's upload limit is not known yet, so the default one applies.
         posted = {p.part: p.message_id for p in await self.bot.store.result_parts(job.id)}
         mode = job.request.nsfw_check
         clf = self.bot.classifier

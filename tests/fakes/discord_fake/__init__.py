@@ -42,6 +42,8 @@ Behaviour worth knowing:
 * ``mentions_resolved`` / ``pings_everyone`` / ``pings_roles`` apply allowed_mentions only (not permissions).
 * ``internal_errors`` holds tracebacks of bugs in the fake (answered 400 so discord.py does not retry 500s);
   ``unhandled`` holds requests to routes the fake does not implement (answered 404).
+* ``hold_ready = asyncio.Event()`` holds the gateway's READY after an IDENTIFY until the test sets the event (a slow
+  gateway); REST answers meanwhile. ``ready_sent`` counts the READYs sent.
 * discord.py waits ``guild_ready_timeout`` (2 s default) after the last GUILD_CREATE before ``on_ready``:
   construct test clients with ``guild_ready_timeout=0.05``.
 """

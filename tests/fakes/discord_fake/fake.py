@@ -124,6 +124,10 @@ class FakeDiscord(
         self.unhandled: list[RecordedRequest] = []  # requests to routes the fake does not implement
         self.gateway_received: list[dict] = []  # every payload the bot sent over the gateway
         self.identify_count = 0
+        # An Event that is not set holds READY (and the GUILD_CREATEs after it) back after an IDENTIFY until the
+        # test sets it, as a slow real gateway does; REST and heartbeats keep being answered meanwhile.
+        self.hold_ready: asyncio.Event | None = None
+        self.ready_sent = 0  # READY dispatches sent
         self.attachment_downloads: list[int] = []  # ids of attachments the bot fetched from the fake CDN
         self.dms_disabled: set[int] = set()  # users whose DMs answer 403 50007
 
@@ -138,6 +142,7 @@ class FakeDiscord(
         self._failures: list[_Failure] = []
         self._sessions: dict[str, _Session] = {}
         self._conns: set[_Conn] = set()
+        self._held_ready: set[asyncio.Task[None]] = set()  # READYs waiting for hold_ready
         self._active: _Conn | None = None
         self._runner: web.AppRunner | None = None
         self._cond: asyncio.Condition | None = None
@@ -182,6 +187,8 @@ class FakeDiscord(
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        for task in list(self._held_ready):
+            task.cancel()
         for conn in list(self._conns):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):

@@ -96,11 +96,14 @@ class GatewayMixin:
                 "user_settings": {},
                 "auth": {},
             }
-            await self._dispatch_on(conn, "READY", ready)
-            for gid in list(self.guilds):
-                await self._dispatch_on(conn, "GUILD_CREATE", self.guild_payload(gid))
-            self.ready.set()
-            self._notify()
+            if self.hold_ready is not None and not self.hold_ready.is_set():
+                # Answer heartbeats meanwhile: the READY goes out from its own task once the test releases it.
+                task = asyncio.create_task(self._send_ready(conn, ready, self.hold_ready))
+                self._held_ready.add(task)
+                task.add_done_callback(self._held_ready.discard)
+                self._notify()
+                return
+            await self._send_ready(conn, ready, None)
         elif op == 6:
             session = self._sessions.get((d or {}).get("session_id", ""))
             if session is None or (d or {}).get("token") != self.token:
@@ -132,6 +135,18 @@ class GatewayMixin:
                     "nonce": (d or {}).get("nonce"),
                 }
                 await self._dispatch_on(conn, "GUILD_MEMBERS_CHUNK", chunk)
+
+    async def _send_ready(self, conn: _Conn, ready: dict, hold: asyncio.Event | None) -> None:
+        if hold is not None:
+            await hold.wait()
+            if conn.ws.closed or self._active is not conn:
+                return  # the bot went away (or reconnected) while READY was held
+        await self._dispatch_on(conn, "READY", ready)
+        self.ready_sent += 1
+        for gid in list(self.guilds):
+            await self._dispatch_on(conn, "GUILD_CREATE", self.guild_payload(gid))
+        self.ready.set()
+        self._notify()
 
     async def _dispatch_on(self, conn: _Conn, event: str, data: dict) -> None:
         session = conn.session

@@ -1,0 +1,169 @@
+"""The owner's first start: no config file at all (the token from DISCORD_TOKEN, the webui from EASEL_WEBUI_URL), no
+token (one line, exit 2), and a result recovered at start posted at once, without waiting for the gateway's READY."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import discord
+
+from bot import EaselBot
+from easel.jobs import JobState
+from tests.cogs.harness import ALICE, CHANNEL, GUILD, running_easel
+from tests.cogs.test_restart import RUNNER
+from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.webui_fake import FakeWebui
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT_POST = rf"^/channels/{CHANNEL}/messages$"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "EASEL_WEBUI_URL", "EASEL_LOG_LEVEL")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+async def run_cli(cwd: Path, *args: str, env: dict[str, str], stdin: bytes = b"") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate(stdin)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+# ---- no config file ----------------------------------------------------------------------------------------
+
+
+async def test_without_a_config_file_the_bot_runs_on_the_environment(tmp_path: Path) -> None:
+    """In a folder with no config.toml: DISCORD_TOKEN and EASEL_WEBUI_URL are all it takes to draw; the queue's
+    database is created beside where the config would be."""
+    webui = FakeWebui()
+    fake = FakeDiscord()
+    fake.add_guild(GUILD, name="Test server")
+    fake.add_channel(GUILD, CHANNEL, name="general")
+    fake.add_member(GUILD, ALICE, name="alice")
+    await webui.start()
+    await fake.start()
+    env = clean_env(EASEL_TEST_DISCORD_API=fake.api_base, DISCORD_TOKEN=fake.token, EASEL_WEBUI_URL=webui.url)
+    log = tmp_path / "bot.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(RUNNER), cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        try:
+            await fake.wait_until(lambda: fake.ready_sent and fake._global_commands, 30, "logged in, commands up")
+        except TimeoutError:
+            raise AssertionError(log.read_text()[-3000:]) from None
+        inter = await fake.invoke("draw", {"prompt": "a lighthouse"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await inter.wait_response(10)
+        result = await fake.wait_for_message(
+            lambda m: m.channel_id == CHANNEL and bool(m.attachments) and m.content.startswith(f"<@{ALICE}>"), 30
+        )
+        assert result.attachments and len(webui.generations) == 1
+        assert (tmp_path / "easel.db").is_file()
+        assert not (tmp_path / "config.toml").exists()
+        assert "no config.toml: running on the defaults" in log.read_text()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            async with asyncio.timeout(20):
+                await proc.wait()
+        await fake.stop()
+        await webui.stop()
+    assert fake.validation_errors == []
+
+
+async def test_without_a_token_the_start_says_how_to_give_one(tmp_path: Path) -> None:
+    rc, _, err = await run_cli(tmp_path, env=clean_env())
+    assert rc == 2
+    assert err.strip().splitlines() == [
+        "easel: no Discord token: run ./start.sh setup (asks for it, writes config.toml) or set DISCORD_TOKEN"
+    ]
+    assert os.listdir(tmp_path) == []  # nothing created: no database without a bot to run
+    (tmp_path / "config.toml").write_text("[limits]\nmax_steps = 30\n")
+    rc, _, err = await run_cli(tmp_path, env=clean_env())
+    assert rc == 2
+    assert err.strip() == (
+        "easel: no Discord token: set DISCORD_TOKEN or [discord] token in config.toml, or run ./start.sh setup"
+    )
+
+
+async def test_a_config_named_on_purpose_must_exist(tmp_path: Path) -> None:
+    rc, _, err = await run_cli(tmp_path, "--config", "typo.toml", env=clean_env(DISCORD_TOKEN="x"))
+    assert rc == 2 and "typo.toml: no such file (run ./start.sh setup" in err
+
+
+async def test_check_works_without_a_config_file(tmp_path: Path) -> None:
+    webui = FakeWebui()
+    await webui.start()
+    try:
+        rc, out, _ = await run_cli(tmp_path, "check", env=clean_env(EASEL_WEBUI_URL=webui.url))
+    finally:
+        await webui.stop()
+    assert rc == 0, out
+    assert "OK    config: 1 backend(s)" in out and "test image: 64x64" in out
+    assert "Discord: no token set" in out and "./start.sh setup" in out
+
+
+async def test_setup_from_the_command_line_keeps_an_existing_config(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("# mine\n")
+    rc, out, _ = await run_cli(tmp_path, "setup", env=clean_env(), stdin=b"\n")
+    assert rc == 1 and "config.toml exists. Replace it? [y/N]" in out and "nothing written" in out
+    assert (tmp_path / "config.toml").read_text() == "# mine\n"
+
+
+# ---- the first result after a start does not wait for READY ------------------------------------------------
+
+
+async def test_a_result_recovered_at_start_is_posted_before_the_gateway_is_ready(tmp_path: Path) -> None:
+    """A result drawn before a restart but not posted yet goes out as soon as the bot has logged in over REST,
+    even while the gateway holds READY back (Discord's READY can take seconds; posting needs only REST)."""
+    async with running_easel(tmp_path) as e:
+        assert e.bot is not None
+        e.bot.queue.delivery_retry_first = 300.0  # no retry before the stop, however slow the machine
+        e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: busy", "code": 0}, times=1)
+        await e.draw(prompt="posted at once after the restart")
+        await e.discord.wait_until(
+            lambda: any(r.method == "POST" and re.search(RESULT_POST, r.path) for r in e.discord.requests),
+            30,
+            "the result tried once",
+        )
+        [job] = await e.bot.store.recent_jobs(ALICE, 1)
+        assert job.state == JobState.GENERATED  # drawn, not posted: the next start posts it
+        await e.stop_bot()
+
+        hold = asyncio.Event()
+        e.discord.hold_ready = hold
+        ready_before = e.discord.ready_sent
+        bot = EaselBot(e.config, shutdown_grace=0.0, guild_ready_timeout=0.05, classifier=e.classifier)
+        discord.http.Route.BASE = e.discord.api_base
+        e.bot, e._task = bot, asyncio.create_task(bot.start(e.config.discord.token))
+        try:
+            result = await e.result_for(ALICE, timeout=20)
+            assert e.discord.ready_sent == ready_before and not bot.is_ready()  # READY still held back
+            assert result.attachments and "posted at once after the restart" in result.content
+        finally:
+            hold.set()
+        async with asyncio.timeout(20):
+            await bot.wait_until_ready()
+        await e.wait_backends_up()
+        async with asyncio.timeout(20):
+            await bot.queue.wait_idle()
+        posted = [m for m in e.discord.channel_messages(CHANNEL) if m.attachments and m.author_id == e.discord.app_id]
+        assert [m.id for m in posted] == [result.id]  # once, not again after READY
+        stored = await bot.store.get_job(job.id)
+        assert stored is not None and stored.state == JobState.DELIVERED and stored.result_message_id == result.id
