@@ -28,6 +28,7 @@ from easel.admission import Admission
 from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
 from easel.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from easel.i18n import _
 from easel.images import fit_init_image
 from easel.logs import setup_logging
 from easel.metrics import MetricsServer
@@ -207,10 +208,10 @@ async def run(config: Config) -> int:
 def no_token_line(config_path: Path, file_exists: bool) -> str:
     """What to say when there is no token: how to give one, in one line."""
     if file_exists:
-        return (
-            f"easel: no Discord token: set DISCORD_TOKEN or [discord] token in {config_path}, or run ./start.sh setup"
-        )
-    return "easel: no Discord token: run ./start.sh setup (asks for it, writes config.toml) or set DISCORD_TOKEN"
+        return _(
+            "easel: no Discord token: set DISCORD_TOKEN or [discord] token in {path}, or run ./start.sh setup"
+        ).format(path=config_path)
+    return _("easel: no Discord token: run ./start.sh setup (asks for it, writes config.toml) or set DISCORD_TOKEN")
 
 
 def main(argv: list[str] | None = None) -> int:

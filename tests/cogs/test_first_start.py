@@ -65,7 +65,7 @@ async def test_without_a_config_file_the_bot_runs_on_the_environment(tmp_path: P
         )
     try:
         try:
-            await fake.wait_until(lambda: fake.ready_sent and fake._global_commands, 30, "logged in, commands up")
+            await fake.wait_until(lambda: fake.ready_sent and fake.registered_commands(), 30, "logged in, commands up")
         except TimeoutError:
             raise AssertionError(log.read_text()[-3000:]) from None
         inter = await fake.invoke("draw", {"prompt": "a lighthouse"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
