@@ -243,7 +243,7 @@ class DiscordPublisher:
 
     async def _deliver(self, job: Job, images: list[StoredImage], *, recovered: bool) -> int | None:
         # No wait for the gateway's READY: posting needs only REST and the channel id (the bot's user is known from
-        # the REST login); before READY a server's upload limit is not known yet, so the default one applies.
+        # the REST login; before READY the server's upload limit is fetched, see _upload_limit).
         posted = {p.part: p.message_id for p in await self.bot.store.result_parts(job.id)}
         mode = job.request.nsfw_check
         clf = self.bot.classifier
@@ -272,7 +272,7 @@ class DiscordPublisher:
             log.info("job %s: all %d image(s) withheld by the image check", job.id, len(images))
             await self._tell_privately(job, texts.all_withheld_text(job))
             return None
-        limit = self._upload_limit(job) - UPLOAD_MARGIN
+        limit = await self._upload_limit(job) - UPLOAD_MARGIN
         fitted = await fit_for_upload(payloads, limit)
         groups = split_for_upload([len(data) for data, _ in fitted], limit)
         reencoded = sum(1 for (data, _), (raw, _) in zip(fitted, payloads, strict=True) if data != raw)
@@ -368,9 +368,15 @@ class DiscordPublisher:
         self._last_progress.pop(job.id, None)
         self._acked.pop(job.id, None)
 
-    def _upload_limit(self, job: Job) -> int:
+    async def _upload_limit(self, job: Job) -> int:
         if job.guild_id is not None:
-            guild = self.bot.get_guild(job.guild_id)
+            guild: discord.Guild | None = self.bot.get_guild(job.guild_id)
+            if guild is None and not self.bot.is_ready():
+                # Before READY nothing is cached yet: the server's upload limit (its boost tier) comes over REST.
+                try:
+                    guild = await self.bot.fetch_guild(job.guild_id, with_counts=False)
+                except discord.HTTPException as exc:
+                    log.info("job %s: server %s not fetched (%s): default upload limit", job.id, job.guild_id, exc)
             if guild is not None:
                 return guild.filesize_limit
         return DEFAULT_UPLOAD_LIMIT

@@ -8,12 +8,13 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import discord
 
 from bot import EaselBot
-from easel.jobs import JobState
-from tests.cogs.harness import ALICE, CHANNEL, GUILD, running_easel
+from easel.jobs import Job, JobState
+from tests.cogs.harness import ALICE, CHANNEL, GUILD, Easel, running_easel
 from tests.cogs.test_restart import RUNNER
 from tests.fakes.discord_fake import FakeDiscord
 from tests.fakes.webui_fake import FakeWebui
@@ -129,41 +130,74 @@ async def test_setup_from_the_command_line_keeps_an_existing_config(tmp_path: Pa
 # ---- the first result after a start does not wait for READY ------------------------------------------------
 
 
+async def drawn_not_posted(e: Easel, **options: Any) -> Job:
+    """A job drawn but not posted when the bot stops: its first post meets a 503, the retry is far off."""
+    assert e.bot is not None
+    e.bot.queue.delivery_retry_first = 300.0  # no retry before the stop, however slow the machine
+    e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: busy", "code": 0}, times=1)
+    await e.draw(**options)
+    await e.discord.wait_until(
+        lambda: any(r.method == "POST" and re.search(RESULT_POST, r.path) for r in e.discord.requests),
+        30,
+        "the result tried once",
+    )
+    [job] = await e.bot.store.recent_jobs(ALICE, 1)
+    assert job.state == JobState.GENERATED  # drawn, not posted: the next start posts it
+    await e.stop_bot()
+    return job
+
+
+def start_holding_ready(e: Easel) -> tuple[EaselBot, asyncio.Event]:
+    """Start the bot while the gateway holds READY back until the returned event is set."""
+    hold = asyncio.Event()
+    e.discord.hold_ready = hold
+    bot = EaselBot(e.config, shutdown_grace=0.0, guild_ready_timeout=0.05, classifier=e.classifier)
+    discord.http.Route.BASE = e.discord.api_base
+    e.bot, e._task = bot, asyncio.create_task(bot.start(e.config.discord.token))
+    return bot, hold
+
+
+async def release_and_settle(e: Easel, bot: EaselBot, hold: asyncio.Event) -> None:
+    hold.set()
+    async with asyncio.timeout(20):
+        await bot.wait_until_ready()
+    await e.wait_backends_up()
+    async with asyncio.timeout(20):
+        await bot.queue.wait_idle()
+
+
 async def test_a_result_recovered_at_start_is_posted_before_the_gateway_is_ready(tmp_path: Path) -> None:
     """A result drawn before a restart but not posted yet goes out as soon as the bot has logged in over REST,
     even while the gateway holds READY back (Discord's READY can take seconds; posting needs only REST)."""
     async with running_easel(tmp_path) as e:
-        assert e.bot is not None
-        e.bot.queue.delivery_retry_first = 300.0  # no retry before the stop, however slow the machine
-        e.discord.fail_next("POST", RESULT_POST, 503, {"message": "503: busy", "code": 0}, times=1)
-        await e.draw(prompt="posted at once after the restart")
-        await e.discord.wait_until(
-            lambda: any(r.method == "POST" and re.search(RESULT_POST, r.path) for r in e.discord.requests),
-            30,
-            "the result tried once",
-        )
-        [job] = await e.bot.store.recent_jobs(ALICE, 1)
-        assert job.state == JobState.GENERATED  # drawn, not posted: the next start posts it
-        await e.stop_bot()
-
-        hold = asyncio.Event()
-        e.discord.hold_ready = hold
+        job = await drawn_not_posted(e, prompt="posted at once after the restart")
         ready_before = e.discord.ready_sent
-        bot = EaselBot(e.config, shutdown_grace=0.0, guild_ready_timeout=0.05, classifier=e.classifier)
-        discord.http.Route.BASE = e.discord.api_base
-        e.bot, e._task = bot, asyncio.create_task(bot.start(e.config.discord.token))
+        bot, hold = start_holding_ready(e)
         try:
             result = await e.result_for(ALICE, timeout=20)
             assert e.discord.ready_sent == ready_before and not bot.is_ready()  # READY still held back
             assert result.attachments and "posted at once after the restart" in result.content
         finally:
-            hold.set()
-        async with asyncio.timeout(20):
-            await bot.wait_until_ready()
-        await e.wait_backends_up()
-        async with asyncio.timeout(20):
-            await bot.queue.wait_idle()
+            await release_and_settle(e, bot, hold)
         posted = [m for m in e.discord.channel_messages(CHANNEL) if m.attachments and m.author_id == e.discord.app_id]
         assert [m.id for m in posted] == [result.id]  # once, not again after READY
         stored = await bot.store.get_job(job.id)
         assert stored is not None and stored.state == JobState.DELIVERED and stored.result_message_id == result.id
+
+
+async def test_before_ready_a_boosted_servers_upload_limit_still_applies(tmp_path: Path) -> None:
+    """Four ~3 MiB images: one message in a server boosted to 50 MiB uploads, even posted before READY (the
+    server's limit comes over REST then), instead of being split for the 10 MiB default."""
+    async with running_easel(tmp_path) as e:
+        e.webui.image_style = "noise"
+        e.discord.guilds[GUILD].premium_tier = 2
+        job = await drawn_not_posted(e, prompt="static", count=4, width=1024, height=1024)
+        bot, hold = start_holding_ready(e)
+        try:
+            result = await e.result_for(ALICE, timeout=30)
+            assert not bot.is_ready()
+        finally:
+            await release_and_settle(e, bot, hold)
+        parts = [m for m in e.discord.channel_messages(CHANNEL) if m.attachments and f"`{job.id}`" in m.content]
+        assert [m.id for m in parts] == [result.id] and len(result.attachments) == 4
+        assert sum(len(f.data) for f in result.attachments) > 10 * 1024 * 1024  # more than the default limit takes
