@@ -15,11 +15,11 @@ import discord
 from bot import EaselBot
 from easel.jobs import Job, JobState
 from tests.cogs.harness import ALICE, CHANNEL, GUILD, Easel, running_easel
-from tests.cogs.test_restart import RUNNER
 from tests.fakes.discord_fake import FakeDiscord
 from tests.fakes.webui_fake import FakeWebui
 
 ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("run_bot.py")  # bot.main with discord.http.Route.BASE at the fake
 RESULT_POST = rf"^/channels/{CHANNEL}/messages$"
 
 
