@@ -34,6 +34,7 @@ from typing import Any, TextIO, TypeVar
 
 import aiohttp
 
+from easel.backends.webui import safe_url
 from easel.check import (
     DISCORD_API,
     INVITE_PERMISSIONS,
@@ -286,7 +287,7 @@ class Setup:
 
     def ask_url(self, default: str) -> str | None:
         while True:
-            answer = self.io.ask(_("Webui address [{default}]: ").format(default=default))
+            answer = self.io.ask(_("Webui address [{default}]: ").format(default=safe_url(default)))
             url = answer or default
             try:
                 parse_config({"backends": [{"url": url}]}, env={})
@@ -330,7 +331,9 @@ class Setup:
 
     def ask_url_again(self, current: str) -> str | None:
         while True:
-            answer = self.io.ask(_("Another webui address, or press Enter to keep {url} anyway: ").format(url=current))
+            answer = self.io.ask(
+                _("Another webui address, or press Enter to keep {url} anyway: ").format(url=safe_url(current))
+            )
             if not answer:
                 return None
             try:
@@ -366,7 +369,8 @@ class Setup:
         answers = self.try_webui(Answers(answers.token, answers.token_from_env, answers.guild_id, url))
 
         text = render_config(answers, self.example)
-        config = parse_config(tomllib.loads(text), env={"DISCORD_TOKEN": answers.token} if from_env else {})
+        env = {"DISCORD_TOKEN": answers.token} if answers.token_from_env else {}
+        config = parse_config(tomllib.loads(text), env=env)
         report = self._report(answers.token)
         check_config(config, report)
         self.fails["config"] = report.count(Level.FAIL)

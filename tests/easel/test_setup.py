@@ -196,3 +196,19 @@ def test_render_fails_loudly_when_the_example_lost_a_line_setup_fills() -> None:
     example = setup.EXAMPLE.read_text().replace('token = ""', "")
     with pytest.raises(setup.SetupError, match="token"):
         setup.render_config(answers, example)
+
+
+async def test_a_webui_password_in_the_address_is_never_printed(tmp_path: Path, discord: FakeDiscord) -> None:
+    webui = FakeWebui(auth=("easel", "pw-S3cret"))
+    await webui.start()
+    try:
+        path = tmp_path / "config.toml"
+        with_auth = webui.url.replace("http://", "http://easel:pw-S3cret@")
+        rc, out = await run_setup(path, [TOKEN, ""], discord, env={"EASEL_WEBUI_URL": with_auth})
+    finally:
+        await webui.stop()
+    assert rc == 0, out
+    assert "pw-S3cret" not in out and "test image: 64x64" in out
+    assert f"Webui address [{webui.url}]" in out
+    backend = load_config(path, env={}).backends[0]
+    assert (backend.url, backend.username, backend.password) == (webui.url, "easel", "pw-S3cret")
