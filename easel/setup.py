@@ -4,7 +4,9 @@ It asks for the Discord bot token (not shown as it is typed: ``getpass``), an op
 webui's address; tries them with the checks of ``bot.py check`` (:mod:`easel.check`: the token against Discord's
 REST API, the webui's models, samplers and a 1-step test image); writes the config file derived from
 ``config.example.toml`` (its comments kept: ``[discord]`` and ``[[backends]]`` filled in, every other section
-commented out at its default, ready to uncomment); and prints the bot's invite URL.
+commented out at its default, ready to uncomment; for a file outside the working directory ``[storage] path`` is
+set beside it, as without a file, e.g. ``/data/easel.db`` for ``--config /data/config.toml``); and prints the bot's
+invite URL.
 
 - The token is never echoed, printed or logged: the report's lines are scrubbed of it like ``check``'s, and the file
   (mode 600) holds it on the ``token`` line alone. With ``DISCORD_TOKEN`` set, Enter keeps using the environment
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import getpass
 import json
 import os
@@ -48,13 +51,14 @@ from easel.check import (
     check_discord,
     invite_url,
 )
-from easel.config import DEFAULT_WEBUI_URL, WEBUI_URL_ENV, Config, ConfigError, parse_config
+from easel.config import DEFAULT_WEBUI_URL, WEBUI_URL_ENV, Config, ConfigError, StorageConfig, parse_config
 from easel.i18n import _
 
 T = TypeVar("T")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 KEPT_SECTIONS = ("discord", "backends")  # filled in and active; every other section of the example is commented out
+DEFAULT_DATABASE = StorageConfig.path
 MAX_SNOWFLAKE = 2**64 - 1
 
 
@@ -124,6 +128,7 @@ class Answers:
     token_from_env: bool  # DISCORD_TOKEN: the file holds no token
     guild_id: int | None
     url: str
+    database: str | None = None  # [storage] path, when not the default: the SQLite file beside the config file
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,7 +176,9 @@ def render_config(answers: Answers, example: str) -> str:
     for section, block in _sections(example):
         if section is None:
             continue  # the example's own header ("Copy to config.toml...") is replaced by the lines above
-        if section in KEPT_SECTIONS:
+        if section == "storage" and answers.database is not None:
+            parts.append(_fill(block, "path", _toml_string(answers.database)))
+        elif section in KEPT_SECTIONS:
             if section == "discord":
                 if not answers.token_from_env:
                     block = _fill(block, "token", _toml_string(answers.token))
@@ -191,13 +198,25 @@ def render_config(answers: Answers, example: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def database_beside(config_path: Path) -> str | None:
+    """``[storage] path`` for a config file outside the working directory: the SQLite file beside it (absolute),
+    as without a file. None: the default (``easel.db`` in the working directory, which is beside it)."""
+    folder = config_path.parent
+    if folder.resolve() == Path.cwd().resolve():
+        return None
+    return str(folder.resolve() / DEFAULT_DATABASE)
+
+
 def _raw_for(answers: Answers, example: str) -> dict[str, Any]:
     """The config the file will be, for trying it before it is written (the backend named as the example names it)."""
     discord: dict[str, Any] = {"token": answers.token}
     if answers.guild_id is not None:
         discord["guild_ids"] = [answers.guild_id]
     backend = {**tomllib.loads(example).get("backends", [{}])[0], "url": answers.url}
-    return {"discord": discord, "backends": [backend]}
+    raw: dict[str, Any] = {"discord": discord, "backends": [backend]}
+    if answers.database is not None:
+        raw["storage"] = {"path": answers.database}
+    return raw
 
 
 def _write(path: Path, text: str, *, replace: bool) -> None:
@@ -313,7 +332,7 @@ class Setup:
             token = clean_token(again or "")
             if not token:
                 return answers, app_id
-            answers = Answers(token, False, answers.guild_id, answers.url)
+            answers = dataclasses.replace(answers, token=token, token_from_env=False)
 
     def try_webui(self, answers: Answers) -> Answers:
         """Try the webui until it draws, or the owner keeps the address anyway."""
@@ -327,7 +346,7 @@ class Setup:
             url = self.ask_url_again(answers.url)
             if url is None or url == answers.url:
                 return answers
-            answers = Answers(answers.token, answers.token_from_env, answers.guild_id, url)
+            answers = dataclasses.replace(answers, url=url)
 
     def ask_url_again(self, current: str) -> str | None:
         while True:
@@ -360,13 +379,13 @@ class Setup:
         token, from_env = asked
         guild_id = self.ask_guild()
         default_url = self.env.get(WEBUI_URL_ENV, "").strip() or DEFAULT_WEBUI_URL
-        answers = Answers(token, from_env, guild_id, default_url)
+        answers = Answers(token, from_env, guild_id, default_url, database_beside(path))
         answers, app_id = self.try_discord(answers)
         url = self.ask_url(default_url)
         if url is None:
             say(_("No usable webui address: nothing written."))
             return 1
-        answers = self.try_webui(Answers(answers.token, answers.token_from_env, answers.guild_id, url))
+        answers = self.try_webui(dataclasses.replace(answers, url=url))
 
         text = render_config(answers, self.example)
         env = {"DISCORD_TOKEN": answers.token} if answers.token_from_env else {}

@@ -91,9 +91,12 @@ async def test_setup_writes_a_commented_config_the_bot_loads(
     assert "Never commit a token." in text and "# max_steps = 50" in text
 
 
-async def test_what_setup_comments_out_is_the_default(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
+async def test_what_setup_comments_out_is_the_default(
+    tmp_path: Path, webui: FakeWebui, discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every section but [discord] and [[backends]] is commented out: loading it gives what the example says."""
-    path = tmp_path / "config.toml"
+    monkeypatch.chdir(tmp_path)  # ./start.sh setup: config.toml in the working directory
+    path = Path("config.toml")
     rc, out = await run_setup(path, [TOKEN, "", webui.url], discord)
     assert rc == 0, out
     written = load_config(path, env={})
@@ -102,7 +105,21 @@ async def test_what_setup_comments_out_is_the_default(tmp_path: Path, webui: Fak
     for f in dataclasses.fields(written):
         if f.name not in keep:
             assert getattr(written, f.name) == getattr(example, f.name), f.name
-    assert written.discord.guild_ids == ()
+    assert written.discord.guild_ids == () and written.storage.path == "easel.db"
+
+
+async def test_a_config_elsewhere_gets_its_database_beside_it(
+    tmp_path: Path, webui: FakeWebui, discord: FakeDiscord
+) -> None:
+    """bot.py setup --config /data/config.toml (Docker): the queue goes to /data/easel.db, as without a file."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rc, out = await run_setup(folder / "config.toml", [TOKEN, "", webui.url], discord)
+    assert rc == 0, out
+    written = load_config(folder / "config.toml", env={})
+    assert written.storage.path == str(folder.resolve() / "easel.db")
+    assert written.storage.keep_results_days == load_config(setup.EXAMPLE, env={}).storage.keep_results_days
+    assert f"OK    storage: SQLite file {folder.resolve() / 'easel.db'} (will be created)" in out
 
 
 async def test_an_existing_config_is_kept_without_a_yes(tmp_path: Path, webui: FakeWebui, discord: FakeDiscord) -> None:
