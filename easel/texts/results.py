@@ -14,6 +14,7 @@ from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
 from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, duration, escape, relative_time, shorten
+from easel.texts.tools import tool_kind
 
 __all__ = [
     "cancelled_text",
@@ -43,7 +44,7 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
     size = params.get("Size", f"{r.width}x{r.height}")
     if r.aspect:
         size = f"{size} ({r.aspect})"
-    kind = "img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img")
+    kind = tool_kind(r) or ("img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img"))
     taken = job.elapsed if job.elapsed is not None else 0.0
     lines = [
         f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {duration(taken)})",
