@@ -342,6 +342,7 @@ class DiscordPublisher:
         via = "followup"
         if job.reply is not None and job.reply.valid():
             webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
+            webhook.type = discord.WebhookType.application  # the interaction's own webhook: ephemeral followups
             try:
                 message = await webhook.send(
                     content,
