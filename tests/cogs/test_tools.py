@@ -12,8 +12,10 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from easel.infotext import format_infotext, png_parameters
+from easel.safety.images import StaticClassifier
 from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, Easel, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeInteraction, FakeMessage
+from tests.fakes.webui_fake import _seed_colour
 
 INFO = format_infotext("a castle on a hill", "blurry", {"Steps": "18", "Sampler": "Euler", "Seed": "4242"})
 
@@ -287,3 +289,52 @@ async def test_cancel_a_queued_tool_job(tmp_path: Path) -> None:
             await e.bot.queue.wait_idle()
         assert e.webui.interrogations == []
         assert not [m for m in e.discord.messages if m.kind == "followup" and "ready to copy" in m.content]
+
+
+async def test_tool_buttons_work_after_a_restart(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="a quiet harbour", seed=3)
+        (first,) = await results(e, 1)
+        await run(e, "describe", {"image": FakeAttachment("p.png", picture(24, 24))})
+        answer = await e.discord.wait_for_message(lambda m: m.kind == "followup" and "ready to copy" in m.content)
+        await e.stop_bot()
+        await e.start_bot()
+        await click(e, first, tool_button(first, "right"))
+        out = (await results(e, 2))[-1]
+        assert size_of(out.attachments[0].data) == (768, 512)
+        opened = await click(e, answer, tool_button(answer, "drawthis"))
+        assert opened.response_type == 9
+
+
+async def test_a_description_goes_by_dm_once_the_token_expired(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.webui.hold()
+        await e.draw(prompt="busy")
+        await e.webui.wait_generation_started(1)
+        inter = await run(e, "describe", {"image": FakeAttachment("p.png", picture(24, 24))})
+        await e.wait_reply(inter, lambda t: "Queued" in t)
+        e.discord.expire_token(inter)
+        e.webui.release()
+        dm = await e.discord.wait_for_message(
+            lambda m: m.kind == "channel" and m.channel_id != CHANNEL and "ready to copy" in m.content, timeout=15
+        )
+        assert "a red picture of 24 by 24 pixels" in dm.content and tool_button(dm, "drawthis")
+        assert e.bot is not None
+        async with asyncio.timeout(10):
+            await e.bot.queue.wait_idle()
+        assert len([m for m in e.discord.messages if "ready to copy" in m.content]) == 1
+
+
+async def test_the_image_check_applies_to_tools(tmp_path: Path) -> None:
+    clf = StaticClassifier(marker=_seed_colour(9))
+    async with running_easel(tmp_path, classifier=clf, safety={"nsfw_check": "spoiler"}) as e:
+        await e.draw(prompt="a field", seed=9)
+        (first,) = await results(e, 1)
+        assert first.attachments[0].spoiler
+        await click(e, first, tool_button(first, "zoom2"))
+        zoomed = (await results(e, 2))[-1]
+        assert zoomed.attachments[0].spoiler and "behind a spoiler" in zoomed.content
+        # a flagged picture to upscale is refused, like a flagged init image
+        flagged = FakeAttachment("f.png", picture(32, 32, _seed_colour(9)))
+        inter = await run(e, "upscale", {"image": flagged})
+        assert "image check" in await e.wait_reply(inter, lambda t: "image check" in t)
