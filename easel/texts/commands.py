@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
+from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
 from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
 
@@ -43,11 +44,9 @@ def help_text(config: Config) -> str:
         "",
         "**Commands**",
         "`/draw` draw an image; the result is posted in the channel",
-        "`/queue` your jobs, their place in line and when they should start",
-        "`/cancel` cancel your latest job, or the one you name",
-        "`/models` the models you can draw with",
-        "`/status` the line, what is being drawn, each image server",
-        "`/help` this text",
+        "`/queue` your jobs and their place in line; `/cancel` your latest job, or the one you name",
+        "`/models` the models; `/status` the line and each image server; `/help` this text",
+        _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
         "",
         "**/draw options** (only `prompt` is required)",
         *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS),
