@@ -281,9 +281,8 @@ class Tools(commands.Cog, name=TOOLS_COG):
         if len(images) == 1:
             await start(interaction, images[0])
             return
-        await reply(interaction, texts.pick_image_text(len(images)), view=None)
-        picker = ImagePicker(interaction.user.id, images, start)
-        await interaction.edit_original_response(view=picker)
+        picker = ImagePicker(interaction.user.id, images, start)  # not persistent: it holds the attachments
+        await interaction.response.send_message(texts.pick_image_text(len(images)), view=picker, ephemeral=True)
 
     # ---- buttons: zoom out, pan, Draw this ----------------------------------------------------
 

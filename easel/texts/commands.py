@@ -178,7 +178,7 @@ def queue_text(
     count, the line and the backends stay."""
     jobs: list[str] = []
     for e in entries:
-        prompt = escape(shorten(e.prompt, 60))
+        prompt = escape(shorten(e.prompt, 60)) or _("(an image tool: upscale, describe)")
         if e.position is None:
             jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
         else:
@@ -213,4 +213,4 @@ def unknown_job_text(job_id: str) -> str:
 def cancel_choice(job_id: str, position: int | None, prompt: str) -> str:
     """A /cancel autocomplete choice (Discord allows 100 characters): id, place in line or "running", prompt."""
     where = "running" if position is None else f"#{position}"
-    return f"{job_id} ({where}): {shorten(prompt, 60)}"[:100]
+    return f"{job_id} ({where}): {shorten(prompt, 60) or _('an image tool')}"[:100]

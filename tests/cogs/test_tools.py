@@ -281,6 +281,8 @@ async def test_cancel_a_queued_tool_job(tmp_path: Path) -> None:
         queued = await e.wait_reply(inter, lambda t: "Queued" in t)
         job_id = queued.split("`")[1]
         assert e.bot is not None and [j.id for j in e.bot.queue.queued_jobs()] == [job_id]
+        mine = await e.discord.invoke("queue", None, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        assert f"`{job_id}` #1 in line" in (await mine.wait_response(5))["data"]["content"]
         cancel = await e.discord.invoke("cancel", {"job": job_id}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
         response = await cancel.wait_response(5)
         assert f"Cancelled job `{job_id}`" in response["data"]["content"]
@@ -338,3 +340,18 @@ async def test_the_image_check_applies_to_tools(tmp_path: Path) -> None:
         flagged = FakeAttachment("f.png", picture(32, 32, _seed_colour(9)))
         inter = await run(e, "upscale", {"image": flagged})
         assert "image check" in await e.wait_reply(inter, lambda t: "image check" in t)
+
+
+async def test_a_tool_job_is_retried_when_the_backend_fails(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.webui.fail_next("/sdapi/v1/interrogate", 500)
+        e.webui.fail_next("/sdapi/v1/extra-single-image", 503)
+        await run(e, "describe", {"image": FakeAttachment("p.png", picture(24, 24))})
+        await e.discord.wait_for_message(lambda m: m.kind == "followup" and "ready to copy" in m.content, timeout=15)
+        await run(e, "upscale", {"image": FakeAttachment("q.png", picture(24, 24))})
+        (result,) = await results(e, 1)
+        assert size_of(result.attachments[0].data) == (48, 48)
+        assert [r for r in e.webui.responses if r[0] == "/sdapi/v1/interrogate"] == [
+            ("/sdapi/v1/interrogate", 500),
+            ("/sdapi/v1/interrogate", 200),
+        ]
