@@ -33,7 +33,14 @@ from easel.jobs import Job, StoredImage, new_error_id
 from easel.queue.worker import can_describe
 from easel.request import DrawOptions
 from easel.texts import tools as texts
-from easel.tools import Interrogator, describe_request, outpaint_request, sized_upscale, upscale_request
+from easel.tools import (
+    FaceRestorer,
+    Interrogator,
+    describe_request,
+    outpaint_request,
+    sized_upscale,
+    upscale_request,
+)
 from easel.tools.images import image_size, load_tool_image
 from easel.tools.outpaint import Pan, pan_op, zoom_op
 
@@ -207,16 +214,21 @@ class Tools(commands.Cog, name=TOOLS_COG):
         image="The picture to upscale (PNG, JPEG or WebP)",
         factor="How many times larger (1.5 to 4; default from the config)",
         upscaler="The upscaler (default from the config)",
+        face_fix="Restore faces as well (GFPGAN or CodeFormer; not on SD.Next)",
     )
     @app_commands.autocomplete(upscaler=upscaler_autocomplete)
+    @app_commands.choices(face_fix=[app_commands.Choice(name=f.name, value=f.value) for f in FaceRestorer])
     async def upscale(
         self,
         interaction: discord.Interaction[EaselBot],
         image: discord.Attachment,
         factor: app_commands.Range[float, 1.5, 4.0] | None = None,
         upscaler: str | None = None,
+        face_fix: str | None = None,
     ) -> None:
-        await self._upscale(interaction, image, factor=factor, upscaler=upscaler)
+        if face_fix:
+            self._need_a1111(_(texts.NO_FACE_FIX))
+        await self._upscale(interaction, image, factor=factor, upscaler=upscaler, face_fix=face_fix or "")
 
     async def upscale_menu(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
         await self._on_message(interaction, message, self._upscale)
@@ -228,6 +240,7 @@ class Tools(commands.Cog, name=TOOLS_COG):
         *,
         factor: float | None = None,
         upscaler: str | None = None,
+        face_fix: str = "",
     ) -> None:
         results, tools = self.bot.config.results, self.bot.config.tools
         factor = factor if factor is not None else min(max(results.upscale_factor, 1.5), tools.max_upscale_factor)
@@ -236,7 +249,11 @@ class Tools(commands.Cog, name=TOOLS_COG):
         if upscaler is not None and known and name not in known:
             raise RequestError(_("Unknown upscaler {name!r}: pick one from the list.").format(name=name))
         request = upscale_request(
-            upscaler=name, factor=factor, source=f"attachment:{image.id}", spoiler=image.is_spoiler()
+            upscaler=name,
+            factor=factor,
+            source=f"attachment:{image.id}",
+            spoiler=image.is_spoiler(),
+            face_restore=face_fix,
         )
         ask = Ask(request=request, init_image=attachment_loader(interaction, image), sized=sized_upscale(tools))
         await admit(self.bot, interaction, ask)
@@ -265,11 +282,15 @@ class Tools(commands.Cog, name=TOOLS_COG):
     async def _describe(
         self, interaction: discord.Interaction[EaselBot], image: discord.Attachment, *, model: str | None = None
     ) -> None:
-        backends = list(self.bot.queue.backends.values())
-        if backends and not any(can_describe(b) for b in backends):
-            raise RequestError(_(texts.NO_DESCRIBER))
+        self._need_a1111(_(texts.NO_DESCRIBER))
         request = describe_request(model or Interrogator.CLIP, source=f"attachment:{image.id}")
         await admit(self.bot, interaction, Ask(request=request, init_image=attachment_loader(interaction, image)))
+
+    def _need_a1111(self, refusal: str) -> None:
+        """Refuse when every backend is one that can't run the job (SD.Next: no interrogator, no Extras faces)."""
+        backends = list(self.bot.queue.backends.values())
+        if backends and not any(can_describe(b) for b in backends):
+            raise RequestError(refusal)
 
     async def _on_message(
         self, interaction: discord.Interaction[EaselBot], message: discord.Message, start: Start

@@ -103,6 +103,7 @@ class DrawRequest:
     # source picture, padded and masked when the job runs (``mask``), then inpainted at width x height.
     describe: str = ""
     outpaint: str = ""
+    face_restore: str = ""  # an upscale's face restoration: "gfpgan", "codeformer" or "" (none)
     mask_blur: int = 8
     # The image check's mode for this job's results, decided once at admission (off in age-restricted channels).
     nsfw_check: NsfwCheck = NsfwCheck.OFF

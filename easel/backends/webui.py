@@ -856,10 +856,14 @@ class WebuiClient:
 
     # ---- utilities ------------------------------------------------------------
 
-    async def extra_single_image(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
-        """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image."""
+    async def extra_single_image(
+        self, image: bytes, *, upscaler: str, scale: float, extra: Mapping[str, float] | None = None
+    ) -> bytes:
+        """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image. ``extra``:
+        more Extras keys (the face restorations' visibility)."""
         route = "/sdapi/v1/extra-single-image"
-        payload = {"image": "", "resize_mode": 0, "upscaling_resize": scale, "upscaler_1": upscaler}
+        payload: dict[str, Any] = {"image": "", "resize_mode": 0, "upscaling_resize": scale, "upscaler_1": upscaler}
+        payload.update(extra or {})
 
         def encode() -> bytes:
             payload["image"] = _b64encode(image)

@@ -37,6 +37,7 @@ from easel.queue import scheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest, build_payload
 from easel.store import Store, StoreError
+from easel.tools import face_payload
 from easel.tools.images import with_parameters
 from easel.tools.outpaint import outpaint_inputs
 
@@ -103,7 +104,7 @@ class BackendWorkers:
     def _eligible(self, job: Job, backend: Backend) -> bool:
         if backend.name in job.avoid_backends:
             return False
-        if job.request.describe and not can_describe(backend):
+        if (job.request.describe or job.request.face_restore) and not can_describe(backend):
             return False
         model = job.request.model
         if model is None:
@@ -334,7 +335,9 @@ class BackendWorkers:
 
     async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
         started = time.monotonic()
-        data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
+        data = await backend.client.extra_single_image(
+            r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor, extra=face_payload(r.face_restore)
+        )
         info = png_parameters(data) or ""
         if not info:  # an upscaler that dropped the original's infotext: carry it over
             info = png_parameters(r.init_image or b"") or ""
@@ -555,7 +558,9 @@ class BackendWorkers:
 
 
 def can_describe(backend: Backend) -> bool:
-    """SD.Next's API has no ``/sdapi/v1/interrogate`` (it has other caption routes Easel doesn't use yet)."""
+    """SD.Next's API has no ``/sdapi/v1/interrogate`` (it has other caption routes Easel doesn't use yet), and its
+    face restoration is not the Extras tab's GFPGAN / CodeFormer: describe and face-restoring upscale jobs go to
+    A1111 and Forge backends."""
     return backend.flavor is not Flavor.SDNEXT
 
 

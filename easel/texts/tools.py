@@ -17,6 +17,7 @@ __all__ = [
 NO_IMAGE = N_("That message has no picture Easel can use (PNG, JPEG or WebP).")
 DESCRIBE_ONLY_FOR_YOU = N_("Only the person who asked for this description can use its buttons.")
 NO_DESCRIBER = N_("No image server here can describe pictures (SD.Next has no interrogator).")
+NO_FACE_FIX = N_("No image server here has GFPGAN or CodeFormer face restoration; upscale without face_fix.")
 PICK_IMAGE = N_("That message has {n} pictures: pick one.")
 CHOOSE_TOOL = N_("Zoom out or pan picture {n} of `{job}`:")
 

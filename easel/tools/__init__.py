@@ -20,8 +20,10 @@ from easel.tools.outpaint import canvas_for, fit_canvas
 
 __all__ = [
     "MIN_UPSCALE",
+    "FaceRestorer",
     "Interrogator",
     "describe_request",
+    "face_payload",
     "outpaint_request",
     "sized_upscale",
     "upscale_request",
@@ -29,6 +31,22 @@ __all__ = [
 ]
 
 MIN_UPSCALE = 1.5
+
+
+class FaceRestorer(StrEnum):
+    """The Extras tab's face restorations (A1111 and Forge have both)."""
+
+    GFPGAN = "gfpgan"
+    CODEFORMER = "codeformer"
+
+
+def face_payload(name: str) -> dict[str, float]:
+    """The extras payload keys that turn ``name``'s face restoration fully on ({} for none)."""
+    if not name:
+        return {}
+    if FaceRestorer(name) is FaceRestorer.GFPGAN:
+        return {"gfpgan_visibility": 1.0}
+    return {"codeformer_visibility": 1.0, "codeformer_weight": 0.5}
 
 
 class Interrogator(StrEnum):
@@ -63,11 +81,23 @@ def upscale_size(size: tuple[int, int], factor: float, tools: ToolsConfig) -> tu
 
 
 def upscale_request(
-    *, upscaler: str, factor: float, source: str = "", spoiler: bool = False, prompt: str = ""
+    *,
+    upscaler: str,
+    factor: float,
+    source: str = "",
+    spoiler: bool = False,
+    prompt: str = "",
+    face_restore: FaceRestorer | str = "",
 ) -> DrawRequest:
     """An upscale of a picture given later (``Ask.init_image``); :func:`sized_upscale` sets its size."""
     return DrawRequest(
-        prompt=prompt, upscale=True, upscaler=upscaler, upscale_factor=factor, source=source, spoiler=spoiler
+        prompt=prompt,
+        upscale=True,
+        upscaler=upscaler,
+        upscale_factor=factor,
+        source=source,
+        spoiler=spoiler,
+        face_restore=str(FaceRestorer(face_restore)) if face_restore else "",
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from easel.infotext import format_infotext, png_parameters
+from easel.infotext import format_infotext, png_parameters, read_png_text
 from easel.safety.images import StaticClassifier
 from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, Easel, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeInteraction, FakeMessage
@@ -266,10 +266,23 @@ async def test_no_usable_picture_is_refused_privately(tmp_path: Path) -> None:
         )
 
 
-async def test_describe_is_refused_where_no_backend_can(tmp_path: Path) -> None:
+async def test_describe_and_face_fix_are_refused_where_no_backend_can(tmp_path: Path) -> None:
     async with running_easel(tmp_path, flavor="sdnext") as e:
         inter = await run(e, "describe", {"image": FakeAttachment("p.png", picture(32, 32))})
         assert "can describe pictures" in await e.wait_reply(inter, lambda t: "describe" in t)
+        inter = await run(e, "upscale", {"image": FakeAttachment("p.png", picture(32, 32)), "face_fix": "gfpgan"})
+        assert "face restoration" in await e.wait_reply(inter, lambda t: "face" in t)
+        assert e.webui.interrogations == []
+
+
+async def test_upscale_with_face_restoration(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await run(e, "upscale", {"image": FakeAttachment("f.png", picture(40, 40)), "face_fix": "codeformer"})
+        (result,) = await results(e, 1)
+        extras = [body for _m, path, body in e.webui.requests if path == "/sdapi/v1/extra-single-image"]
+        assert (extras[-1]["codeformer_visibility"], extras[-1]["codeformer_weight"]) == (1.0, 0.5)
+        assert "gfpgan_visibility" not in extras[-1]
+        assert "CodeFormer visibility: 1" in read_png_text(result.attachments[0].data)["postprocessing"]
 
 
 async def test_cancel_a_queued_tool_job(tmp_path: Path) -> None:

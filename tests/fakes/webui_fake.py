@@ -1228,6 +1228,7 @@ class FakeWebui:
         names = {u[0] for u in UPSCALERS}
         if upscaler not in names:
             raise self._exception_error("Exception", f"could not find upscaler named {upscaler}")
+        faces = self._check_extras(body)
         mode = int(body.get("resize_mode", 0) or 0)
         factor = float(body.get("upscaling_resize", 2) or 2)
         target = (int(body.get("upscaling_resize_w", 512)), int(body.get("upscaling_resize_h", 512)))
@@ -1242,7 +1243,7 @@ class FakeWebui:
             if mode == 1:
                 post = f"Postprocess upscale to: {size[0]}x{size[1]}, Postprocess upscaler: {upscaler}"
             keep = {k: v for k, v in texts.items() if k == "parameters"}
-            keep["postprocessing"] = post
+            keep["postprocessing"] = post + "".join(faces)
             return _png_bytes(out, keep)
 
         async with self._lock:
@@ -1713,6 +1714,27 @@ def _tools_methods() -> None:
         invert = bool(p.get("inpainting_mask_invert"))
         return [_inpaint_one(init, mask, png, invert) for png in pngs]
 
+    def _check_extras(self: FakeWebui, body: dict[str, Any]) -> list[str]:
+        """The Extras payload against ExtrasSingleImageRequest (known keys; visibilities and weight in 0..1). Returns
+        the face restorations it asked for, as the webui notes them in the ``postprocessing`` text."""
+        props = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["components"]["schemas"]["ExtrasSingleImageRequest"]
+        problems = [f"extras.{k}: not in the schema" for k in body if k not in props["properties"]]
+        faces = []
+        for key, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
+            value = body.get(key, 0)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                problems.append(f"extras.{key}: not a number in 0..1")
+            elif value:
+                faces.append(f", {name} visibility: {value:g}")
+        weight = body.get("codeformer_weight", 0)
+        if not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            problems.append("extras.codeformer_weight: not a number in 0..1")
+        if problems:
+            self.validation_errors.extend(problems)
+            raise _Reply(422, {"detail": [{"loc": ["body"], "msg": m, "type": "value_error"} for m in problems]})
+        return faces
+
+    FakeWebui._check_extras = _check_extras  # type: ignore[attr-defined]
     FakeWebui._h_interrogate = _h_interrogate  # type: ignore[attr-defined]
     FakeWebui._check_inpaint = _check_inpaint  # type: ignore[attr-defined]
     FakeWebui._inpaint = _inpaint  # type: ignore[attr-defined]

@@ -7,7 +7,16 @@ import pytest
 from easel.config import ToolsConfig
 from easel.errors import RequestError
 from easel.request import DrawRequest
-from easel.tools import Interrogator, describe_request, outpaint_request, sized_upscale, upscale_request, upscale_size
+from easel.tools import (
+    FaceRestorer,
+    Interrogator,
+    describe_request,
+    face_payload,
+    outpaint_request,
+    sized_upscale,
+    upscale_request,
+    upscale_size,
+)
 from tests.helpers import make_config
 
 
@@ -48,3 +57,12 @@ def test_outpaint_request_keeps_prompt_model_and_seed_policy() -> None:
     assert (req.strength, req.mask_blur, req.source, req.init_image) == (0.7, 6, "job1:3", b"png")
     random = outpaint_request(DrawRequest(prompt="x", seed=-1), b"png", (512, 512), 99, "pan:up", cfg, source="j:0")
     assert random.seed == -1 and (random.width, random.height) == (512, 768)
+
+
+def test_face_restoration_payload() -> None:
+    assert face_payload("") == {}
+    assert face_payload("gfpgan") == {"gfpgan_visibility": 1.0}
+    assert face_payload("codeformer") == {"codeformer_visibility": 1.0, "codeformer_weight": 0.5}
+    assert upscale_request(upscaler="x", factor=2, face_restore=FaceRestorer.GFPGAN).face_restore == "gfpgan"
+    with pytest.raises(ValueError):
+        upscale_request(upscaler="x", factor=2, face_restore="restoreformer")
