@@ -368,3 +368,41 @@ async def test_a_tool_job_is_retried_when_the_backend_fails(tmp_path: Path) -> N
             ("/sdapi/v1/interrogate", 500),
             ("/sdapi/v1/interrogate", 200),
         ]
+
+
+async def test_custom_zoom_and_reroll_of_a_zoom(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="a lighthouse", seed=21)
+        (first,) = await results(e, 1)
+        opened = await click(e, first, tool_button(first, "zoomx"))
+        assert opened.response_type == 9
+        modal = opened.response["data"]["custom_id"]
+        bad = await e.discord.submit_modal(
+            opened, modal, {"factor": "lots", "prompt": "x"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        await bad.wait_response(5)
+        assert bad.ephemeral and "must be a number" in bad.response["data"]["content"]
+        opened = await click(e, first, tool_button(first, "zoomx"))
+        sub = await e.discord.submit_modal(
+            opened,
+            opened.response["data"]["custom_id"],
+            {"factor": "1.25", "prompt": "a lighthouse at dusk, wide shot"},
+            user_id=ALICE,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+        )
+        await sub.wait_response(5)
+        zoomed = (await results(e, 2))[-1]
+        payload = e.webui.generations[-1]
+        assert (payload["width"], payload["height"], payload["prompt"]) == (640, 640, "a lighthouse at dusk, wide shot")
+        assert size_of(zoomed.attachments[0].data) == (640, 640)
+        # Reroll of a zoom: the same zoom of the same picture, a new seed
+        reroll = next(c for c in zoomed.all_custom_ids() if c.startswith("easel:reroll:"))
+        await click(e, zoomed, reroll)
+        again = (await results(e, 3))[-1]
+        payload = e.webui.generations[-1]
+        assert payload["mask"] and payload["seed"] == -1 and (payload["width"], payload["height"]) == (640, 640)
+        assert (
+            pixels(again.attachments[0].data).crop((64, 64, 576, 576)).tobytes()
+            == pixels(first.attachments[0].data).tobytes()
+        )
