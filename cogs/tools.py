@@ -126,11 +126,11 @@ class ImagePicker(discord.ui.View):
         await self.start(interaction, self.images[index])
 
 
-class DrawThisModal(discord.ui.Modal, title="Draw this"):
+class DrawThisModal(discord.ui.Modal):
     """The description as a prompt to edit, then queued like /draw."""
 
     def __init__(self, description: str, submit: Callable[[discord.Interaction[EaselBot], str, str], Awaitable[None]]):
-        super().__init__(timeout=15 * 60, custom_id=f"easel:drawthismodal:{secrets.token_hex(6)}")
+        super().__init__(title=_("Draw this"), timeout=15 * 60, custom_id=f"easel:drawthismodal:{secrets.token_hex(6)}")
         self._submit = submit
         self.prompt: discord.ui.TextInput[DrawThisModal] = discord.ui.TextInput(
             label=_("Prompt"),
@@ -154,11 +154,13 @@ class DrawThisModal(discord.ui.Modal, title="Draw this"):
         await self._submit(interaction, self.prompt.value, self.negative.value)
 
 
-class ZoomModal(discord.ui.Modal, title="Custom zoom"):
+class ZoomModal(discord.ui.Modal):
     """A zoom factor and a changed prompt for one image's zoom out."""
 
     def __init__(self, job: Job, submit: Callable[[discord.Interaction[EaselBot], str, str], Awaitable[None]]):
-        super().__init__(timeout=15 * 60, custom_id=f"easel:zoommodal:{job.id}:{secrets.token_hex(6)}")
+        super().__init__(
+            title=_("Custom zoom"), timeout=15 * 60, custom_id=f"easel:zoommodal:{job.id}:{secrets.token_hex(6)}"
+        )
         self._submit = submit
         self.factor: discord.ui.TextInput[ZoomModal] = discord.ui.TextInput(
             label=_("Zoom out by (1.1 to 4)"), custom_id="factor", default="1.5", max_length=5

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import discord
 
 from cogs.utils.errors import guarded
+from easel.i18n import N_, _
 from easel.jobs import Job
 
 if TYPE_CHECKING:
@@ -39,15 +40,15 @@ TOOLS_COG = "Tools"
 # a custom zoom, and Draw this under a description.
 TOOL_ACTIONS = ("zoom15", "zoom2", "zoomx", "left", "right", "up", "down", "pick", "drawthis")
 _TOOL_LABELS: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
-    "zoom15": ("Zoom out 1.5×", "🔍", discord.ButtonStyle.secondary),
-    "zoom2": ("Zoom out 2×", "🔍", discord.ButtonStyle.secondary),
-    "zoomx": ("Custom zoom", "🔧", discord.ButtonStyle.secondary),
+    "zoom15": (N_("Zoom out 1.5×"), "🔍", discord.ButtonStyle.secondary),
+    "zoom2": (N_("Zoom out 2×"), "🔍", discord.ButtonStyle.secondary),
+    "zoomx": (N_("Custom zoom"), "🔧", discord.ButtonStyle.secondary),
     "left": ("", "⬅️", discord.ButtonStyle.secondary),
     "right": ("", "➡️", discord.ButtonStyle.secondary),
     "up": ("", "⬆️", discord.ButtonStyle.secondary),
     "down": ("", "⬇️", discord.ButtonStyle.secondary),
-    "pick": ("Zoom", "🔍", discord.ButtonStyle.secondary),
-    "drawthis": ("Draw this", "🎨", discord.ButtonStyle.primary),
+    "pick": (N_("Zoom"), "🔍", discord.ButtonStyle.secondary),
+    "drawthis": (N_("Draw this"), "🎨", discord.ButtonStyle.primary),
 }
 OUTPAINT_ACTIONS = ("zoom15", "zoom2", "zoomx", "left", "right", "up", "down")
 
@@ -149,6 +150,7 @@ class ToolAction(
 
     def __init__(self, action: str, job_id: str, index: int = 0, *, numbered: bool = False, row: int | None = None):
         label, emoji, style = _TOOL_LABELS[action]
+        label = _(label) if label else ""
         if numbered:
             label, emoji = f"{label} {index + 1}", None
         super().__init__(
