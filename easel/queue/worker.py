@@ -29,6 +29,7 @@ from easel.backends.webui import (
 )
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.errors import RequestError
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -225,7 +226,9 @@ class BackendWorkers:
             if request is None:
                 return
         if request.outpaint:
-            request = await outpaint_inputs(request)  # the padded canvas and its mask (Pillow, off the loop)
+            request = await self._outpaint_inputs(backend, job, request)
+            if request is None:
+                return
         upscale = request.upscale
         wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
         model = None if upscale or request.describe else (wanted or backend.loaded_model)
@@ -332,6 +335,18 @@ class BackendWorkers:
             self._notify()
             return None
         return replace(job.request, init_image=data)
+
+    async def _outpaint_inputs(self, backend: Backend, job: Job, request: DrawRequest) -> DrawRequest | None:
+        """A zoom-out or pan job's padded canvas and mask (Pillow, off the loop); None (the job is failed) when the
+        stored picture can't be read."""
+        try:
+            return await outpaint_inputs(request)
+        except RequestError as exc:
+            self._running.pop(job.id, None)
+            backend.current = None
+            await self._fail(job, str(exc), error_id=None)
+            self._notify()
+            return None
 
     async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
         started = time.monotonic()

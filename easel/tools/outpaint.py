@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from easel.config import Limits
 from easel.errors import RequestError
@@ -108,9 +108,12 @@ def fit_canvas(canvas: tuple[int, int], limits: Limits, multiple: int = 8) -> tu
 
 
 def _pad_and_mask(png: bytes, op: str, width: int, height: int) -> tuple[bytes, bytes]:
-    with Image.open(io.BytesIO(png)) as src:
-        src.load()
-        picture = src.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(png)) as src:
+            src.load()
+            picture = src.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise RequestError(_("The picture to extend is damaged.")) from None
     canvas = canvas_for(picture.size, op)
     sx, sy = width / canvas.size[0], height / canvas.size[1]
     left, top = round(canvas.offset[0] * sx), round(canvas.offset[1] * sy)

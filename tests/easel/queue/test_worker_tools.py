@@ -107,3 +107,21 @@ async def test_a_zoom_is_an_inpainting_of_the_canvas(tmp_path: Path, session: ai
         finally:
             await h.queue.stop()
             await h.store.close()
+
+
+async def test_a_zoom_of_an_unreadable_picture_fails_with_a_reason(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with FakeWebui() as webui:
+        h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
+        try:
+            req = DrawRequest(prompt="a bay", img2img=True, outpaint="pan:up", width=64, height=96, init_image=b"junk")
+            job = await submit(h, req)
+            await h.rec.wait(lambda: bool(h.rec.of("failed")))
+            assert h.rec.of("failed") == [(job.id, "The picture to extend is damaged.")]
+            assert webui.generations == []
+            await submit(h, DrawRequest(prompt="next", steps=2))  # the worker goes on
+            await h.rec.wait(lambda: bool(h.rec.of("deliver")))
+        finally:
+            await h.queue.stop()
+            await h.store.close()
