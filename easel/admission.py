@@ -1,5 +1,5 @@
-"""The one way into the queue: every job (/draw, Reroll, Vary, Remix, Upscale, Draw this again, and what comes
-later) is admitted here, in one order, each rule applied once:
+"""The one way into the queue: every job (/draw, Reroll, Vary, Remix, Upscale, Draw this again, the image tools of
+:mod:`easel.tools`, and what comes later) is admitted here, in one order, each rule applied once:
 
 1. the context (who, where: a frozen :class:`RequestContext`, built once from the interaction by the cogs);
 2. the effective settings of that channel (global config, then the server's, then the channel's);
@@ -54,7 +54,7 @@ class Ask:
     """What someone asked to draw, before this channel's rules and defaults.
 
     ``options``: rebuilt with the channel's defaults and limits (/draw, Draw this again, Reroll, Vary, Remix).
-    ``request``: a finished request that is only checked against the limits (Upscale).
+    ``request``: a finished request that is only checked against the limits (Upscale, the image tools).
     ``keep``: request fields set after building (variation seed, the source result, a kept init image).
     ``init_image``: downloads an attachment once every rule has passed (/draw with ``init_image``; with a
     ``request``: the picture an image tool works on, which then becomes its init image).
