@@ -132,7 +132,15 @@ async def test_upscale_a_foreign_picture_with_the_command_and_the_context_menu(t
 
 
 async def test_upscale_past_the_pixel_ceiling_is_refused_privately(tmp_path: Path) -> None:
-    async with running_easel(tmp_path, tools={"max_upscale_pixels": 512 * 512}) as e:
+    async with running_easel(tmp_path, tools={"max_upscale_pixels": 512 * 512, "max_upscale_factor": 3.0}) as e:
+        (upscale,) = [c for c in e.discord.registered_commands(GUILD) if c["name"] == "upscale"]
+        factor = next(o for o in upscale["options"] if o["name"] == "factor")
+        assert (factor["min_value"], factor["max_value"]) == (1.5, 3.0)  # Discord's form refuses the rest
+        assert {c["name"] for c in e.discord.registered_commands(GUILD) if c["type"] == 3} == {
+            "Image info",
+            "Upscale",
+            "Describe",
+        }
         inter = await run(e, "upscale", {"image": FakeAttachment("big.png", picture(400, 400)), "factor": 2.0})
         text = await e.wait_reply(inter, lambda t: "pixels" in t)
         assert inter.ephemeral and "more than the 262,144 pixels" in text
