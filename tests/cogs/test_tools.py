@@ -129,12 +129,21 @@ async def test_upscale_a_foreign_picture_with_the_command_and_the_context_menu(t
         await chosen.wait_response(5)
         fourth = (await results(e, 4))[-1]
         assert size_of(fourth.attachments[0].data) == (100, 60)
+        # only the picked picture was downloaded, from the attachment Discord handed over
+        picked = many.attachments[1]
+        downloads = [r.raw_path or r.path for r in e.discord.requests if "/attachments/" in (r.raw_path or r.path)]
+        assert [d for d in downloads if f"/{many.attachments[0].id}/" in d] == []
+        assert len([d for d in downloads if f"/{picked.id}/" in d]) == 1
 
 
 async def test_upscale_past_the_pixel_ceiling_is_refused_privately(tmp_path: Path) -> None:
     async with running_easel(tmp_path, tools={"max_upscale_pixels": 512 * 512, "max_upscale_factor": 3.0}) as e:
         (upscale,) = [c for c in e.discord.registered_commands(GUILD) if c["name"] == "upscale"]
         factor = next(o for o in upscale["options"] if o["name"] == "factor")
+        image = next(o for o in upscale["options"] if o["name"] == "image")
+        assert image["type"] == 11 and all(
+            o["type"] != 3 or o["name"] in ("upscaler", "face_fix") for o in upscale["options"]
+        )
         assert (factor["min_value"], factor["max_value"]) == (1.5, 3.0)  # Discord's form refuses the rest
         assert {c["name"] for c in e.discord.registered_commands(GUILD) if c["type"] == 3} == {
             "Image info",
