@@ -8,9 +8,16 @@ from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, escape, shorten
 
 __all__ = [
+    "DESCRIBE_ONLY_FOR_YOU",
+    "NO_DESCRIBER",
+    "NO_FACE_FIX",
     "NO_IMAGE",
+    "choose_tool_text",
+    "describe_done_text",
     "describe_result",
+    "image_option_label",
     "original_section",
+    "pick_image_text",
     "tool_kind",
 ]
 
