@@ -39,7 +39,7 @@ from easel.store import Store, StoreError
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings", "cogs.tools")
 
 
 class EaselBot(commands.AutoShardedBot):

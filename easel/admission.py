@@ -1,5 +1,5 @@
-"""The one way into the queue: every job (/draw, Reroll, Vary, Remix, Upscale, Draw this again, and what comes
-later) is admitted here, in one order, each rule applied once:
+"""The one way into the queue: every job (/draw, Reroll, Vary, Remix, Upscale, Draw this again, the image tools of
+:mod:`easel.tools`, and what comes later) is admitted here, in one order, each rule applied once:
 
 1. the context (who, where: a frozen :class:`RequestContext`, built once from the interaction by the cogs);
 2. the effective settings of that channel (global config, then the server's, then the channel's);
@@ -36,7 +36,7 @@ from easel.safety import Notifier
 from easel.safety.images import Classifier, ClassifierError, UnreadableImage
 from easel.safety.prompts import PromptGuard
 
-__all__ = ["Admission", "Admitted", "Ask", "InitImageFitter", "InitImageLoader", "RequestContext"]
+__all__ = ["Admission", "Admitted", "Ask", "InitImageFitter", "InitImageLoader", "RequestContext", "RequestSizer"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 InitImageLoader = Callable[[Limits], Awaitable[tuple[bytes, tuple[int, int]]]]
 # Scales the init image down to the request's size (it can't be drawn larger).
 InitImageFitter = Callable[[bytes, int, int], Awaitable[bytes]]
+# A tool's finished request fitted to its downloaded picture's (width, height): an upscale's output size.
+RequestSizer = Callable[[DrawRequest, tuple[int, int]], DrawRequest]
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,18 @@ class Ask:
     """What someone asked to draw, before this channel's rules and defaults.
 
     ``options``: rebuilt with the channel's defaults and limits (/draw, Draw this again, Reroll, Vary, Remix).
-    ``request``: a finished request that is only checked against the limits (Upscale).
+    ``request``: a finished request that is only checked against the limits (Upscale, the image tools).
     ``keep``: request fields set after building (variation seed, the source result, a kept init image).
-    ``init_image``: downloads an attachment once every rule has passed (/draw with ``init_image``).
+    ``init_image``: downloads an attachment once every rule has passed (/draw with ``init_image``; with a
+    ``request``: the picture an image tool works on, which then becomes its init image).
+    ``sized``: with a ``request`` and ``init_image``, fits the request to the downloaded picture's size.
     """
 
     options: DrawOptions | None = None
     request: DrawRequest | None = None
     keep: Mapping[str, Any] = field(default_factory=dict)
     init_image: InitImageLoader | None = None
+    sized: RequestSizer | None = None
 
     def __post_init__(self) -> None:
         if (self.options is None) == (self.request is None):
@@ -78,6 +83,8 @@ class Ask:
         for key in ("subseed", "subseed_strength"):
             if key in changes:
                 keep[key] = changes.pop(key)
+        if req.outpaint:  # Reroll / Remix of a zoom out or pan extends the same picture again
+            keep["outpaint"], keep["mask_blur"] = req.outpaint, req.mask_blur
         return cls(options=replace(options_from_request(req), **changes), keep=keep)
 
     @property
@@ -107,6 +114,11 @@ class Ask:
     @property
     def upscale(self) -> bool:
         return self.request is not None and self.request.upscale
+
+    @property
+    def needs_prompt(self) -> bool:
+        """Whether the job draws from its prompt (an upscale or a describe doesn't)."""
+        return self.request is None or not (self.request.upscale or self.request.describe)
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,7 @@ class Admission:
                 spoiler, prompt, negative = await self.policy.gate(
                     settings, ctx, ask.prompt, ask.negative(settings), img2img=ask.img2img, spoiler=ask.spoiler
                 )
-                if not prompt.strip() and not ask.upscale:
+                if not prompt.strip() and ask.needs_prompt:
                     raise PolicyError("Nothing is left of the prompt after this server's word filters.")
                 await self.guard.check(ctx, prompt)  # the prompt only: a negative prompt says what not to draw
                 limits = await self.policy.check_quota(settings, ctx)
@@ -197,7 +209,14 @@ class Admission:
         self, ask: Ask, settings: EffectiveSettings, prompt: str, negative: str, spoiler: bool, mode: NsfwCheck
     ) -> DrawRequest:
         if ask.request is not None:
-            return replace(ask.request, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+            request = replace(ask.request, prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+            if ask.init_image is not None:  # an image tool on a picture someone pointed at: downloaded only now
+                png, size = await ask.init_image(settings.limits)
+                await self._check_init_image(png, mode)
+                request = replace(request, init_image=png)
+                if ask.sized is not None:
+                    request = ask.sized(request, size)
+            return request
         assert ask.options is not None
         opts = replace(settings.apply_defaults(ask.options), prompt=prompt, negative_prompt=negative, spoiler=spoiler)
         init_png: bytes | None = None

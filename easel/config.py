@@ -115,6 +115,17 @@ class ResultsConfig:
 
 
 @dataclass(frozen=True)
+class ToolsConfig:
+    """``[tools]``: /upscale, /describe, Zoom out and pan on any picture."""
+
+    max_upscale_factor: float = 4.0  # /upscale's factor: 1.5 up to this (at most 4)
+    max_upscale_pixels: int = 4096 * 4096  # an upscale's output: at most this many pixels
+    outpaint_denoise: float = 0.85  # denoising strength that fills the new area of a zoom out or a pan
+    outpaint_mask_blur: int = 8  # pixels the mask's edge is blurred over, so the seam blends
+    max_images: int = 10  # images of one message a tool looks at (the select menu lists at most this many)
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
@@ -216,6 +227,7 @@ class Config:
     results: ResultsConfig = ResultsConfig()
     safety: SafetyConfig = SafetyConfig()
     role_limits: tuple[RoleLimit, ...] = ()
+    tools: ToolsConfig = ToolsConfig()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -540,6 +552,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "results",
         "safety",
         "role_limits",
+        "tools",
     }
     _check_unknown(raw, sections, "config")
 
@@ -609,6 +622,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         raise ConfigError("results.vary_strength: must be in (0, 1]")
 
     safety = parse_safety(_table(raw, "safety"))
+    tools = _tools(_table(raw, "tools"))
 
     return Config(
         discord=discord,
@@ -624,7 +638,23 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         results=results,
         safety=safety,
         role_limits=_role_limits(raw),
+        tools=tools,
     )
+
+
+def _tools(table: Mapping[str, Any]) -> ToolsConfig:
+    tools = _simple(ToolsConfig, table, "tools")
+    if not 1.5 <= tools.max_upscale_factor <= 4:
+        raise ConfigError("tools.max_upscale_factor: must be in [1.5, 4]")
+    if tools.max_upscale_pixels < 512 * 512:
+        raise ConfigError("tools.max_upscale_pixels: must be at least 262144 (512x512)")
+    if not 0 < tools.outpaint_denoise <= 1:
+        raise ConfigError("tools.outpaint_denoise: must be in (0, 1]")
+    if not 0 <= tools.outpaint_mask_blur <= 64:
+        raise ConfigError("tools.outpaint_mask_blur: must be in [0, 64]")
+    if not 1 <= tools.max_images <= 25:
+        raise ConfigError("tools.max_images: must be in [1, 25]")
+    return tools
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, missing_ok: bool = False) -> Config:

@@ -98,25 +98,38 @@ class DrawRequest:
     upscaler: str = ""
     upscale_factor: float = 2.0
     source: str = ""  # "jobid:index" the request was derived from (reroll, vary, remix, upscale)
+    # The image tools (easel.tools). ``describe``: the interrogator ("clip", "deepdanbooru") of a job whose result
+    # is text, run on init_image. ``outpaint``: "zoom:<factor>" or "pan:<left|right|up|down>": init_image is the
+    # source picture, padded and masked when the job runs (``mask``), then inpainted at width x height.
+    describe: str = ""
+    outpaint: str = ""
+    face_restore: str = ""  # an upscale's face restoration: "gfpgan", "codeformer" or "" (none)
+    mask_blur: int = 8
     # The image check's mode for this job's results, decided once at admission (off in age-restricted channels).
     nsfw_check: NsfwCheck = NsfwCheck.OFF
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
+    mask: bytes | None = field(default=None, repr=False, compare=False)  # inpainting mask (white: repaint); not stored
 
     @property
     def kind(self) -> str:
         if self.upscale:
             return "upscale"
+        if self.describe:
+            return "describe"
+        if self.outpaint:
+            return "outpaint"
         return "img2img" if self.img2img else "txt2img"
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe dict for the store (the init image is stored beside it as a blob)."""
         data = asdict(self)
         data.pop("init_image")
+        data.pop("mask")
         return data
 
     @classmethod
     def from_record(cls, data: dict[str, Any], init_image: bytes | None = None) -> DrawRequest:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "init_image"}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("init_image", "mask")}
         if "nsfw_check" in known:  # a job stored before the image check has none: off, as it was admitted
             try:
                 known["nsfw_check"] = NsfwCheck(known["nsfw_check"])
@@ -324,6 +337,11 @@ def build_payload(
             raise RequestError("img2img needs an init image.")
         payload["init_images"] = [base64.b64encode(req.init_image).decode("ascii")]
         payload["denoising_strength"] = req.strength
+        if req.mask is not None:  # zoom out / pan: repaint the white area, over the whole picture
+            payload["mask"] = base64.b64encode(req.mask).decode("ascii")
+            payload["mask_blur"] = req.mask_blur
+            payload["inpainting_fill"] = 1  # start from the canvas' own (stretched edge) pixels
+            payload["inpaint_full_res"] = False
     elif req.hires_fix:
         payload["enable_hr"] = True
         payload["hr_scale"] = req.hires_scale

@@ -36,7 +36,7 @@ import aiohttp
 import discord
 from PIL import Image, ImageFilter
 
-from cogs.utils.views import cancel_view, result_view
+from cogs.utils.views import cancel_view, describe_view, result_view
 from easel.config import NsfwCheck
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
@@ -46,6 +46,7 @@ from easel.safety import AdminNotice, NoticeKind, Notices
 from easel.safety.images import Classifier
 from easel.store import StoreError
 from easel.texts import results as texts
+from easel.texts import tools as tool_texts
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -245,6 +246,8 @@ class DiscordPublisher:
         # No wait for the gateway's READY: posting needs only REST and the channel id (the bot's user is known from
         # the REST login; before READY the server's upload limit is fetched, see _upload_limit).
         posted = {p.part: p.message_id for p in await self.bot.store.result_parts(job.id)}
+        if job.request.describe:
+            return await self._deliver_text(job, images, posted)
         mode = job.request.nsfw_check
         clf = self.bot.classifier
         flagged = await flagged_images(clf, images) if mode is not NsfwCheck.OFF and clf is not None else set()
@@ -321,6 +324,52 @@ class DiscordPublisher:
         else:
             await self._edit_reply(job, done)
         return first_id
+
+    async def _deliver_text(self, job: Job, images: list[StoredImage], posted: dict[int, int]) -> int | None:
+        """A text result (/describe): to the requester alone, as an ephemeral followup while the interaction token
+        lives, else a DM; with Draw this, and the picture's own parameters beside when it had some. Recorded as
+        part 0 once sent, so it is sent once."""
+        if 0 in posted:
+            return posted[0]
+        description = images[0].infotext if images else ""
+        original = images[1].infotext if len(images) > 1 else ""
+        content = tool_texts.describe_result(job, description)
+        embeds = []
+        if original:
+            title, body = tool_texts.original_section(original)
+            embeds.append(discord.Embed(title=title, description=body, colour=discord.Colour.blurple()))
+        view = describe_view(job)
+        message: discord.Message | None = None
+        via = "followup"
+        if job.reply is not None and job.reply.valid():
+            webhook = discord.Webhook.partial(job.reply.application_id, job.reply.token, client=self.bot)
+            webhook.type = discord.WebhookType.application  # the interaction's own webhook: ephemeral followups
+            try:
+                message = await webhook.send(
+                    content,
+                    embeds=embeds,
+                    view=view,
+                    ephemeral=True,
+                    wait=True,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            except discord.HTTPException as exc:
+                if _transient(exc):
+                    raise
+                if exc.status == 401 or exc.code == 50027:
+                    job.reply = None
+                log.info("job %s: private followup failed (%s %s); trying a DM", job.id, exc.status, exc.code)
+        if message is None:
+            via = "dm"
+            user = await self.bot.fetch_user(job.user_id)
+            message = await user.send(
+                content, embeds=embeds, view=view, nonce=job.nonce, allowed_mentions=discord.AllowedMentions.none()
+            )
+        view.stop()
+        await self._record(job, 0, message.id, message.channel.id if via == "dm" else None, via)
+        self._forget(job)
+        await self._edit_reply(job, tool_texts.describe_done_text(job))
+        return message.id
 
     async def _tell_privately(self, job: Job, text: str) -> None:
         """Tell the requester alone: an edit of their queued reply while its token lives, else a DM."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import discord
 
 from cogs.utils.errors import guarded
+from easel.i18n import N_, _
 from easel.jobs import Job
 
 if TYPE_CHECKING:
@@ -34,6 +35,22 @@ _LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "original": ("Show original", "👁️", discord.ButtonStyle.secondary),
 }
 RESULTS_COG = "Results"
+TOOLS_COG = "Tools"
+# The image tools' buttons (cogs/tools.py): zoom out and pan under a result, the per-image chooser of a batch,
+# a custom zoom, and Draw this under a description.
+TOOL_ACTIONS = ("zoom15", "zoom2", "zoomx", "left", "right", "up", "down", "pick", "drawthis")
+_TOOL_LABELS: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
+    "zoom15": (N_("Zoom out 1.5×"), "🔍", discord.ButtonStyle.secondary),
+    "zoom2": (N_("Zoom out 2×"), "🔍", discord.ButtonStyle.secondary),
+    "zoomx": (N_("Custom zoom"), "🔧", discord.ButtonStyle.secondary),
+    "left": ("", "⬅️", discord.ButtonStyle.secondary),
+    "right": ("", "➡️", discord.ButtonStyle.secondary),
+    "up": ("", "⬆️", discord.ButtonStyle.secondary),
+    "down": ("", "⬇️", discord.ButtonStyle.secondary),
+    "pick": (N_("Zoom"), "🔍", discord.ButtonStyle.secondary),
+    "drawthis": (N_("Draw this"), "🎨", discord.ButtonStyle.primary),
+}
+OUTPAINT_ACTIONS = ("zoom15", "zoom2", "zoomx", "left", "right", "up", "down")
 
 
 @runtime_checkable
@@ -117,14 +134,83 @@ class AgainButton(
         await _handler(interaction).draw_again(interaction, self.channel_id, self.message_id)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ResultAction, AgainButton)
+@runtime_checkable
+class ToolHandler(Protocol):
+    """What the image tools' buttons call (the Tools cog)."""
+
+    async def tool(self, interaction: discord.Interaction[EaselBot], action: str, job_id: str, index: int) -> None: ...
+
+
+class ToolAction(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"easel:tool:(?P<action>[a-z0-9]+):(?P<job>[a-z0-9]{4,16}):(?P<index>\d{1,2})",
+):
+    """A tool button on a job's result: zoom out / pan image ``index``, choose the tool for image ``index`` of a
+    batch, or Draw this under a description."""
+
+    def __init__(self, action: str, job_id: str, index: int = 0, *, numbered: bool = False, row: int | None = None):
+        label, emoji, style = _TOOL_LABELS[action]
+        label = _(label) if label else ""
+        if numbered:
+            label, emoji = f"{label} {index + 1}", None
+        super().__init__(
+            discord.ui.Button(
+                label=label or None,
+                emoji=emoji,
+                style=style,
+                custom_id=f"easel:tool:{action}:{job_id}:{index}",
+                row=row,
+            )
+        )
+        self.action, self.job_id, self.index = action, job_id, index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[EaselBot], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ToolAction:
+        action = match["action"]
+        if action not in TOOL_ACTIONS:
+            raise ValueError(action)
+        return cls(action, match["job"], int(match["index"]))
+
+    @guarded
+    async def callback(self, interaction: discord.Interaction[EaselBot]) -> None:  # type: ignore[override]
+        cog = interaction.client.get_cog(TOOLS_COG)
+        if not isinstance(cog, ToolHandler):
+            raise RuntimeError(f"the {TOOLS_COG} cog is not loaded")
+        await cog.tool(interaction, self.action, self.job_id, self.index)
+
+
+def add_outpaint_buttons(view: discord.ui.View, job: Job, index: int, *, first_row: int) -> None:
+    """Zoom out 1.5x, 2x and Custom zoom on ``first_row``, the four pans on the next."""
+    for action in ("zoom15", "zoom2", "zoomx"):
+        view.add_item(ToolAction(action, job.id, index, row=first_row))
+    for action in ("left", "right", "up", "down"):
+        view.add_item(ToolAction(action, job.id, index, row=first_row + 1))
+
+
+def outpaint_view(job: Job, index: int) -> discord.ui.View:
+    """The zoom and pan buttons for one image of a batch (sent privately by its "Zoom n" button)."""
+    view = discord.ui.View(timeout=None)
+    add_outpaint_buttons(view, job, index, first_row=0)
+    return view
+
+
+def describe_view(job: Job) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ToolAction("drawthis", job.id))
+    return view
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ResultAction, AgainButton, ToolAction)
 
 
 def result_view(job: Job, images: int | Sequence[int], *, original: bool = False) -> discord.ui.View:
     """Buttons under a result. ``images``: how many (indexes 0..n-1), or the indexes of the images posted (the image
     check may leave some out). One image: one row of actions. Several: Reroll/Remix/Info/Delete, then numbered
-    Upscale and Vary buttons per image (up to 10 images in 5 rows). ``original``: a "Show original" button (the
-    image check blurred some)."""
+    Upscale and Vary buttons per image (up to 10 images in 5 rows), and for up to 5 images a numbered Zoom button
+    each (it offers that image's zoom and pan privately). One image gets Zoom out 1.5x / 2x / Custom zoom and the
+    four pans itself. ``original``: a "Show original" button (the image check blurred some)."""
     indexes = list(range(images)) if isinstance(images, int) else list(images)
     view = discord.ui.View(timeout=None)
     if job.request.upscale:
@@ -139,6 +225,7 @@ def result_view(job: Job, images: int | Sequence[int], *, original: bool = False
         view.add_item(ResultAction("delete", job.id, row=1))
         if original:
             view.add_item(ResultAction("original", job.id, row=1))
+        add_outpaint_buttons(view, job, indexes[0], first_row=2)
         return view
     for action in ("reroll", "remix", "info", "delete"):
         view.add_item(ResultAction(action, job.id, row=0))
@@ -148,6 +235,9 @@ def result_view(job: Job, images: int | Sequence[int], *, original: bool = False
         block = 1 + (n // 5) * 2
         view.add_item(ResultAction("upscale", job.id, i, numbered=True, row=block))
         view.add_item(ResultAction("vary", job.id, i, numbered=True, row=block + 1))
+    if len(indexes) <= 5:  # rows 1 and 2 hold Upscale and Vary: the third the per-image Zoom
+        for i in indexes:
+            view.add_item(ToolAction("pick", job.id, i, numbered=True, row=3))
     return view
 
 

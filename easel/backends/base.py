@@ -101,6 +101,11 @@ class BackendClient(Protocol):
 
     async def upscale(self, image: bytes, *, upscaler: str, scale: float) -> bytes: ...
 
+    async def interrogate(self, image: bytes, *, model: str) -> str:
+        """What the backend's interrogator sees in ``image`` (``model``: "clip" for a sentence, "deepdanbooru" for
+        tags); ``WebuiNotFound`` where the backend has no interrogator."""
+        ...
+
     async def progress(self, task_id: str) -> JobProgress | None:
         """None: this backend cannot follow one task (the worker then waits for ``generate``)."""
         ...

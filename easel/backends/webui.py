@@ -856,10 +856,14 @@ class WebuiClient:
 
     # ---- utilities ------------------------------------------------------------
 
-    async def extra_single_image(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
-        """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image."""
+    async def extra_single_image(
+        self, image: bytes, *, upscaler: str, scale: float, extra: Mapping[str, float] | None = None
+    ) -> bytes:
+        """Upscale one image with the Extras tab (``upscaler_1``); returns the decoded output image. ``extra``:
+        more Extras keys (the face restorations' visibility)."""
         route = "/sdapi/v1/extra-single-image"
-        payload = {"image": "", "resize_mode": 0, "upscaling_resize": scale, "upscaler_1": upscaler}
+        payload: dict[str, Any] = {"image": "", "resize_mode": 0, "upscaling_resize": scale, "upscaler_1": upscaler}
+        payload.update(extra or {})
 
         def encode() -> bytes:
             payload["image"] = _b64encode(image)
@@ -896,3 +900,19 @@ class WebuiClient:
         if resp.status not in (404, 405):
             return BackendInfo(flavor=Flavor.FORGE, version=None)
         return BackendInfo(flavor=Flavor.A1111, version=None)
+
+    async def interrogate(self, image: bytes, *, model: str) -> str:
+        """What the webui's interrogator sees in ``image``: a sentence (``clip``) or comma-separated tags
+        (``deepdanbooru``). SD.Next has no such route: a 404 (``WebuiNotFound``)."""
+        route = "/sdapi/v1/interrogate"
+
+        def encode() -> bytes:
+            return json.dumps({"image": _b64encode(image), "model": model}).encode()
+
+        body = await asyncio.to_thread(encode) if len(image) > LARGE_INPUT else encode()
+        resp = await self._send("POST", route, body=body, long=True)
+        data = self._json(resp, route)
+        caption = data.get("caption") if isinstance(data, dict) else None
+        if not isinstance(caption, str):
+            raise self._error(WebuiServerError, "malformed interrogate response: no caption", route, resp.status)
+        return caption.strip()

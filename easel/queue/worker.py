@@ -29,6 +29,7 @@ from easel.backends.webui import (
 )
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.errors import RequestError
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -37,6 +38,9 @@ from easel.queue import scheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest, build_payload
 from easel.store import Store, StoreError
+from easel.tools import face_payload
+from easel.tools.images import with_parameters
+from easel.tools.outpaint import outpaint_inputs
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,8 @@ class BackendWorkers:
 
     def _eligible(self, job: Job, backend: Backend) -> bool:
         if backend.name in job.avoid_backends:
+            return False
+        if (job.request.describe or job.request.face_restore) and not can_describe(backend):
             return False
         model = job.request.model
         if model is None:
@@ -215,13 +221,17 @@ class BackendWorkers:
             raise
         self._notify()
         request = job.request
-        if request.img2img or request.upscale:
+        if request.img2img or request.upscale or request.describe:
             request = await self._with_init_image(backend, job)
+            if request is None:
+                return
+        if request.outpaint:
+            request = await self._outpaint_inputs(backend, job, request)
             if request is None:
                 return
         upscale = request.upscale
         wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
-        model = None if upscale else (wanted or backend.loaded_model)
+        model = None if upscale or request.describe else (wanted or backend.loaded_model)
         title = self.catalog.model_title(backend.name, model) if model else None
         if model and model != backend.loaded_model:
             backend.swaps += 1
@@ -242,6 +252,9 @@ class BackendWorkers:
         if upscale:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
+        elif request.describe:
+            generation = asyncio.create_task(self._describe(backend, request))
+            watchdog = None  # nor the interrogate route
         else:
             payload = build_payload(request, model_title=title or model, flavor=backend.flavor)
             call = backend.client.img2img if request.img2img else backend.client.txt2img
@@ -323,14 +336,47 @@ class BackendWorkers:
             return None
         return replace(job.request, init_image=data)
 
+    async def _outpaint_inputs(self, backend: Backend, job: Job, request: DrawRequest) -> DrawRequest | None:
+        """A zoom-out or pan job's padded canvas and mask (Pillow, off the loop); None (the job is failed) when the
+        stored picture can't be read."""
+        try:
+            return await outpaint_inputs(request)
+        except RequestError as exc:
+            self._running.pop(job.id, None)
+            backend.current = None
+            await self._fail(job, str(exc), error_id=None)
+            self._notify()
+            return None
+
     async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
         started = time.monotonic()
-        data = await backend.client.extra_single_image(r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor)
+        data = await backend.client.extra_single_image(
+            r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor, extra=face_payload(r.face_restore)
+        )
         info = png_parameters(data) or ""
+        if not info:  # an upscaler that dropped the original's infotext: carry it over
+            info = png_parameters(r.init_image or b"") or ""
+            data = await with_parameters(data, info)
         return GenerationResult(
             images=(data,),
             infotexts=(info,),
             seeds=(r.seed,),
+            subseeds=(),
+            info={},
+            parameters={},
+            elapsed=time.monotonic() - started,
+        )
+
+    async def _describe(self, backend: Backend, r: DrawRequest) -> GenerationResult:
+        """A describe job: its result is text, stored as image rows without pixels (``StoredImage.data`` empty): the
+        interrogator's answer, then the picture's own infotext when it has one."""
+        started = time.monotonic()
+        text = await backend.client.interrogate(r.init_image or b"", model=r.describe)
+        texts = (text, png_parameters(r.init_image or b"") or "")
+        return GenerationResult(
+            images=(b"",) * (2 if texts[1] else 1),
+            infotexts=texts if texts[1] else texts[:1],
+            seeds=(),
             subseeds=(),
             info={},
             parameters={},
@@ -524,6 +570,13 @@ class BackendWorkers:
                     return  # no per-task progress and the global one may be someone else's
             except WebuiError as exc:
                 log.debug("job %s: progress poll failed: %s", job.id, exc)
+
+
+def can_describe(backend: Backend) -> bool:
+    """SD.Next's API has no ``/sdapi/v1/interrogate`` (it has other caption routes Easel doesn't use yet), and its
+    face restoration is not the Extras tab's GFPGAN / CodeFormer: describe and face-restoring upscale jobs go to
+    A1111 and Forge backends."""
+    return backend.flavor is not Flavor.SDNEXT
 
 
 def _user_message(exc: WebuiError) -> str:

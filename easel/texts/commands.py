@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
+from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
 from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
 
@@ -43,11 +44,9 @@ def help_text(config: Config) -> str:
         "",
         "**Commands**",
         "`/draw` draw an image; the result is posted in the channel",
-        "`/queue` your jobs, their place in line and when they should start",
-        "`/cancel` cancel your latest job, or the one you name",
-        "`/models` the models you can draw with",
-        "`/status` the line, what is being drawn, each image server",
-        "`/help` this text",
+        "`/queue` your jobs and their place in line; `/cancel` your latest job, or the one you name",
+        "`/models` the models; `/status` the line and each image server; `/help` this text",
+        _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
         "",
         "**/draw options** (only `prompt` is required)",
         *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS),
@@ -179,7 +178,7 @@ def queue_text(
     count, the line and the backends stay."""
     jobs: list[str] = []
     for e in entries:
-        prompt = escape(shorten(e.prompt, 60))
+        prompt = escape(shorten(e.prompt, 60)) or _("(an image tool: upscale, describe)")
         if e.position is None:
             jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
         else:
@@ -214,4 +213,4 @@ def unknown_job_text(job_id: str) -> str:
 def cancel_choice(job_id: str, position: int | None, prompt: str) -> str:
     """A /cancel autocomplete choice (Discord allows 100 characters): id, place in line or "running", prompt."""
     where = "running" if position is None else f"#{position}"
-    return f"{job_id} ({where}): {shorten(prompt, 60)}"[:100]
+    return f"{job_id} ({where}): {shorten(prompt, 60) or _('an image tool')}"[:100]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 
+from easel.i18n import _
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
 from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, duration, escape, relative_time, shorten
+from easel.texts.tools import tool_kind
 
 __all__ = [
     "cancelled_text",
@@ -43,11 +45,11 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
     size = params.get("Size", f"{r.width}x{r.height}")
     if r.aspect:
         size = f"{size} ({r.aspect})"
-    kind = "img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img")
+    kind = tool_kind(r) or ("img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img"))
     taken = job.elapsed if job.elapsed is not None else 0.0
     lines = [
         f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {duration(taken)})",
-        f"**Prompt:** {escape(shorten(r.prompt, prompt_limit))}",
+        f"**Prompt:** {escape(shorten(r.prompt or (info.prompt if info else ''), prompt_limit))}",
     ]
     if r.negative_prompt:
         lines.append(f"**Negative:** {escape(shorten(r.negative_prompt, prompt_limit // 2))}")
@@ -77,6 +79,15 @@ def queued_text(job: Job, position: int, eta: float | None, *, backends_down: bo
         if backends_down
         else ""
     )
+    if not job.request.prompt:  # an image tool on someone's picture: no prompt to quote
+        where = (
+            _("The description will be sent to you privately.")
+            if job.request.describe
+            else _("The result will be posted in this channel.")
+        )
+        return _("Queued `{id}` ({kind}): **#{n}** in line{when}.{down}\n{where} Use /cancel to drop it.").format(
+            id=job.id, kind=job.request.kind, n=position, when=when, down=down, where=where
+        )
     return (
         f"Queued `{job.id}`: **#{position}** in line{when}.{down}\n"
         f"> {escape(shorten(job.request.prompt, 200))}\n"
@@ -85,6 +96,10 @@ def queued_text(job: Job, position: int, eta: float | None, *, backends_down: bo
 
 
 def started_text(job: Job, backend: str) -> str:
+    if not job.request.prompt:
+        return _("Working on `{id}` ({kind}) on **{backend}**…").format(
+            id=job.id, kind=job.request.kind, backend=escape(backend)
+        )
     return f"Drawing `{job.id}` on **{escape(backend)}**…\n> {escape(shorten(job.request.prompt, 200))}"
 
 

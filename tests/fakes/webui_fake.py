@@ -505,6 +505,8 @@ class FakeWebui:
 
         # recorded traffic
         self.requests: list[tuple[str, str, Any]] = []
+        self.interrogations: list[dict[str, Any]] = []  # bodies of /sdapi/v1/interrogate (image tools)
+        self.inpaint_sizes: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (init, mask) sizes per inpaint
         self.generations: list[dict[str, Any]] = []
         self.options_posts: list[dict[str, Any]] = []
         self.validation_errors: list[str] = []
@@ -818,6 +820,8 @@ class FakeWebui:
             r["/sdapi/v1/sd-vae"] = {"GET": self._h_sd_vae}
         if self.flavor == "sdnext":
             r["/sdapi/v1/version"] = {"GET": self._h_version}
+        else:  # SD.Next's API has no interrogator on this route (docs/tools.md)
+            r["/sdapi/v1/interrogate"] = {"POST": self._h_interrogate}
         if self.internal_progress and self.flavor != "sdnext":
             r["/internal/progress"] = {"POST": self._h_internal_progress}
             r["/internal/pending-tasks"] = {"GET": self._h_pending_tasks}
@@ -1224,6 +1228,7 @@ class FakeWebui:
         names = {u[0] for u in UPSCALERS}
         if upscaler not in names:
             raise self._exception_error("Exception", f"could not find upscaler named {upscaler}")
+        faces = self._check_extras(body)
         mode = int(body.get("resize_mode", 0) or 0)
         factor = float(body.get("upscaling_resize", 2) or 2)
         target = (int(body.get("upscaling_resize_w", 512)), int(body.get("upscaling_resize_h", 512)))
@@ -1238,7 +1243,7 @@ class FakeWebui:
             if mode == 1:
                 post = f"Postprocess upscale to: {size[0]}x{size[1]}, Postprocess upscaler: {upscaler}"
             keep = {k: v for k, v in texts.items() if k == "parameters"}
-            keep["postprocessing"] = post
+            keep["postprocessing"] = post + "".join(faces)
             return _png_bytes(out, keep)
 
         async with self._lock:
@@ -1333,6 +1338,7 @@ class FakeWebui:
                 self._decode_or_500(value)
             if p.get("mask"):
                 self._decode_or_500(p["mask"])
+                self._check_inpaint(p)
         self._check_scripts(kind, p)
         sampler, scheduler = self._resolve_sampler(p)
         task_id = p.get("force_task_id") or f"task({kind}-{''.join(random.choices(string.ascii_lowercase, k=7))})"
@@ -1550,6 +1556,8 @@ class FakeWebui:
                     render(out_w, out_h, all_seeds[k], t) for k, t in zip(batch, batch_texts, strict=True)
                 ]
             )
+            if kind == "img2img" and p.get("mask"):
+                pngs = await asyncio.to_thread(self._inpaint, p, pngs)
             images.extend(pngs)
             texts.extend(batch_texts)
 
@@ -1615,3 +1623,121 @@ class FakeWebui:
 
         body = await asyncio.to_thread(build)
         return web.Response(body=body, content_type="application/json")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Image tools: interrogation and inpainting (tests/cogs/test_tools.py). Kept together so other edits of this
+# file stay apart from them.
+
+
+def _interrogate_caption(data: bytes, model: str) -> str:
+    """A caption that depends on the picture (its size and average colour), so tests can tell it was read."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+    r, g, b = rgb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))  # type: ignore[misc]
+    tone = max((r, "red"), (g, "green"), (b, "blue"))[1]
+    if model == "deepdanbooru":
+        return f"no humans, simple background, {tone} theme, {rgb.width}x{rgb.height}"
+    return f"a {tone} picture of {rgb.width} by {rgb.height} pixels"
+
+
+def _inpaint_one(init: bytes, mask: bytes, rendered: bytes, invert: bool) -> bytes:
+    """What inpainting does to the pixels: the rendered picture where the mask is white, the init image (at the
+    output size) everywhere else. The rendered PNG's text (its infotext) is kept."""
+    texts = read_png_text(rendered)
+    with Image.open(io.BytesIO(rendered)) as im:
+        out = im.convert("RGB")
+    with Image.open(io.BytesIO(init)) as im:
+        base = (
+            im.convert("RGB").resize(out.size, Image.Resampling.LANCZOS) if im.size != out.size else im.convert("RGB")
+        )
+    with Image.open(io.BytesIO(mask)) as im:
+        m = im.convert("L").resize(out.size, Image.Resampling.NEAREST)
+    m = m.point(lambda v: 0 if v > 127 else 255) if invert else m.point(lambda v: 255 if v > 127 else 0)
+    return _png_bytes(Image.composite(out, base, m), texts)
+
+
+def _tools_methods() -> None:
+    """Attach the image tools' handlers to FakeWebui (defined here, beside their helpers)."""
+
+    async def _h_interrogate(self: FakeWebui, request: web.Request, payload: Any) -> Any:
+        body = self._require_body(payload)
+        props = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["components"]["schemas"]["InterrogateRequest"]
+        bad = [k for k in body if k not in props["properties"]]
+        bad += [k for k in ("image", "model") if k in body and not isinstance(body[k], str)]
+        if bad:
+            self.validation_errors.extend(f"interrogate.{k}: not in the schema or not a string" for k in bad)
+            raise _Reply(422, {"detail": [{"loc": ["body", k], "msg": "invalid", "type": "type_error"} for k in bad]})
+        self.interrogations.append(body)
+        self._notify()
+        if not body.get("image"):
+            raise self._webui_error(404, "Image not found")
+        model = body.get("model", "clip")
+        if model not in ("clip", "deepdanbooru"):
+            raise self._webui_error(404, f"Model not found: {model}")
+        data = self._decode_or_500(body["image"])
+        async with self._lock:
+            try:
+                caption = await asyncio.to_thread(_interrogate_caption, data, model)
+            except OSError as exc:
+                raise self._webui_error(500, "Invalid encoded image") from exc
+        return {"caption": caption}
+
+    def _check_inpaint(self: FakeWebui, p: dict[str, Any]) -> None:
+        """An inpainting payload: a mask the size of the init image, and sane fill / blur / area values."""
+        problems = []
+        init = _decode_image_arg(p["init_images"][0])
+        mask = _decode_image_arg(p["mask"])
+        with Image.open(io.BytesIO(init)) as a, Image.open(io.BytesIO(mask)) as b:
+            sizes = (a.size, b.size)
+            if b.mode not in ("L", "1", "RGB", "RGBA", "LA"):
+                problems.append(f"mask: mode {b.mode}")
+        self.inpaint_sizes.append(sizes)
+        if sizes[0] != sizes[1]:
+            problems.append(f"mask: {sizes[1]} is not the init image's size {sizes[0]}")
+        if int(p.get("inpainting_fill") or 0) not in (0, 1, 2, 3):
+            problems.append("inpainting_fill: not 0-3")
+        blur = p.get("mask_blur")
+        if blur is not None and (not isinstance(blur, int) or blur < 0 or blur > 64):
+            problems.append("mask_blur: not 0-64")
+        if (int(p["width"]), int(p["height"])) != sizes[0]:
+            problems.append(f"size: {p['width']}x{p['height']} is not the init image's {sizes[0]}")
+        if problems:
+            self.validation_errors.extend(problems)
+            raise _Reply(
+                422, {"detail": [{"loc": ["body", "mask"], "msg": m, "type": "value_error"} for m in problems]}
+            )
+
+    def _inpaint(self: FakeWebui, p: dict[str, Any], pngs: list[bytes]) -> list[bytes]:
+        init = _decode_image_arg(p["init_images"][0])
+        mask = _decode_image_arg(p["mask"])
+        invert = bool(p.get("inpainting_mask_invert"))
+        return [_inpaint_one(init, mask, png, invert) for png in pngs]
+
+    def _check_extras(self: FakeWebui, body: dict[str, Any]) -> list[str]:
+        """The Extras payload against ExtrasSingleImageRequest (known keys; visibilities and weight in 0..1). Returns
+        the face restorations it asked for, as the webui notes them in the ``postprocessing`` text."""
+        props = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["components"]["schemas"]["ExtrasSingleImageRequest"]
+        problems = [f"extras.{k}: not in the schema" for k in body if k not in props["properties"]]
+        faces = []
+        for key, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
+            value = body.get(key, 0)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                problems.append(f"extras.{key}: not a number in 0..1")
+            elif value:
+                faces.append(f", {name} visibility: {value:g}")
+        weight = body.get("codeformer_weight", 0)
+        if not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            problems.append("extras.codeformer_weight: not a number in 0..1")
+        if problems:
+            self.validation_errors.extend(problems)
+            raise _Reply(422, {"detail": [{"loc": ["body"], "msg": m, "type": "value_error"} for m in problems]})
+        return faces
+
+    FakeWebui._check_extras = _check_extras  # type: ignore[attr-defined]
+    FakeWebui._h_interrogate = _h_interrogate  # type: ignore[attr-defined]
+    FakeWebui._check_inpaint = _check_inpaint  # type: ignore[attr-defined]
+    FakeWebui._inpaint = _inpaint  # type: ignore[attr-defined]
+
+
+_tools_methods()
