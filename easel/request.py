@@ -98,6 +98,10 @@ class DrawRequest:
     upscaler: str = ""
     upscale_factor: float = 2.0
     source: str = ""  # "jobid:index" the request was derived from (reroll, vary, remix, upscale)
+    # From the model's profile (easel.profiles); a job stored before profiles has none of them.
+    vae: str | None = None  # A1111 / SD.Next: the sd_vae override
+    modules: tuple[str, ...] = ()  # Forge: forge_additional_modules (VAE, text encoders)
+    distilled_cfg_scale: float | None = None  # Forge (Flux)
     # The image check's mode for this job's results, decided once at admission (off in age-restricted channels).
     nsfw_check: NsfwCheck = NsfwCheck.OFF
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
@@ -122,6 +126,8 @@ class DrawRequest:
                 known["nsfw_check"] = NsfwCheck(known["nsfw_check"])
             except ValueError:
                 known["nsfw_check"] = NsfwCheck.REFUSE  # unknown (a newer Easel's value): the strictest
+        if "modules" in known:  # JSON keeps a list
+            known["modules"] = tuple(known["modules"] or ())
         return cls(**known, init_image=init_image)
 
 
@@ -319,6 +325,7 @@ def build_payload(
     model = model_title or req.model
     if model:
         payload.setdefault("override_settings", {})["sd_model_checkpoint"] = model
+    _profile_payload(payload, req, Flavor(flavor))
     if req.img2img:
         if req.init_image is None:
             raise RequestError("img2img needs an init image.")
@@ -331,6 +338,17 @@ def build_payload(
         payload["hr_second_pass_steps"] = req.hires_steps
         payload["denoising_strength"] = req.hires_denoising
     return payload
+
+
+def _profile_payload(payload: dict[str, Any], req: DrawRequest, flavor: Flavor) -> None:
+    """What a model profile adds (easel.profiles): the VAE where each webui takes it, Forge's distilled CFG."""
+    if flavor is Flavor.FORGE:
+        if req.modules:
+            payload.setdefault("override_settings", {})["forge_additional_modules"] = list(req.modules)
+        if req.distilled_cfg_scale is not None:
+            payload["distilled_cfg_scale"] = req.distilled_cfg_scale
+    elif req.vae:
+        payload.setdefault("override_settings", {})["sd_vae"] = req.vae
 
 
 def _values(req: DrawRequest) -> dict[str, Any]:
