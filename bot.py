@@ -35,7 +35,7 @@ from easel.store import Store, StoreError
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings", "cogs.presets")
 
 
 class EaselBot(commands.AutoShardedBot):

@@ -30,7 +30,7 @@ from easel.errors import PolicyError, RequestError
 from easel.jobs import Job, Reply, new_id
 from easel.options import CatalogView
 from easel.policy import EffectiveSettings, PolicyService, check_request_limits
-from easel.presets import PresetBook, apply_preset, check_available
+from easel.presets import NO_PRESET, PresetBook, apply_preset, check_available
 from easel.profiles import Layered, Profiles, hidden_refusal, layer, with_negative_prefix, with_trigger_words
 from easel.queue import JobQueue
 from easel.request import DrawOptions, DrawRequest, build_request, options_from_request
@@ -63,9 +63,7 @@ class Ask:
     request: DrawRequest | None = None
     keep: Mapping[str, Any] = field(default_factory=dict)
     init_image: InitImageLoader | None = None
-    # A preset to apply (``/draw preset:``, ``/preset use``: see easel.presets for how it is named); with
-    # ``default_preset`` and none named, the member's default preset applies (/draw).
-    preset: str | None = None
+    # With no preset named in the options (``/draw preset:``), the member's default preset applies (/draw).
     default_preset: bool = False
 
     def __post_init__(self) -> None:
@@ -209,16 +207,20 @@ class Admission:
     async def _with_preset(self, ctx: RequestContext, ask: Ask) -> Ask:
         """The ask with its preset's options (the named one, else the member's default) filled in under the options
         given, before any rule looks at it: a preset's prompt is filtered like a typed one."""
-        if ask.options is None or (ask.preset is None and not ask.default_preset):
+        named = ask.options.preset if ask.options is not None else None
+        if ask.options is None or (named is None and not ask.default_preset):
             return ask
-        if ask.preset is not None:
-            preset = await self.presets.usable(ctx.user_id, ctx.guild_id, ask.preset, self.catalog)
+        if named is not None and named.strip().lower() == NO_PRESET:  # not even the member's default
+            return replace(ask, options=replace(ask.options, preset=None), default_preset=False)
+        if named is not None:
+            preset = await self.presets.usable(ctx.user_id, ctx.guild_id, named, self.catalog)
         else:
             preset = await self.presets.default_for(ctx.user_id, ctx.guild_id)
             if preset is None:
                 return ask
             check_available(preset, self.catalog)
-        return replace(ask, options=apply_preset(ask.options, preset), preset=None, default_preset=False)
+        opts = replace(apply_preset(ask.options, preset), preset=preset.label)
+        return replace(ask, options=opts, default_preset=False)
 
     async def _layered(self, opts: DrawOptions, settings: EffectiveSettings) -> Layered:
         """The config this request is built against: the chosen model's profile layered under the server's defaults

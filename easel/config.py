@@ -264,7 +264,7 @@ def profile_value(key: str, value: Any) -> Any:
         if isinstance(value, str):
             value = [v for v in (p.strip() for p in value.split(",")) if v]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ValueError("modules must be a list of file names, like [\"ae.safetensors\", \"clip_l.safetensors\"]")
+            raise ValueError('modules must be a list of file names, like ["ae.safetensors", "clip_l.safetensors"]')
         if len(value) > MAX_PROFILE_MODULES or any(len(v) > MAX_PROFILE_NAME for v in value):
             raise ValueError(f"modules: at most {MAX_PROFILE_MODULES} names of {MAX_PROFILE_NAME} characters")
         return tuple(v.strip() for v in value if v.strip())
@@ -290,7 +290,7 @@ def parse_profile(table: Mapping[str, Any], where: str, *, need_model: bool = Tr
             raise ConfigError(f"{where}.{key}: {exc}") from None
     profile = ModelProfile(**values)
     if need_model and not profile.model and not profile.hash:
-        raise ConfigError(f"{where}: name the checkpoint with model = \"...\" (or hash = \"...\")")
+        raise ConfigError(f'{where}: name the checkpoint with model = "..." (or hash = "...")')
     return profile
 
 

@@ -460,6 +460,13 @@ OPTIONS: tuple[Option, ...] = (
         default=False,
         command_line=False,
     ),
+    Option(
+        "preset",
+        OptionType.STR,
+        "A saved set of options (yours or the server's, see /preset); the options you give win",
+        "a saved set of options (see `/preset`); the options you give win over it; `none`: not even your default",
+        command_line=False,
+    ),
 )
 
 BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}

@@ -29,6 +29,7 @@ from easel.options import CatalogView
 from easel.request import DrawOptions, DrawRequest
 
 __all__ = [
+    "NO_PRESET",
     "PRESET_KEYS",
     "Preset",
     "PresetBook",
@@ -59,6 +60,7 @@ PRESET_KEYS: tuple[str, ...] = (
     "hires_fix",
 )
 MAX_NAME = 32
+NO_PRESET = "none"  # /draw preset:none: no preset, not even the member's default
 SERVER_PREFIX = "server:"
 _NAME = re.compile(r"^[\w][\w .'-]*$")
 
@@ -107,7 +109,7 @@ def check_name(name: str) -> str:
     name = " ".join(unicodedata.normalize("NFKC", name or "").split())
     if name.lower().startswith(SERVER_PREFIX):
         name = name[len(SERVER_PREFIX) :].strip()
-    if not name or len(name) > MAX_NAME or not _NAME.match(name):
+    if not name or len(name) > MAX_NAME or not _NAME.match(name) or name.lower() == NO_PRESET:
         raise RequestError(
             _("A preset name is 1 to {n} letters, digits, spaces or . ' - _ (got {name}).").format(
                 n=MAX_NAME, name=repr(name[:40])
@@ -176,9 +178,9 @@ def check_available(preset: Preset, catalog: CatalogView | None) -> None:
         value = o.get(key)
         if value and not has(str(value)):
             raise RequestError(
-                _("The preset {name} uses the {key} {value}, which no image server has any more: save it again.").format(
-                    name=preset.label, key=key, value=value
-                )
+                _(
+                    "The preset {name} uses the {key} {value}, which no image server has any more: save it again."
+                ).format(name=preset.label, key=key, value=value)
             )
 
 
@@ -224,7 +226,11 @@ class PresetBook:
             if preset is None:
                 raise RequestError(_("There is no preset {ref}.").format(ref=text))
             if not (preset.owned_by(user_id) or self._of_server(preset, guild_id)):
-                raise RequestError(_("The preset {ref} is someone else's: you can only use your own and this server's.").format(ref=text))
+                raise RequestError(
+                    _("The preset {ref} is someone else's: you can only use your own and this server's.").format(
+                        ref=text
+                    )
+                )
             return preset
         server_only = text.lower().startswith(SERVER_PREFIX)
         name = check_name(text)
@@ -264,7 +270,9 @@ class PresetBook:
         """Delete the member's own preset, or (``admin``) this server's. Refuses someone else's."""
         preset = await self.find(user_id, guild_id, ref)
         if preset.scope is PresetScope.SERVER and not admin:
-            raise RequestError(_("Only the server's admins can delete the server preset {name}.").format(name=preset.label))
+            raise RequestError(
+                _("Only the server's admins can delete the server preset {name}.").format(name=preset.label)
+            )
         await self.store.delete_preset(preset.id)
         log.info("presets: user %s deleted %s preset %r (%s)", user_id, preset.scope, preset.name, preset.id)
         return preset

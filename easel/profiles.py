@@ -34,10 +34,10 @@ __all__ = [
     "ModelProfile",
     "ProfileStore",
     "Profiles",
+    "hidden_refusal",
     "infer_profile",
     "layer",
     "merge_profile",
-    "hidden_refusal",
     "with_negative_prefix",
     "with_trigger_words",
 ]
@@ -136,7 +136,9 @@ class Profiles:
         if self.store is None:
             raise RequestError(_("Model profiles can't be changed here."))
         if key not in PROFILE_KEYS:
-            raise RequestError(_("Unknown profile key {key}: one of {keys}.").format(key=key, keys=", ".join(PROFILE_KEYS)))
+            raise RequestError(
+                _("Unknown profile key {key}: one of {keys}.").format(key=key, keys=", ".join(PROFILE_KEYS))
+            )
         current = dict((await self._overrides(guild_id)).get(model_name, {}))
         if value is None:
             current.pop(key, None)
@@ -150,6 +152,14 @@ class Profiles:
         self._guilds.pop(guild_id, None)
         log.info("profiles: guild %s set %s of %s to %r (by user %s)", guild_id, key, model_name, value, by)
         return value
+
+    async def clear(self, guild_id: int, model_name: str, *, by: int) -> None:
+        """Drop every override of ``model_name`` on ``guild_id``."""
+        if self.store is None:
+            raise RequestError(_("Model profiles can't be changed here."))
+        await self.store.set_model_profile(guild_id, model_name, {}, by=by)
+        self._guilds.pop(guild_id, None)
+        log.info("profiles: guild %s cleared the overrides of %s (by user %s)", guild_id, model_name, by)
 
     async def hidden(self, guild_id: int | None, catalog: CatalogView) -> set[str]:
         """The model_names hidden in ``guild_id`` (for autocomplete and /models)."""
@@ -262,3 +272,28 @@ def hidden_refusal(model_name: str, profile: ModelProfile) -> RequestError:
     shown = profile.display_name or model_name
     return RequestError(_("The model {name} isn't offered here: pick another one (see /models).").format(name=shown))
 
+
+_INT_KEYS = frozenset({"base_size", "width", "height", "max_width", "max_height", "steps", "clip_skip"})
+_FLOAT_KEYS = frozenset({"cfg_scale", "distilled_cfg_scale"})
+
+
+def parse_text(key: str, text: str) -> Any:
+    """What an admin typed for a profile key (``/profile set``) as the value :func:`profile_value` checks.
+    Raises RequestError (one line)."""
+    text = text.strip()
+    try:
+        if key == "hidden":
+            low = text.lower()
+            if low not in ("true", "false", "yes", "no", "on", "off"):
+                raise ValueError("hidden must be true or false")
+            return low in ("true", "yes", "on")
+        if key in _INT_KEYS:
+            return int(text)
+        if key in _FLOAT_KEYS:
+            return float(text)
+    except ValueError as exc:
+        message = (
+            str(exc) if key == "hidden" else _("{key} must be a number (got {text}).").format(key=key, text=text[:40])
+        )
+        raise RequestError(message) from None
+    return text

@@ -63,6 +63,7 @@ class DrawOptions:
     hires_fix: bool | None = None
     strength: float | None = None
     spoiler: bool | None = None
+    preset: str | None = None  # a preset to fill what is not given (easel.presets; applied at admission)
     init_image_size: tuple[int, int] | None = None  # (w, h) of the attachment, once checked
 
 
@@ -92,6 +93,7 @@ class DrawRequest:
     img2img: bool = False
     strength: float = 0.6
     spoiler: bool = False
+    preset: str | None = None  # the preset that filled the options ("anime", "server:photo"), for Info
     subseed: int = -1
     subseed_strength: float = 0.0
     upscale: bool = False  # an Upscale-button job: init_image is the source PNG, run through the Extras upscaler
@@ -297,6 +299,7 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         hires_steps=h.second_pass_steps,
         img2img=img2img,
         spoiler=bool(opts.spoiler),
+        preset=(opts.preset or "").strip() or None,
     )
 
 
@@ -361,6 +364,7 @@ def options_from_request(req: DrawRequest) -> DrawOptions:
     return replace(
         DrawOptions(**same),
         scheduler=req.scheduler or "",
+        preset=None,  # its values are in the request already
         strength=req.strength if req.img2img else None,
         init_image_size=(req.width, req.height) if req.img2img else None,
     )

@@ -559,9 +559,7 @@ class Store:
         return self._preset(row) if row else None
 
     @_serialized
-    async def save_preset(
-        self, scope: str, scope_id: int, name: str, options: Mapping[str, Any], *, by: int
-    ) -> Preset:
+    async def save_preset(self, scope: str, scope_id: int, name: str, options: Mapping[str, Any], *, by: int) -> Preset:
         """Save a preset, replacing the one of that name (names ignore case) in the same scope."""
         await self._db.execute(
             "INSERT INTO presets (scope, scope_id, name, options, created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -621,9 +619,7 @@ class Store:
 
     @_serialized
     async def default_preset(self, user_id: int) -> Preset | None:
-        return await self._one_preset(
-            "id = (SELECT preset_id FROM preset_defaults WHERE user_id = ?)", (user_id,)
-        )
+        return await self._one_preset("id = (SELECT preset_id FROM preset_defaults WHERE user_id = ?)", (user_id,))
 
     @_serialized
     async def get_model_profiles(self, guild_id: int) -> dict[str, dict[str, Any]]:
