@@ -38,15 +38,12 @@ async def model_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     """The models this server offers (a hidden profile is left out), by display name and description too."""
     bot = interaction.client
-    profiles = bot.admission.profiles
-    hidden = await profiles.hidden(interaction.guild_id, bot.catalog)
+    profiles = await bot.admission.profiles.for_models(interaction.guild_id, bot.catalog)
     low = current.strip().lower()
     labels = {}
-    for name in bot.catalog.model_names():
-        if name in hidden:
-            continue
-        label = model_label(name, profiles.configured(name, bot.catalog))
-        if low in label.lower():
+    for name, profile in profiles.items():
+        label = model_label(name, profile)
+        if not profile.hidden and low in label.lower():
             labels[name] = label
     ranked = sorted(labels, key=lambda n: (not labels[n].lower().startswith(low), labels[n].lower()))
     return [app_commands.Choice(name=labels[n][:100], value=n[:100]) for n in ranked[:25]]

@@ -62,6 +62,22 @@ def infer_profile(model_name: str, filename: str = "") -> ModelProfile | None:
     return None
 
 
+def _with_inferred(profile: ModelProfile | None, model_name: str) -> ModelProfile:
+    """A configured profile with what it leaves unset taken from what the checkpoint's name tells (its size, a
+    Flux's CFG); no profile: the inferred one, else an empty one."""
+    inferred = infer_profile(model_name)
+    if profile is None:
+        return inferred or ModelProfile(model=model_name)
+    if inferred is None:
+        return profile
+    fill = {
+        key: getattr(inferred, key)
+        for key in ("base_size", "cfg_scale", "distilled_cfg_scale")
+        if getattr(profile, key) is None and getattr(inferred, key) is not None
+    }
+    return replace(profile, **fill) if fill else profile
+
+
 def merge_profile(base: ModelProfile, overrides: Mapping[str, Any]) -> ModelProfile:
     """``base`` with a server's overrides (stored values checked again: one from an older Easel is skipped)."""
     values: dict[str, Any] = {}
@@ -98,15 +114,13 @@ class Profiles:
     def configured(self, model_name: str, catalog: CatalogView | None = None) -> ModelProfile | None:
         """The ``[[models]]`` profile of ``model_name`` (a catalog model_name), matched by name or hash."""
         low = model_name.lower()
-        model_hash = (catalog.model_hash(model_name) or "").lower() if catalog is not None else ""
         for p in self.profiles:
-            if p.hash and model_hash and model_hash.startswith(p.hash.lower()):
-                return p
             if p.model:
                 resolved = catalog.resolve_model(p.model) if catalog is not None and catalog.known else None
                 if (resolved or p.model).lower() == low:
                     return p
-        return None
+        hashed = [p for p in self.profiles if p.hash]
+        return self._by_hash(model_name, hashed, catalog) if hashed and catalog is not None else None
 
     async def _overrides(self, guild_id: int | None) -> dict[str, dict[str, Any]]:
         if guild_id is None or self.store is None:
@@ -123,7 +137,7 @@ class Profiles:
     ) -> ModelProfile:
         """The profile that applies to ``model_name`` in ``guild_id``: configured, else inferred, else empty; then
         the server's overrides."""
-        base = self.configured(model_name, catalog) or infer_profile(model_name) or ModelProfile(model=model_name)
+        base = _with_inferred(self.configured(model_name, catalog), model_name)
         over = (await self._overrides(guild_id)).get(model_name)
         return merge_profile(base, over) if over else base
 
@@ -161,19 +175,35 @@ class Profiles:
         self._guilds.pop(guild_id, None)
         log.info("profiles: guild %s cleared the overrides of %s (by user %s)", guild_id, model_name, by)
 
-    async def hidden(self, guild_id: int | None, catalog: CatalogView) -> set[str]:
-        """The model_names hidden in ``guild_id`` (for autocomplete and /models)."""
+    async def for_models(self, guild_id: int | None, catalog: CatalogView) -> dict[str, ModelProfile]:
+        """The profile of every model the backends list, as it applies in ``guild_id`` (for /models and
+        autocomplete: display names, descriptions, hidden)."""
         over = await self._overrides(guild_id)
-        names = catalog.model_names()
-        hidden = set()
-        for name in names:
-            base = self.configured(name, catalog)
-            flag = base.hidden if base is not None else False
-            if name in over and "hidden" in over[name]:
-                flag = bool(over[name]["hidden"])
-            if flag:
-                hidden.add(name)
-        return hidden
+        by_name: dict[str, ModelProfile] = {}
+        for p in self.profiles:  # once per profile, not once per model and profile
+            if p.model:
+                resolved = catalog.resolve_model(p.model) if catalog.known else None
+                by_name.setdefault(resolved or p.model, p)
+        hashed = [p for p in self.profiles if p.hash]
+        result = {}
+        for name in catalog.model_names():
+            base = by_name.get(name)
+            if base is None and hashed:
+                base = self._by_hash(name, hashed, catalog)
+            base = _with_inferred(base, name)
+            result[name] = merge_profile(base, over[name]) if name in over else base
+        return result
+
+    @staticmethod
+    def _by_hash(name: str, profiles: Sequence[ModelProfile], catalog: CatalogView) -> ModelProfile | None:
+        model_hash = (catalog.model_hash(name) or "").lower()
+        if not model_hash:
+            return None
+        return next((p for p in profiles if model_hash.startswith(p.hash.lower())), None)
+
+    async def hidden(self, guild_id: int | None, catalog: CatalogView) -> set[str]:
+        """The model_names hidden in ``guild_id``."""
+        return {name for name, p in (await self.for_models(guild_id, catalog)).items() if p.hidden}
 
 
 # ---- layering ------------------------------------------------------------------------------------------------
