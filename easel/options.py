@@ -464,7 +464,7 @@ OPTIONS: tuple[Option, ...] = (
         "preset",
         OptionType.STR,
         "A saved set of options (yours or the server's, see /preset); the options you give win",
-        "a saved set of options (see `/preset`); the options you give win over it; `none`: not even your default",
+        "",  # /help tells of it on the /preset line
         command_line=False,
     ),
 )

@@ -4,8 +4,8 @@ without the profile fields load), presets are saved, replaced, listed, defaulted
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
