@@ -2,13 +2,17 @@
 later) is admitted here, in one order, each rule applied once:
 
 1. the context (who, where: a frozen :class:`RequestContext`, built once from the interaction by the cogs);
-2. the effective settings of that channel (global config, then the server's, then the channel's);
+2. the effective settings of that channel (global config, then the server's, then the channel's), and the
+   preset named in the options (or the member's default preset, for /draw) filled in under the options given
+   (:mod:`easel.presets`; someone else's, or one whose model is gone, is refused);
 3. the server's rules on who and where (blocked, paused, allowed channels, NSFW and img2img policy) and on what the
    prompt says (banned and stripped words, extra networks, the enforced negative prefix), then the rule no
    setting turns off: no sexual content involving minors (:mod:`easel.safety.prompts`, on the prompt);
 4. the member's limits (daily quota; jobs in line and cooldown are checked and reserved by the queue in the same
    step as the job is stored), under a per-member lock so that concurrent asks can't pass a limit together;
-5. the request, built once against that channel's defaults and limits (an init image is downloaded only now);
+5. the request, built once against that channel's defaults and limits with the chosen model's profile layered
+   under the server's defaults (:func:`easel.profiles.layer`; a hidden model is refused; an init image is
+   downloaded only now);
 6. submit.
 
 A refusal at any step raises :class:`easel.errors.RequestError` (one line for the person who asked); nothing is
@@ -219,7 +223,7 @@ class Admission:
             if preset is None:
                 return ask
             check_available(preset, self.catalog)
-        opts = replace(apply_preset(ask.options, preset), preset=preset.label)
+        opts = replace(apply_preset(ask.options, preset, img2img=ask.img2img), preset=preset.label)
         return replace(ask, options=opts, default_preset=False)
 
     async def _layered(self, opts: DrawOptions, settings: EffectiveSettings) -> Layered:

@@ -140,11 +140,15 @@ def options_of_request(req: DrawRequest) -> dict[str, Any]:
 _FIELDS = {f.name for f in fields(DrawOptions)}
 
 
-def apply_preset(opts: DrawOptions, preset: Preset) -> DrawOptions:
+def apply_preset(opts: DrawOptions, preset: Preset, *, img2img: bool = False) -> DrawOptions:
     """``opts`` with what it leaves unset taken from ``preset`` (the options given win; a prompt given wins
     over the preset's). Width and height of the preset are left out when the person gave an aspect ratio, and
-    its ratio when they gave a side."""
+    its ratio when they gave a side; with an init image (``img2img``) its size, ratio and hires fix too (the
+    picture gives the shape, and hires fix is for text-to-image only)."""
     values = {k: v for k, v in preset.options.items() if k in PRESET_KEYS and k in _FIELDS}
+    if img2img:
+        for key in ("width", "height", "aspect", "hires_fix"):
+            values.pop(key, None)
     if opts.aspect is not None:
         values.pop("width", None)
         values.pop("height", None)

@@ -42,6 +42,9 @@ def test_applied_under_the_options_given() -> None:
     assert sized.aspect is None  # a side given: the preset's ratio doesn't bend it
     sized_preset = Preset(2, PresetScope.USER, 1, "q", {"width": 640, "height": 640})
     assert apply_preset(DrawOptions(prompt="c", aspect="3:2"), sized_preset).width is None
+    wide = Preset(3, PresetScope.USER, 1, "w", {"width": 640, "height": 512, "hires_fix": True, "steps": 30})
+    from_image = apply_preset(DrawOptions(prompt="c"), wide, img2img=True)
+    assert (from_image.width, from_image.height, from_image.hires_fix, from_image.steps) == (None, None, None, 30)
 
 
 def test_names() -> None:
