@@ -21,12 +21,13 @@ from discord.ext import commands
 
 from cogs.utils.enqueue import admit
 from cogs.utils.permissions import NotAllowed, is_admin
+from cogs.utils.presets import SavePresetButton, save_from_job
 from cogs.utils.replies import reply
 from easel.admission import Ask
 from easel.config import PROFILE_KEYS
 from easel.errors import RequestError
 from easel.i18n import _
-from easel.presets import PresetBook, options_of_request
+from easel.presets import PresetBook
 from easel.profiles import Profiles, parse_text
 from easel.request import DrawOptions
 from easel.texts import presets as texts
@@ -86,6 +87,12 @@ class Presets(commands.Cog):
             if group.name == "profile" and bot.config.discord.admin_role_ids:
                 group.default_permissions = None
 
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SavePresetButton)  # "Save as preset" under Info
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SavePresetButton)
+
     @property
     def book(self) -> PresetBook:
         return self.bot.admission.presets
@@ -132,16 +139,11 @@ class Presets(commands.Cog):
                     _("You have no job {job}: give the id of one of your own results.").format(job=from_[:20])
                 )
         else:
-            recent = await self.bot.store.recent_jobs(user_id, limit=1)
+            recent = [j for j in await self.bot.store.recent_jobs(user_id, limit=10) if not j.request.upscale]
             if not recent:
                 raise RequestError(_("You have no request to save yet: draw something first, or give from:."))
-            job = recent[0]
-        if job.request.upscale:
-            raise RequestError(_("An upscale has no drawing options to save: pick the job it was made from."))
-        preset = await self.book.save(
-            user_id, interaction.guild_id, name, options_of_request(job.request), server=server
-        )
-        await reply(interaction, texts.preset_saved_text(preset, source=job.id))
+            job = recent[0]  # the latest drawing (an upscale has no options of its own)
+        await save_from_job(interaction, job, name, server=server)
 
     @preset.command(name="use", description="Draw with a preset now")
     @app_commands.describe(name="The preset", prompt="What to draw (default: the preset's prompt)")

@@ -149,3 +149,29 @@ async def test_the_cap_per_member(e: Easel) -> None:
     assert "You can keep 2 presets" in await run(e, "save", name="c")
     assert "Saved" in await run(e, "save", name="A")  # the same name (any case) is replaced
     assert "A preset name is 1 to 32 letters" in await run(e, "save", name="bad/name")
+
+
+async def test_save_as_preset_under_a_results_info(e: Easel) -> None:
+    await e.draw(prompt="a harbour", steps=37, cfg_scale=8)
+    result = await e.result_for(ALICE)
+    info_button = next(c for c in result.all_custom_ids() if c.startswith("easel:info:"))
+    info = await e.discord.click(result, info_button, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+    await info.wait_response(5)
+    assert info.original is not None
+    save = next(c for c in info.original.all_custom_ids() if c.startswith("easel:savepreset:"))
+
+    refused = await e.discord.click(info.original, save, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
+    await refused.wait_response(5)
+    assert "your own results only" in refused.response["data"]["content"]
+
+    form = await e.discord.click(info.original, save, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+    await form.wait_response(5)
+    assert form.response_type == 9  # a modal asking the name
+    sub = await e.discord.submit_modal(
+        form, form.response["data"]["custom_id"], {"name": "harbour"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+    )
+    await sub.wait_response(5)
+    assert "Saved your preset `harbour`" in sub.response["data"]["content"]
+    await e.draw(prompt="a boat", preset="harbour")
+    payload = await drawn(e, 2)
+    assert (payload["steps"], payload["cfg_scale"], payload["prompt"]) == (37, 8.0, "a boat")
