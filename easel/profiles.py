@@ -285,15 +285,16 @@ def layer(config: Config, sources: Mapping[str, str], profile: ModelProfile | No
 def with_trigger_words(prompt: str, words: str) -> str:
     """``prompt`` with the profile's trigger words added once (not again when it has them: a reroll)."""
     words = words.strip()
-    if not words or words.lower() in prompt.lower():
+    if not words or words.casefold() in prompt.casefold():
         return prompt
     return f"{prompt}, {words}" if prompt.strip() else words
 
 
 def with_negative_prefix(negative: str, prefix: str) -> str:
-    """``negative`` starting with the profile's prefix (once)."""
+    """``negative`` with the profile's prefix in front, unless it has it already (a reroll; like the server's
+    enforced prefix)."""
     prefix = prefix.strip()
-    if not prefix or negative.lower().startswith(prefix.lower()):
+    if not prefix or prefix.casefold() in negative.casefold():
         return negative
     return f"{prefix}, {negative}" if negative.strip() else prefix
 
