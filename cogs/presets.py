@@ -223,7 +223,13 @@ class Presets(commands.Cog):
             raise RequestError(
                 _("Unknown profile key {key}: one of {keys}.").format(key=key[:40], keys=", ".join(PROFILE_KEYS))
             )
-        stored = await self.profiles.set_override(guild_id, name, key, parse_text(key, value), by=interaction.user.id)
+        parsed = parse_text(key, value)
+        catalog = self.bot.catalog
+        if key == "sampler" and parsed and not catalog.has_sampler(parsed):
+            raise RequestError(_("Unknown sampler {name}: pick one from the list.").format(name=parsed[:60]))
+        if key == "scheduler" and parsed and not catalog.has_scheduler(parsed):
+            raise RequestError(_("Unknown scheduler {name}: pick one from the list.").format(name=parsed[:60]))
+        stored = await self.profiles.set_override(guild_id, name, key, parsed, by=interaction.user.id)
         await reply(interaction, texts.profile_set_text(name, key, stored))
 
     @profile.command(name="reset", description="Back to the configured profile (one key, or all)")

@@ -122,6 +122,7 @@ async def test_admins_override_a_profile_on_their_server(tmp_path: Path) -> None
         )
         assert "cfg_scale must be" in await run(e, "profile", "set", model="sdxl_base", key="cfg_scale", value="99")
         assert "Unknown model" in await run(e, "profile", "set", model="nope", key="steps", value="20")
+        assert "Unknown sampler" in await run(e, "profile", "set", model="sdxl_base", key="sampler", value="Nope")
         shown = await run(e, "profile", "show", model="sdxl_base")
         assert "`steps`: 40 ★" in shown and "`cfg_scale`: 5.5" in shown
         await e.draw(prompt="a castle", model="sdxl_base")
