@@ -86,6 +86,9 @@ class Ask:
         for key in ("subseed", "subseed_strength"):
             if key in changes:
                 keep[key] = changes.pop(key)
+        if "model" not in changes:  # the same checkpoint: the VAE and distilled CFG it was drawn with, as then
+            keep.update(vae=req.vae, modules=req.modules, distilled_cfg_scale=req.distilled_cfg_scale)
+        keep["preset"] = req.preset
         return cls(options=replace(options_from_request(req), **changes), keep=keep)
 
     @property

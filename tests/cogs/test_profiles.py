@@ -138,3 +138,21 @@ async def test_admins_override_a_profile_on_their_server(tmp_path: Path) -> None
             await e.discord.invoke(
                 "profile", {"model": "sdxl_base"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL, subcommand="show"
             )
+
+
+async def test_a_reroll_keeps_the_vae_it_was_drawn_with(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, models=[XL_PROFILE]) as e:
+        e.discord.add_member(GUILD, ADMIN, name="admin", permissions=MANAGE_GUILD)
+        await e.draw(prompt="a castle", model="sdxl_base")
+        result = await e.result_for(ALICE)
+        await run(e, "profile", "set", model="sdxl_base", key="vae", value="other.safetensors")
+        reroll = next(c for c in result.all_custom_ids() if c.startswith("easel:reroll:"))
+        pressed = await e.discord.click(result, reroll, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await pressed.wait_response(5)
+        await e.discord.wait_until(lambda: len(e.webui.generations) == 2, timeout=10)
+        again = e.webui.generations[-1]
+        assert again["override_settings"]["sd_vae"] == "vae-ft-mse-840000.safetensors"
+        assert again["prompt"] == "a castle, masterpiece" and again["steps"] == 30
+        await e.draw(prompt="a new castle", model="sdxl_base")  # a new drawing: the server's VAE now
+        await e.discord.wait_until(lambda: len(e.webui.generations) == 3, timeout=10)
+        assert e.webui.generations[-1]["override_settings"]["sd_vae"] == "other.safetensors"
