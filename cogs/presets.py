@@ -73,7 +73,12 @@ async def profile_key_autocomplete(
 
 
 class Presets(commands.Cog):
-    preset = app_commands.Group(name="preset", description="Your saved sets of /draw options, and the server's")
+    preset = app_commands.Group(
+        name="preset",
+        description="Your saved sets of /draw options, and the server's",
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=True),  # like /draw: DMs too
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
+    )
     profile = app_commands.Group(
         name="profile",
         description="Model profiles on this server: defaults per checkpoint (admins)",

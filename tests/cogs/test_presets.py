@@ -175,3 +175,27 @@ async def test_save_as_preset_under_a_results_info(e: Easel) -> None:
     await e.draw(prompt="a boat", preset="harbour")
     payload = await drawn(e, 2)
     assert (payload["steps"], payload["cfg_scale"], payload["prompt"]) == (37, 8.0, "a boat")
+
+
+async def test_presets_in_a_dm(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, discord={"guild_ids": []}) as e:  # global commands reach DMs
+        dm = 555555555555555555
+        e.discord.add_channel(None, dm, recipient_id=ALICE, type=1)
+        assert e.bot is not None
+        await e.bot.store.save_preset("user", ALICE, "mine", {"steps": 41}, by=ALICE)
+        inter = await e.discord.invoke(
+            "preset",
+            {"name": "mine", "prompt": "in private"},
+            user_id=ALICE,
+            guild_id=None,
+            channel_id=dm,
+            subcommand="use",
+        )
+        await inter.wait_response(5)
+        assert "Queued" in inter.response["data"]["content"]
+        assert (await drawn(e, 1))["steps"] == 41
+        saved = await e.discord.invoke(
+            "preset", {"name": "x", "server": True}, user_id=ALICE, guild_id=None, channel_id=dm, subcommand="save"
+        )
+        await saved.wait_response(5)
+        assert "works in a server only" in saved.response["data"]["content"]
