@@ -39,7 +39,7 @@ from easel.store import Store, StoreError
 
 log = logging.getLogger("easel")
 
-EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings", "cogs.tools")
+EXTENSIONS = ("cogs.draw", "cogs.queue", "cogs.results", "cogs.info", "cogs.settings", "cogs.tools", "cogs.presets")
 
 
 class EaselBot(commands.AutoShardedBot):

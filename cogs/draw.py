@@ -17,6 +17,7 @@ from easel.images import prepare_init_image
 from easel.jobs import new_error_id
 from easel.options import OPTIONS, OptionType
 from easel.request import DrawOptions
+from easel.texts.presets import model_label, preset_choices
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -35,7 +36,17 @@ async def _choices(
 async def model_autocomplete(
     interaction: discord.Interaction[EaselBot], current: str
 ) -> list[app_commands.Choice[str]]:
-    return await _choices(interaction, "model", current)
+    """The models this server offers (a hidden profile is left out), by display name and description too."""
+    bot = interaction.client
+    profiles = await bot.admission.profiles.for_models(interaction.guild_id, bot.catalog)
+    low = current.strip().lower()
+    labels = {}
+    for name, profile in profiles.items():
+        label = model_label(name, profile)
+        if not profile.hidden and low in label.lower():
+            labels[name] = label
+    ranked = sorted(labels, key=lambda n: (not labels[n].lower().startswith(low), labels[n].lower()))
+    return [app_commands.Choice(name=labels[n][:100], value=n[:100]) for n in ranked[:25]]
 
 
 async def sampler_autocomplete(
@@ -56,6 +67,14 @@ async def style_autocomplete(
     return await _choices(interaction, "style", current)
 
 
+async def preset_autocomplete(
+    interaction: discord.Interaction[EaselBot], current: str
+) -> list[app_commands.Choice[str]]:
+    """The member's presets, then this server's."""
+    found = await interaction.client.admission.presets.search(interaction.user.id, interaction.guild_id, current)
+    return [app_commands.Choice(name=n, value=v) for n, v in preset_choices(found, interaction.user.id)]
+
+
 class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
@@ -70,6 +89,7 @@ class Draw(commands.Cog):
         sampler=sampler_autocomplete,
         scheduler=scheduler_autocomplete,
         style=style_autocomplete,
+        preset=preset_autocomplete,
     )
     @app_commands.choices(
         **{o.name: [app_commands.Choice(name=c, value=c) for c in o.choices] for o in OPTIONS if o.choices}
@@ -95,6 +115,7 @@ class Draw(commands.Cog):
         init_image: discord.Attachment | None = None,
         strength: float | None = None,
         spoiler: bool | None = None,
+        preset: str | None = None,
     ) -> None:
         opts = DrawOptions(
             prompt=prompt,
@@ -114,9 +135,10 @@ class Draw(commands.Cog):
             hires_fix=hires_fix,
             strength=strength,
             spoiler=spoiler,
+            preset=preset,
         )
         loader = None if init_image is None else _attachment_loader(interaction, init_image)
-        await admit(self.bot, interaction, Ask(options=opts, init_image=loader))
+        await admit(self.bot, interaction, Ask(options=opts, init_image=loader, default_preset=True))
 
 
 def apply_bounds(command: app_commands.Command, limits: Limits) -> None:  # type: ignore[type-arg]

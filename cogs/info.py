@@ -12,6 +12,7 @@ from discord.ext import commands
 from cogs.utils.replies import reply
 from easel.store import StoreError
 from easel.texts.commands import help_text, models_text, status_text
+from easel.texts.presets import model_label
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -35,7 +36,10 @@ class Info(commands.Cog):
     async def models_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         loaded = {name: b.loaded_model for name, b in q.backends.items()}
-        text = models_text(self.bot.catalog, list(q.backends), loaded=loaded)
+        profiles = await self.bot.admission.profiles.for_models(interaction.guild_id, self.bot.catalog)
+        labels = {n: model_label(n, p) for n, p in profiles.items()}
+        hidden = {n for n, p in profiles.items() if p.hidden}
+        text = models_text(self.bot.catalog, list(q.backends), loaded=loaded, labels=labels, hidden=hidden)
         await reply(interaction, text)
 
     @app_commands.allowed_installs(guilds=True, users=True)

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from cogs.utils.enqueue import admit
 from cogs.utils.permissions import may_use_result, moderates, refusal_for
+from cogs.utils.presets import save_preset_view
 from cogs.utils.publisher import DEFAULT_UPLOAD_LIMIT, UPLOAD_MARGIN, flagged_images, split_for_upload
 from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
@@ -129,7 +130,7 @@ class Results(commands.Cog, name=RESULTS_COG):
             if failed:
                 await reply(interaction, f"Couldn't delete {len(failed)} of the result's messages ({failed[0]}).")
         elif action == "info":
-            await self.show_info(interaction, job)
+            await self.show_info(interaction, job, view=save_preset_view(job))
         elif action == "remix":
             await interaction.response.send_modal(RemixModal(job, self._remix))
         elif action == "reroll":

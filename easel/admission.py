@@ -2,13 +2,17 @@
 :mod:`easel.tools`, and what comes later) is admitted here, in one order, each rule applied once:
 
 1. the context (who, where: a frozen :class:`RequestContext`, built once from the interaction by the cogs);
-2. the effective settings of that channel (global config, then the server's, then the channel's);
+2. the effective settings of that channel (global config, then the server's, then the channel's), and the
+   preset named in the options (or the member's default preset, for /draw) filled in under the options given
+   (:mod:`easel.presets`; someone else's, or one whose model is gone, is refused);
 3. the server's rules on who and where (blocked, paused, allowed channels, NSFW and img2img policy) and on what the
    prompt says (banned and stripped words, extra networks, the enforced negative prefix), then the rule no
    setting turns off: no sexual content involving minors (:mod:`easel.safety.prompts`, on the prompt);
 4. the member's limits (daily quota; jobs in line and cooldown are checked and reserved by the queue in the same
    step as the job is stored), under a per-member lock so that concurrent asks can't pass a limit together;
-5. the request, built once against that channel's defaults and limits (an init image is downloaded only now);
+5. the request, built once against that channel's defaults and limits with the chosen model's profile layered
+   under the server's defaults (:func:`easel.profiles.layer`; a hidden model is refused; an init image is
+   downloaded only now);
 6. submit.
 
 A refusal at any step raises :class:`easel.errors.RequestError` (one line for the person who asked); nothing is
@@ -30,6 +34,8 @@ from easel.errors import PolicyError, RequestError
 from easel.jobs import Job, Reply, new_id
 from easel.options import CatalogView
 from easel.policy import EffectiveSettings, PolicyService, check_request_limits
+from easel.presets import NO_PRESET, PresetBook, apply_preset, check_available
+from easel.profiles import Layered, Profiles, hidden_refusal, layer, with_negative_prefix, with_trigger_words
 from easel.queue import JobQueue
 from easel.request import DrawOptions, DrawRequest, build_request, options_from_request
 from easel.safety import Notifier
@@ -66,6 +72,8 @@ class Ask:
     keep: Mapping[str, Any] = field(default_factory=dict)
     init_image: InitImageLoader | None = None
     sized: RequestSizer | None = None
+    # With no preset named in the options (``/draw preset:``), the member's default preset applies (/draw).
+    default_preset: bool = False
 
     def __post_init__(self) -> None:
         if (self.options is None) == (self.request is None):
@@ -85,6 +93,9 @@ class Ask:
                 keep[key] = changes.pop(key)
         if req.outpaint:  # Reroll / Remix of a zoom out or pan extends the same picture again
             keep["outpaint"], keep["mask_blur"] = req.outpaint, req.mask_blur
+        if "model" not in changes:  # the same checkpoint: the VAE and distilled CFG it was drawn with, as then
+            keep.update(vae=req.vae, modules=req.modules, distilled_cfg_scale=req.distilled_cfg_scale)
+        keep["preset"] = req.preset
         return cls(options=replace(options_from_request(req), **changes), keep=keep)
 
     @property
@@ -140,6 +151,8 @@ class Admission:
         fit_init_image: InitImageFitter | None = None,
         notifier: Notifier | None = None,
         classifier: Classifier | None = None,
+        presets: PresetBook | None = None,
+        profiles: Profiles | None = None,
     ) -> None:
         self.policy = policy
         self.guard = PromptGuard(notifier)  # the rule no setting turns off (easel.safety.prompts)
@@ -147,6 +160,10 @@ class Admission:
         self.queue = queue
         self.catalog = catalog
         self._fit = fit_init_image
+        cfg = policy.cfg
+        store: Any = queue.store
+        self.presets = presets if presets is not None else PresetBook(store, cfg.presets)
+        self.profiles = profiles if profiles is not None else Profiles(cfg.models, store)
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def settings(self, ctx: RequestContext) -> EffectiveSettings:
@@ -171,6 +188,7 @@ class Admission:
         lock = self._lock(ctx.user_id)  # a strong reference while this member's ask is being admitted
         async with lock:
             try:
+                ask = await self._with_preset(ctx, ask)
                 spoiler, prompt, negative = await self.policy.gate(
                     settings, ctx, ask.prompt, ask.negative(settings), img2img=ask.img2img, spoiler=ask.spoiler
                 )
@@ -205,6 +223,36 @@ class Admission:
                 raise
         return Admitted(job, position, self.queue.estimate_start(job.id))
 
+    async def _with_preset(self, ctx: RequestContext, ask: Ask) -> Ask:
+        """The ask with its preset's options (the named one, else the member's default) filled in under the options
+        given, before any rule looks at it: a preset's prompt is filtered like a typed one."""
+        named = ask.options.preset if ask.options is not None else None
+        if ask.options is None or (named is None and not ask.default_preset):
+            return ask
+        if named is not None and named.strip().lower() == NO_PRESET:  # not even the member's default
+            return replace(ask, options=replace(ask.options, preset=None), default_preset=False)
+        if named is not None:
+            preset = await self.presets.usable(ctx.user_id, ctx.guild_id, named, self.catalog)
+        else:
+            preset = await self.presets.default_for(ctx.user_id, ctx.guild_id)
+            if preset is None:
+                return ask
+            check_available(preset, self.catalog)
+        opts = replace(apply_preset(ask.options, preset, img2img=ask.img2img), preset=preset.label)
+        return replace(ask, options=opts, default_preset=False)
+
+    async def _layered(self, opts: DrawOptions, settings: EffectiveSettings) -> Layered:
+        """The config this request is built against: the chosen model's profile layered under the server's defaults
+        (:func:`easel.profiles.layer`). A hidden model is refused."""
+        asked = (opts.model or settings.defaults.model or "").strip()
+        model = self.catalog.resolve_model(asked) if asked and self.catalog.known else None
+        if model is None:  # no model named, or one no backend has (build_request refuses it)
+            return layer(settings.config, settings.sources, None)
+        profile = await self.profiles.for_model(model, settings.guild_id, self.catalog)
+        if profile.hidden:
+            raise hidden_refusal(model, profile)
+        return layer(settings.config, settings.sources, profile)
+
     async def _build(
         self, ask: Ask, settings: EffectiveSettings, prompt: str, negative: str, spoiler: bool, mode: NsfwCheck
     ) -> DrawRequest:
@@ -219,14 +267,24 @@ class Admission:
             return request
         assert ask.options is not None
         opts = replace(settings.apply_defaults(ask.options), prompt=prompt, negative_prompt=negative, spoiler=spoiler)
+        layered = await self._layered(opts, settings)
+        opts = replace(
+            opts,
+            prompt=with_trigger_words(prompt, layered.trigger_words),
+            negative_prompt=with_negative_prefix(negative, layered.negative_prefix),
+        )
+        config = layered.config
         init_png: bytes | None = None
         if ask.init_image is not None:
             # The options are checked before the download (a bad steps value costs no traffic) ...
-            build_request(replace(opts, init_image_size=(512, 512)), settings.config, self.catalog)
+            build_request(replace(opts, init_image_size=(512, 512)), config, self.catalog)
             init_png, size = await ask.init_image(settings.limits)
             await self._check_init_image(init_png, mode)
             opts = replace(opts, init_image_size=size)
-        request = build_request(opts, settings.config, self.catalog)  # ... and the request is built once
+        request = build_request(opts, config, self.catalog)  # ... and the request is built once
+        request = replace(
+            request, vae=layered.vae, modules=layered.modules, distilled_cfg_scale=layered.distilled_cfg_scale
+        )
         if init_png is not None:
             if self._fit is not None:
                 init_png = await self._fit(init_png, request.width, request.height)

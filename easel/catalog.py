@@ -126,6 +126,14 @@ class Catalog:
             return None
         return next((m.title for m in cat.models if m.model_name == model_name), None)
 
+    def model_hash(self, model_name: str) -> str | None:
+        """The short hash a backend lists for ``model_name`` (model profiles match by it), None if none does."""
+        for cat in self._by_backend.values():
+            for m in cat.models:
+                if m.model_name == model_name and m.hash:
+                    return m.hash
+        return None
+
     def backend_has_model(self, backend: str, model_name: str) -> bool:
         return self.model_title(backend, model_name) is not None
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from easel.options import BY_LIMIT, DEFAULTS_KEYS, RangeError, checked, defaults_type, defaults_value
+from easel.options import BY_LIMIT, BY_NAME, DEFAULTS_KEYS, RangeError, checked, defaults_type, defaults_value
 
 T = TypeVar("T")
 
@@ -212,6 +212,123 @@ class MetricsConfig:
     port: int = 9108
 
 
+# ---- [[models]] (model profiles) and [presets] -----------------------------------------------------------
+
+MAX_PROFILE_TEXT = 500  # description, negative_prefix, trigger_words
+MAX_PROFILE_NAME = 100  # model, hash, display_name, vae, one module
+MAX_PROFILE_MODULES = 8
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """Per-checkpoint settings (``[[models]]``, and a server's overrides): see :mod:`easel.profiles`. ``None`` or
+    empty: not set (the next layer's value applies)."""
+
+    model: str = ""  # the checkpoint it applies to: its name, title or file name (as /sdapi/v1/sd-models lists it)
+    hash: str = ""  # or its short hash (the 10 hex characters in the title)
+    display_name: str = ""
+    description: str = ""
+    hidden: bool = False  # not offered and refused
+    base_size: int | None = None  # the side of the default square: 512 (SD 1.5), 768, 1024 (SDXL, Flux)
+    width: int | None = None  # default width and height (else base_size x base_size)
+    height: int | None = None
+    max_width: int | None = None  # the largest size for this model (never past [limits])
+    max_height: int | None = None
+    sampler: str | None = None
+    scheduler: str | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    clip_skip: int | None = None
+    vae: str | None = None  # A1111 / SD.Next: the sd_vae override ("None", "Automatic" or a VAE file name)
+    modules: tuple[str, ...] = ()  # Forge: forge_additional_modules (VAE / text encoder files)
+    distilled_cfg_scale: float | None = None  # Forge (Flux): the distilled CFG scale
+    negative_prefix: str = ""  # put before every negative prompt drawn with this model
+    trigger_words: str = ""  # added to the prompt once
+
+
+PROFILE_KEYS: tuple[str, ...] = tuple(f for f in ModelProfile.__dataclass_fields__ if f not in ("model", "hash"))
+"""The keys a server may override (``/profile set``)."""
+
+_PROFILE_SIZES = ("base_size", "width", "height", "max_width", "max_height")  # pixels: 64-2048, multiples of 8
+
+
+def profile_value(key: str, value: Any) -> Any:
+    """One checked value of a model profile key. Raises ValueError with a one-line message naming the key."""
+    if key not in ModelProfile.__dataclass_fields__:
+        raise ValueError(f"unknown profile key {key!r} (known: {', '.join(('model', 'hash', *PROFILE_KEYS))})")
+    if key == "hidden":
+        if not isinstance(value, bool):
+            raise ValueError("hidden must be true or false")
+        return value
+    if key in _PROFILE_SIZES:
+        low, high = 64, 2048
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or value % 8:
+            raise ValueError(f"{key} must be a whole number of pixels from {low} to {high}, a multiple of 8")
+        return value
+    if key in ("steps", "cfg_scale", "clip_skip"):
+        opt = BY_NAME[key]
+        try:
+            return opt.check(value)
+        except RangeError as exc:
+            raise ValueError(str(exc)) from None
+    if key == "distilled_cfg_scale":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 30:
+            raise ValueError("distilled_cfg_scale must be a number from 0 to 30 (Flux wants about 3.5)")
+        return float(value)
+    if key == "modules":
+        if isinstance(value, str):
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError('modules must be a list of file names, like ["ae.safetensors", "clip_l.safetensors"]')
+        if len(value) > MAX_PROFILE_MODULES or any(len(v) > MAX_PROFILE_NAME for v in value):
+            raise ValueError(f"modules: at most {MAX_PROFILE_MODULES} names of {MAX_PROFILE_NAME} characters")
+        return tuple(v.strip() for v in value if v.strip())
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be text")
+    value = " ".join(value.split())
+    top = MAX_PROFILE_TEXT if key in ("description", "negative_prefix", "trigger_words") else MAX_PROFILE_NAME
+    if len(value) > top:
+        raise ValueError(f"{key} can be at most {top} characters")
+    if key in ("sampler", "scheduler", "vae"):
+        return value or None
+    return value
+
+
+def parse_profile(table: Mapping[str, Any], where: str, *, need_model: bool = True) -> ModelProfile:
+    """One ``[[models]]`` table. Raises ConfigError naming the key."""
+    _check_unknown(table, set(ModelProfile.__dataclass_fields__), where)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        try:
+            values[key] = profile_value(key, value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{key}: {exc}") from None
+    profile = ModelProfile(**values)
+    if need_model and not profile.model and not profile.hash:
+        raise ConfigError(f'{where}: name the checkpoint with model = "..." (or hash = "...")')
+    return profile
+
+
+def _profiles(raw: Mapping[str, Any]) -> tuple[ModelProfile, ...]:
+    items = raw.get("models", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError('[[models]]: expected an array of tables ([[models]] with model = "...")')
+    result = tuple(parse_profile(item, f"models[{i}]") for i, item in enumerate(items))
+    seen: set[str] = set()
+    for i, p in enumerate(result):
+        for key in (p.model.lower(), p.hash.lower()):
+            if key and key in seen:
+                raise ConfigError(f"models[{i}]: {key!r} has a profile already; keep one per checkpoint")
+            seen.add(key)
+    return result
+
+
+@dataclass(frozen=True)
+class PresetsConfig:
+    max_per_user: int = 25  # presets one member may keep
+    max_per_server: int = 50  # server presets (admins) per server
+
+
 @dataclass(frozen=True)
 class Config:
     discord: DiscordConfig
@@ -228,6 +345,8 @@ class Config:
     safety: SafetyConfig = SafetyConfig()
     role_limits: tuple[RoleLimit, ...] = ()
     tools: ToolsConfig = ToolsConfig()
+    models: tuple[ModelProfile, ...] = ()  # [[models]]: per-checkpoint profiles (easel.profiles)
+    presets: PresetsConfig = PresetsConfig()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -553,6 +672,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "safety",
         "role_limits",
         "tools",
+        "models",
+        "presets",
     }
     _check_unknown(raw, sections, "config")
 
@@ -624,6 +745,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
     safety = parse_safety(_table(raw, "safety"))
     tools = _tools(_table(raw, "tools"))
 
+    presets = _simple(PresetsConfig, _table(raw, "presets"), "presets")
+    _positive("presets.max_per_user", presets.max_per_user)
+    _positive("presets.max_per_server", presets.max_per_server)
+
     return Config(
         discord=discord,
         backends=_backends(raw, env),
@@ -639,6 +764,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         safety=safety,
         role_limits=_role_limits(raw),
         tools=tools,
+        models=_profiles(raw),
+        presets=presets,
     )
 
 

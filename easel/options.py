@@ -69,6 +69,7 @@ class CatalogView(Protocol):
     def schedulers(self) -> list[str]: ...
     def styles(self) -> list[str]: ...
     def backends_with_model(self, model_name: str) -> list[str]: ...
+    def model_hash(self, model_name: str) -> str | None: ...
 
 
 ALL_FLAVORS: frozenset[Flavor] = frozenset(Flavor)
@@ -457,6 +458,13 @@ OPTIONS: tuple[Option, ...] = (
         "Post the images behind a spoiler",
         "post the images behind a spoiler",
         default=False,
+        command_line=False,
+    ),
+    Option(
+        "preset",
+        OptionType.STR,
+        "A saved set of options (yours or the server's, see /preset); the options you give win",
+        "",  # /help tells of it on the /preset line
         command_line=False,
     ),
 )

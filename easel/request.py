@@ -63,6 +63,7 @@ class DrawOptions:
     hires_fix: bool | None = None
     strength: float | None = None
     spoiler: bool | None = None
+    preset: str | None = None  # a preset to fill what is not given (easel.presets; applied at admission)
     init_image_size: tuple[int, int] | None = None  # (w, h) of the attachment, once checked
 
 
@@ -92,6 +93,7 @@ class DrawRequest:
     img2img: bool = False
     strength: float = 0.6
     spoiler: bool = False
+    preset: str | None = None  # the preset that filled the options ("anime", "server:photo"), for Info
     subseed: int = -1
     subseed_strength: float = 0.0
     upscale: bool = False  # an Upscale-button job: init_image is the source PNG, run through the Extras upscaler
@@ -105,6 +107,10 @@ class DrawRequest:
     outpaint: str = ""
     face_restore: str = ""  # an upscale's face restoration: "gfpgan", "codeformer" or "" (none)
     mask_blur: int = 8
+    # From the model's profile (easel.profiles); a job stored before profiles has none of them.
+    vae: str | None = None  # A1111 / SD.Next: the sd_vae override
+    modules: tuple[str, ...] = ()  # Forge: forge_additional_modules (VAE, text encoders)
+    distilled_cfg_scale: float | None = None  # Forge (Flux)
     # The image check's mode for this job's results, decided once at admission (off in age-restricted channels).
     nsfw_check: NsfwCheck = NsfwCheck.OFF
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
@@ -135,6 +141,8 @@ class DrawRequest:
                 known["nsfw_check"] = NsfwCheck(known["nsfw_check"])
             except ValueError:
                 known["nsfw_check"] = NsfwCheck.REFUSE  # unknown (a newer Easel's value): the strictest
+        if "modules" in known:  # JSON keeps a list
+            known["modules"] = tuple(known["modules"] or ())
         return cls(**known, init_image=init_image)
 
 
@@ -304,6 +312,7 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         hires_steps=h.second_pass_steps,
         img2img=img2img,
         spoiler=bool(opts.spoiler),
+        preset=(opts.preset or "").strip() or None,
     )
 
 
@@ -332,6 +341,7 @@ def build_payload(
     model = model_title or req.model
     if model:
         payload.setdefault("override_settings", {})["sd_model_checkpoint"] = model
+    _profile_payload(payload, req, Flavor(flavor))
     if req.img2img:
         if req.init_image is None:
             raise RequestError("img2img needs an init image.")
@@ -351,6 +361,17 @@ def build_payload(
     return payload
 
 
+def _profile_payload(payload: dict[str, Any], req: DrawRequest, flavor: Flavor) -> None:
+    """What a model profile adds (easel.profiles): the VAE where each webui takes it, Forge's distilled CFG."""
+    if flavor is Flavor.FORGE:
+        if req.modules:
+            payload.setdefault("override_settings", {})["forge_additional_modules"] = list(req.modules)
+        if req.distilled_cfg_scale is not None:
+            payload["distilled_cfg_scale"] = req.distilled_cfg_scale
+    elif req.vae:
+        payload.setdefault("override_settings", {})["sd_vae"] = req.vae
+
+
 def _values(req: DrawRequest) -> dict[str, Any]:
     return {f: getattr(req, f) for f in req.__dataclass_fields__}
 
@@ -361,6 +382,7 @@ def options_from_request(req: DrawRequest) -> DrawOptions:
     return replace(
         DrawOptions(**same),
         scheduler=req.scheduler or "",
+        preset=None,  # its values are in the request already
         strength=req.strength if req.img2img else None,
         init_image_size=(req.width, req.height) if req.img2img else None,
     )

@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import aiosqlite
 
 from easel.jobs import Job, JobState, Reply, StoredImage
+from easel.presets import Preset, PresetScope
 from easel.request import DrawRequest
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,32 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, part)
     );
     CREATE INDEX result_parts_message ON result_parts(message_id);
+    """,
+    # presets: a member's (scope 'user', scope_id = user id) or a server's (scope 'server', scope_id = guild id);
+    # each member's default preset; a server's overrides of the model profiles (easel.profiles), as JSON.
+    """
+    CREATE TABLE presets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope TEXT NOT NULL,
+        scope_id INTEGER NOT NULL,
+        name TEXT NOT NULL COLLATE NOCASE,
+        options TEXT NOT NULL,
+        created_by INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (scope, scope_id, name)
+    );
+    CREATE TABLE preset_defaults (
+        user_id INTEGER PRIMARY KEY,
+        preset_id INTEGER NOT NULL REFERENCES presets(id) ON DELETE CASCADE
+    );
+    CREATE TABLE model_profiles (
+        guild_id INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_by INTEGER,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, model)
+    );
     """,
 )
 
@@ -167,6 +194,10 @@ _WRITES = frozenset(
         "set_setting",
         "reset_settings",
         "add_result_part",
+        "save_preset",
+        "delete_preset",
+        "set_default_preset",
+        "set_model_profile",
     }
 )
 
@@ -506,3 +537,108 @@ class Store:
         async with self._db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    # ---- presets and a server's model profiles ------------------------------------------------
+
+    @staticmethod
+    def _preset(row: aiosqlite.Row) -> Preset:
+        return Preset(
+            id=row["id"],
+            scope=PresetScope(row["scope"]),
+            scope_id=row["scope_id"],
+            name=row["name"],
+            options=json.loads(row["options"]),
+            created_by=row["created_by"],
+            updated_at=row["updated_at"],
+        )
+
+    async def _one_preset(self, where: str, params: tuple[Any, ...]) -> Preset | None:
+        sql = f"SELECT id, scope, scope_id, name, options, created_by, updated_at FROM presets WHERE {where}"
+        async with self._db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return self._preset(row) if row else None
+
+    @_serialized
+    async def save_preset(self, scope: str, scope_id: int, name: str, options: Mapping[str, Any], *, by: int) -> Preset:
+        """Save a preset, replacing the one of that name (names ignore case) in the same scope."""
+        await self._db.execute(
+            "INSERT INTO presets (scope, scope_id, name, options, created_by, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (scope, scope_id, name) DO UPDATE SET name = excluded.name, options = excluded.options, "
+            "created_by = excluded.created_by, updated_at = excluded.updated_at",
+            (str(scope), scope_id, name, json.dumps(dict(options)), by, time.time()),
+        )
+        await self._db.commit()
+        preset = await self._one_preset("scope = ? AND scope_id = ? AND name = ?", (str(scope), scope_id, name))
+        assert preset is not None
+        return preset
+
+    @_serialized
+    async def get_preset(self, scope: str, scope_id: int, name: str) -> Preset | None:
+        return await self._one_preset("scope = ? AND scope_id = ? AND name = ?", (str(scope), scope_id, name))
+
+    @_serialized
+    async def preset_by_id(self, preset_id: int) -> Preset | None:
+        return await self._one_preset("id = ?", (preset_id,))
+
+    @_serialized
+    async def list_presets(self, scope: str, scope_id: int) -> list[Preset]:
+        async with self._db.execute(
+            "SELECT id, scope, scope_id, name, options, created_by, updated_at FROM presets "
+            "WHERE scope = ? AND scope_id = ? ORDER BY name",
+            (str(scope), scope_id),
+        ) as cur:
+            return [self._preset(r) for r in await cur.fetchall()]
+
+    @_serialized
+    async def count_presets(self, scope: str, scope_id: int) -> int:
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM presets WHERE scope = ? AND scope_id = ?", (str(scope), scope_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @_serialized
+    async def delete_preset(self, preset_id: int) -> bool:
+        """Delete a preset (and its being anyone's default)."""
+        await self._db.execute("DELETE FROM preset_defaults WHERE preset_id = ?", (preset_id,))
+        cur = await self._db.execute("DELETE FROM presets WHERE id = ?", (preset_id,))
+        await self._db.commit()
+        return cur.rowcount > 0
+
+    @_serialized
+    async def set_default_preset(self, user_id: int, preset_id: int | None) -> None:
+        if preset_id is None:
+            await self._db.execute("DELETE FROM preset_defaults WHERE user_id = ?", (user_id,))
+        else:
+            await self._db.execute(
+                "INSERT INTO preset_defaults (user_id, preset_id) VALUES (?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET preset_id = excluded.preset_id",
+                (user_id, preset_id),
+            )
+        await self._db.commit()
+
+    @_serialized
+    async def default_preset(self, user_id: int) -> Preset | None:
+        return await self._one_preset("id = (SELECT preset_id FROM preset_defaults WHERE user_id = ?)", (user_id,))
+
+    @_serialized
+    async def get_model_profiles(self, guild_id: int) -> dict[str, dict[str, Any]]:
+        """A server's overrides of the model profiles: model_name -> {key: value}."""
+        async with self._db.execute("SELECT model, value FROM model_profiles WHERE guild_id = ?", (guild_id,)) as cur:
+            return {row[0]: json.loads(row[1]) for row in await cur.fetchall()}
+
+    @_serialized
+    async def set_model_profile(
+        self, guild_id: int, model: str, values: Mapping[str, Any], *, by: int | None = None
+    ) -> None:
+        """Replace a server's overrides of one model's profile (empty: none)."""
+        if not values:
+            await self._db.execute("DELETE FROM model_profiles WHERE guild_id = ? AND model = ?", (guild_id, model))
+        else:
+            await self._db.execute(
+                "INSERT INTO model_profiles (guild_id, model, value, updated_by, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, model) DO UPDATE SET value = excluded.value, "
+                "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                (guild_id, model, json.dumps(dict(values)), by, time.time()),
+            )
+        await self._db.commit()

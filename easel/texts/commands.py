@@ -7,7 +7,7 @@ why it is down (an address, an exception text: that is in the log), and never so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,11 @@ def help_text(config: Config) -> str:
         "`/draw` draw an image; the result is posted in the channel",
         "`/queue` your jobs and their place in line; `/cancel` your latest job, or the one you name",
         "`/models` the models; `/status` the line and each image server; `/help` this text",
+        "`/preset` save options and draw with them (`/draw preset:`)",
         _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
         "",
         "**/draw options** (only `prompt` is required)",
-        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS),
+        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS if o.help),
         f"Images: {size_limit} (default {d.width}x{d.height}).",
         "",
         f"{per_user}. The settings of every image are written in its PNG file.",
@@ -63,9 +64,12 @@ def models_text(
     *,
     loaded: Mapping[str, str | None] | None = None,
     limit: int = CONTENT_LIMIT,
+    labels: Mapping[str, str] | None = None,
+    hidden: Collection[str] = (),
 ) -> str:
-    """/models: every model, with the backends that have it when there is more than one backend."""
-    names = catalog.model_names()
+    """/models: every model, with the backends that have it when there is more than one backend. ``labels``: a
+    model's display name and description (its profile, easel.texts.presets.model_label); ``hidden``: left out."""
+    names = [n for n in catalog.model_names() if n not in hidden]
     if not names:
         return (
             "No models known yet: no image server has answered. Try again in a minute; if it stays like this, "
@@ -76,7 +80,7 @@ def models_text(
     lines = [f"**{len(names)} model(s)** (pick one with /draw's `model` option; it autocompletes):"]
     for name in names:
         where = catalog.backends_with_model(name)
-        line = f"• {escape(shorten(name, 100))}"
+        line = f"• {escape(shorten((labels or {}).get(name, name), 200))}"
         if several:
             line += f" — {', '.join(escape(shorten(b, 40)) for b in where)}"
         busy = [b for b in where if loaded.get(b) == name]

@@ -1280,6 +1280,9 @@ class FakeWebui:
                 p["denoising_strength"] = 0.5
         p["styles"] = list(p.get("styles") or [])
         p["override_settings"] = dict(p.get("override_settings") or {})
+        if self.flavor == "forge":  # Forge's own request field (Flux), not in the A1111 schema
+            p["distilled_cfg_scale"] = float(payload.get("distilled_cfg_scale") or 3.5)
+            p["distilled_cfg_given"] = payload.get("distilled_cfg_scale") is not None
         return p
 
     def _resolve_sampler(self, p: dict[str, Any]) -> tuple[str, str]:
@@ -1476,6 +1479,14 @@ class FakeWebui:
             extra["Hires upscaler"] = p.get("hr_upscaler") or "Latent"
             if denoise is not None:
                 extra["Denoising strength"] = float(denoise)
+        vae = str(effective.get("sd_vae") or "Automatic")
+        if self.flavor != "forge" and vae not in ("Automatic", "None"):  # a VAE chosen: A1111 writes its name
+            extra["VAE"] = vae.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if self.flavor == "forge":
+            for n, module in enumerate(effective.get("forge_additional_modules") or [], start=1):
+                extra[f"Module {n}"] = str(module).rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            if p.get("distilled_cfg_given"):
+                extra["Distilled CFG Scale"] = p["distilled_cfg_scale"]
         lora_hashes = self._lora_hashes(prompt)
         if lora_hashes:
             extra["Lora hashes"] = lora_hashes
