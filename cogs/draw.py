@@ -15,6 +15,7 @@ from easel.config import Limits
 from easel.errors import RequestError
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
+from easel.loras import complete
 from easel.options import OPTIONS, OptionType
 from easel.request import DrawOptions
 
@@ -56,6 +57,13 @@ async def style_autocomplete(
     return await _choices(interaction, "style", current)
 
 
+async def lora_autocomplete(interaction: discord.Interaction[EaselBot], current: str) -> list[app_commands.Choice[str]]:
+    """The LoRAs the backends list (name, activation text); the items before the last comma are kept, the last one
+    is completed as the user types."""
+    infos = interaction.client.catalog.lora_infos()
+    return [app_commands.Choice(name=label, value=value) for label, value in complete(current, infos)]
+
+
 class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
@@ -70,6 +78,7 @@ class Draw(commands.Cog):
         sampler=sampler_autocomplete,
         scheduler=scheduler_autocomplete,
         style=style_autocomplete,
+        lora=lora_autocomplete,
     )
     @app_commands.choices(
         **{o.name: [app_commands.Choice(name=c, value=c) for c in o.choices] for o in OPTIONS if o.choices}
@@ -91,6 +100,8 @@ class Draw(commands.Cog):
         clip_skip: int | None = None,
         count: int | None = None,
         style: str | None = None,
+        lora: str | None = None,
+        face_fix: str | None = None,
         hires_fix: bool | None = None,
         init_image: discord.Attachment | None = None,
         strength: float | None = None,
@@ -111,6 +122,8 @@ class Draw(commands.Cog):
             clip_skip=clip_skip,
             count=count,
             style=style,
+            lora=lora,
+            face_fix=face_fix,
             hires_fix=hires_fix,
             strength=strength,
             spoiler=spoiler,

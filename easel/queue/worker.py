@@ -101,6 +101,8 @@ class BackendWorkers:
     def _eligible(self, job: Job, backend: Backend) -> bool:
         if backend.name in job.avoid_backends:
             return False
+        if not self.catalog.supports(backend.name, job.request):  # its LoRAs, its face fix (easel.catalog)
+            return False
         model = job.request.model
         if model is None:
             return True
@@ -243,6 +245,7 @@ class BackendWorkers:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
         else:
+            request = self.catalog.fit(backend.name, request)  # how this backend fixes faces
             payload = build_payload(request, model_title=title or model, flavor=backend.flavor)
             call = backend.client.img2img if request.img2img else backend.client.txt2img
             generation = asyncio.create_task(call(payload, task_id=task_id))

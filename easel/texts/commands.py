@@ -38,24 +38,31 @@ def help_text(config: Config) -> str:
     per_user = f"You can have {lim.max_queued_per_user} job(s) waiting at a time"
     if lim.cooldown_seconds:
         per_user += f", and draw once every {lim.cooldown_seconds:g} s"
-    lines = [
+    for width in (60, 30, 16):  # long default names are cut shorter rather than the end of the text
+        lines = _help_lines(d, lim, size_limit, per_user, width)
+        if len("\n".join(lines)) <= CONTENT_LIMIT:
+            break
+    return fit_lines(lines, "…", keep=len(lines))
+
+
+def _help_lines(d: Any, lim: Any, size_limit: str, per_user: str, width: int) -> list[str]:
+    return [
         "**Easel** draws pictures with Stable Diffusion. Jobs wait in a fair line: everyone gets a turn.",
         "",
         "**Commands**",
         "`/draw` draw an image; the result is posted in the channel",
         "`/queue` your jobs, their place in line and when they should start",
         "`/cancel` cancel your latest job, or the one you name",
-        "`/models` the models you can draw with",
+        "`/models` the models, LoRAs and embeddings you can draw with",
         "`/status` the line, what is being drawn, each image server",
         "`/help` this text",
         "",
         "**/draw options** (only `prompt` is required)",
-        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS),
+        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), width))) for o in OPTIONS),
         f"Images: {size_limit} (default {d.width}x{d.height}).",
         "",
         f"{per_user}. The settings of every image are written in its PNG file.",
     ]
-    return fit_lines(lines, "…", keep=len(lines))
 
 
 def models_text(
