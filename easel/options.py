@@ -73,6 +73,9 @@ class CatalogView(Protocol):
     def lora_infos(self) -> list[Any]: ...  # easel.loras.LoraInfo of every backend, one per name
     def lora_trigger(self, name: str) -> str: ...  # the trigger words added with a LoRA ("" = none)
     def face_fix_ok(self, mode: str) -> bool: ...  # some backend can fix faces this way ("on", "adetailer", ...)
+    def backends_with_lora(self, name: str) -> list[str]: ...
+    def embedding_names(self) -> list[str]: ...  # textual inversions, written by name in a prompt
+    def backends_with_embedding(self, name: str) -> list[str]: ...
 
 
 ALL_FLAVORS: frozenset[Flavor] = frozenset(Flavor)

@@ -81,6 +81,9 @@ def models_text(
         )
     loaded = loaded or {}
     several = len(backend_names) > 1
+    extra = _extra_networks_text(catalog, backend_names, limit // 3)
+    if extra:
+        limit -= len(extra) + 1
     lines = [f"**{len(names)} model(s)** (pick one with /draw's `model` option; it autocompletes):"]
     for name in names:
         where = catalog.backends_with_model(name)
@@ -91,7 +94,43 @@ def models_text(
         if busy:
             line += " (loaded)" if not several else f" (loaded on {', '.join(escape(shorten(b, 40)) for b in busy)})"
         lines.append(line)
-    return fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+    text = fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+    return f"{text}\n{extra}" if extra else text
+
+
+def _names_line(head: str, names: Sequence[str], where: Any, backend_names: Sequence[str], room: int) -> str:
+    """``head`` then the names, comma-separated; a name not on every backend says which have it. Cut to ``room``
+    characters with a count of the rest."""
+    every = set(backend_names)
+    parts = []
+    for name in names:
+        part = escape(shorten(name, 60))
+        have = where(name)
+        if len(every) > 1 and set(have) != every:
+            part += f" ({', '.join(escape(shorten(b, 30)) for b in have)})"
+        parts.append(part)
+    line = head
+    for i, part in enumerate(parts):
+        candidate = f"{line}{', ' if i else ' '}{part}"
+        left = len(parts) - i - 1  # after this one
+        if len(candidate) + (len(f" … and {left} more") if left else 0) > room:
+            return f"{line} … and {len(parts) - i} more"
+        line = candidate
+    return line
+
+
+def _extra_networks_text(catalog: CatalogView, backend_names: Sequence[str], room: int) -> str:
+    """The LoRAs and the embeddings (textual inversions) the backends list, for /models ("" = none)."""
+    lines = []
+    lora_names = [i.name for i in catalog.lora_infos()]
+    if lora_names:
+        head = f"**{len(lora_names)} LoRA(s)** (/draw's `lora` option; it autocompletes):"
+        lines.append(_names_line(head, lora_names, catalog.backends_with_lora, backend_names, room // 2))
+    embeddings = catalog.embedding_names()
+    if embeddings:
+        head = f"**{len(embeddings)} embedding(s)** (write the name in a prompt or negative prompt):"
+        lines.append(_names_line(head, embeddings, catalog.backends_with_embedding, backend_names, room // 2))
+    return "\n".join(lines)
 
 
 def _backend_line(b: Any, viewer_id: int | None = None) -> str:
