@@ -16,6 +16,7 @@ from tests.fakes.discord_fake import FakeMessage
 from tests.fakes.webui_fake import FakeWebui
 from tests.helpers import make_config
 
+ADMIN = 333333333333333338
 FREQ = json.dumps({"10_detail": {"detailed": 30, "sharp": 4}})  # add_detail's activation text: "detailed"
 
 
@@ -120,7 +121,19 @@ async def test_a_lora_draw_sends_the_tag_and_the_trigger_once_and_the_buttons_ke
 async def test_bad_loras_are_refused_privately_and_nothing_is_queued(tmp_path: Path) -> None:
     async with easel_with(tmp_path, loras_webui(), limits={"max_loras": 2}) as e:
         assert e.bot is not None
-        await e.bot.policy.set_text(GUILD, "lora_block", "pixel_art_v2", by=MOD)
+        if "cogs.settings" not in e.bot.extensions:
+            await e.bot.load_extension("cogs.settings")
+            await e.bot.sync_commands()
+        e.discord.add_member(GUILD, ADMIN, name="admin", permissions=1 << 5)  # Manage Server
+        told = await e.discord.invoke(
+            "settings",
+            {"key": "lora_block", "value": "pixel_art_v2"},
+            user_id=ADMIN,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            subcommand="set",
+        )
+        assert "lora_block" in (await told.wait_response(5))["data"]["content"]
         cases = [
             ({"lora": "add_detial"}, "No image server has the LoRA add_detial; close names: add_detail."),
             ({"lora": "add_detail:2.5"}, "The weight of LoRA add_detail must be between -2 and 2 (got 2.5)."),
