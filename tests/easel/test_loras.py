@@ -31,9 +31,9 @@ INFOS = [
     LoraInfo("pixel_art_v2", "pixelart", "pixel art, 8bit"),
 ]
 
-NAME = st.text(st.characters(blacklist_characters=",:<>\n\r", blacklist_categories=("Cs", "Cc")), min_size=1).filter(
-    lambda s: s.strip() == s and s
-)
+NAME = st.text(
+    st.characters(blacklist_characters=",:<>\n\r", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
+).filter(lambda s: s.strip() == s and s)
 WEIGHT = st.floats(-2, 2, allow_nan=False).map(lambda w: round(w, 2))
 
 
@@ -118,7 +118,7 @@ def test_triggers_are_added_once() -> None:
 def test_adding_triggers_twice_changes_nothing(prompt: str, triggers: list[str]) -> None:
     once = add_triggers(prompt, triggers)
     assert add_triggers(once, triggers) == once
-    assert once.startswith(prompt)
+    assert once.startswith(prompt) or not prompt.strip()  # a blank prompt becomes the triggers
 
 
 def test_rules() -> None:
