@@ -198,7 +198,7 @@ class Catalog:
     def supports(self, backend: str, request: DrawRequest) -> bool:
         """Whether ``backend`` has every LoRA of ``request`` and can fix faces the way it asks (the routing rule:
         the worker gives a job only to a backend for which this holds)."""
-        if not request.lora and not request.face_fix:
+        if request.upscale or (not request.lora and not request.face_fix):
             return True
         cat = self._by_backend.get(backend)
         if cat is None:

@@ -121,6 +121,9 @@ class BackendWorkers:
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
                 await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+            elif not any(self.catalog.supports(b, job.request) for b in self.backends):  # its LoRAs, its face fix
+                self._take(job)
+                await self._fail(job, "No image server has this job's LoRAs or face fix any more.", error_id=None)
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0

@@ -222,3 +222,24 @@ async def test_face_fix_jobs_go_to_a_backend_that_can(tmp_path: Path) -> None:
         await e.discord.wait_until(lambda: detailer.completed_count >= 2, timeout=15)
         assert len(detailer.generations) == 2 and plain.generations == []
         assert detailer.face_fixes == [("adetailer", "face_yolov8n.pt")] * 2
+
+
+async def test_trigger_words_face_the_content_rules_like_the_prompt(tmp_path: Path) -> None:
+    """A LoRA's activation text joins the prompt after the user typed it: the server's banned words and the rule no
+    setting turns off see it too."""
+    from easel.safety.prompts import REFUSED_MINORS_SEXUAL
+
+    meta = {"spicy": {"activation text": "nude"}, "badword": {"activation text": "forbidden"}}
+    webui = FakeWebui(loras=["spicy", "badword", "add_detail"], lora_metadata=meta)
+    async with easel_with(tmp_path, webui, loras={"add_detail": {"trigger": "forbidden too"}}) as e:
+        assert e.bot is not None
+        await e.bot.policy.set_text(GUILD, "banned_words", "forbidden", by=MOD)
+        inter = await e.draw(prompt="a toddler at the beach", lora="spicy")
+        assert REFUSED_MINORS_SEXUAL in inter.response["data"]["content"]
+        for lora in ("badword", "add_detail"):
+            inter = await e.draw(prompt="a quiet lake", lora=lora)
+            assert "contains a word this server doesn't allow" in inter.response["data"]["content"]
+        assert e.bot.queue.queued_jobs() == [] and webui.generations == []
+        await e.draw(prompt="a quiet lake", lora="spicy")
+        await e.result_for(ALICE)
+        assert webui.generations[-1]["prompt"] == "a quiet lake, nude <lora:spicy:0.8>"
