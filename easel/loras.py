@@ -295,8 +295,8 @@ def lora_info_from_api(item: Any) -> LoraInfo | None:
     if not isinstance(item, Mapping):
         return None
     name = item.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        return None
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or any(c in name for c in ",<>\n"):
+        return None  # a name that can't be written in the option or a tag
     alias = item.get("alias")
     meta = item.get("metadata")
     activation = ""
