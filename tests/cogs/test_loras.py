@@ -243,3 +243,17 @@ async def test_trigger_words_face_the_content_rules_like_the_prompt(tmp_path: Pa
         await e.draw(prompt="a quiet lake", lora="spicy")
         await e.result_for(ALICE)
         assert webui.generations[-1]["prompt"] == "a quiet lake, nude <lora:spicy:0.8>"
+
+
+async def test_models_lists_the_embeddings_and_loras_with_their_backends(tmp_path: Path) -> None:
+    one = FakeWebui(loras=["add_detail"], embeddings=["EasyNegative", "bad_hands_5"])
+    two = FakeWebui(loras=["add_detail", "pixel_art_v2"], embeddings=["EasyNegative"])
+    async with easel_with(tmp_path, one, two) as e:
+        inter = await e.discord.invoke("models", None, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        text = str((await inter.wait_response(5))["data"]["content"])
+        assert inter.ephemeral
+        assert (
+            "**2 embedding(s)** (write the name in a prompt or negative prompt): bad\\_hands\\_5 (gpu0), EasyNegative"
+            in text
+        )
+        assert "**2 LoRA(s)** (/draw's `lora` option; it autocompletes): add\\_detail, pixel\\_art\\_v2 (gpu1)" in text
