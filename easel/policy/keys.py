@@ -17,6 +17,7 @@ from typing import Any
 
 from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
 from easel.errors import PolicyError
+from easel.i18n import _
 from easel.options import (
     BY_LIMIT,
     BY_NAME,
@@ -457,10 +458,12 @@ def _lora_names(key: str, value: Any) -> tuple[str, ...]:
         if not name:
             continue
         if len(name) > 200 or any(c in name for c in "<>:"):
-            raise PolicyError(f"{_quote(name)} is not a LoRA name: write names as /draw's lora option lists them.")
+            raise PolicyError(
+                _("{name} is not a LoRA name: write names as /draw's lora option lists them.").format(name=_quote(name))
+            )
         names.setdefault(name.casefold(), name)
     if len(names) > MAX_LIST_ENTRIES:
-        raise PolicyError(f"{key} can hold at most {MAX_LIST_ENTRIES} entries.")
+        raise PolicyError(_("{key} can hold at most {n} entries.").format(key=key, n=MAX_LIST_ENTRIES))
     return tuple(names.values())
 
 

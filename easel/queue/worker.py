@@ -29,6 +29,7 @@ from easel.backends.webui import (
 )
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.i18n import _
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -123,7 +124,7 @@ class BackendWorkers:
                 await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
             elif not any(self.catalog.supports(b, job.request) for b in self.backends):  # its LoRAs, its face fix
                 self._take(job)
-                await self._fail(job, "No image server has this job's LoRAs or face fix any more.", error_id=None)
+                await self._fail(job, _("No image server has this job's LoRAs or face fix any more."), error_id=None)
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
+from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
 from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
 
@@ -113,8 +114,8 @@ def _names_line(head: str, names: Sequence[str], where: Any, backend_names: Sequ
     for i, part in enumerate(parts):
         candidate = f"{line}{', ' if i else ' '}{part}"
         left = len(parts) - i - 1  # after this one
-        if len(candidate) + (len(f" … and {left} more") if left else 0) > room:
-            return f"{line} … and {len(parts) - i} more"
+        if len(candidate) + (len(_(" … and {n} more").format(n=left)) if left else 0) > room:
+            return line + _(" … and {n} more").format(n=len(parts) - i)
         line = candidate
     return line
 
@@ -124,11 +125,11 @@ def _extra_networks_text(catalog: CatalogView, backend_names: Sequence[str], roo
     lines = []
     lora_names = [i.name for i in catalog.lora_infos()]
     if lora_names:
-        head = f"**{len(lora_names)} LoRA(s)** (/draw's `lora` option; it autocompletes):"
+        head = _("**{n} LoRA(s)** (/draw's `lora` option; it autocompletes):").format(n=len(lora_names))
         lines.append(_names_line(head, lora_names, catalog.backends_with_lora, backend_names, room // 2))
     embeddings = catalog.embedding_names()
     if embeddings:
-        head = f"**{len(embeddings)} embedding(s)** (write the name in a prompt or negative prompt):"
+        head = _("**{n} embedding(s)** (write the name in a prompt or negative prompt):").format(n=len(embeddings))
         lines.append(_names_line(head, embeddings, catalog.backends_with_embedding, backend_names, room // 2))
     return "\n".join(lines)
 
