@@ -15,6 +15,7 @@ from easel.config import Limits
 from easel.errors import RequestError
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
+from easel.loras import complete
 from easel.options import OPTIONS, OptionType
 from easel.request import DrawOptions
 from easel.texts.presets import model_label, preset_choices
@@ -75,6 +76,13 @@ async def preset_autocomplete(
     return [app_commands.Choice(name=n, value=v) for n, v in preset_choices(found, interaction.user.id)]
 
 
+async def lora_autocomplete(interaction: discord.Interaction[EaselBot], current: str) -> list[app_commands.Choice[str]]:
+    """The LoRAs the backends list (name, activation text); the items before the last comma are kept, the last one
+    is completed as the user types."""
+    infos = interaction.client.catalog.lora_infos()
+    return [app_commands.Choice(name=label, value=value) for label, value in complete(current, infos)]
+
+
 class Draw(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
@@ -90,6 +98,7 @@ class Draw(commands.Cog):
         scheduler=scheduler_autocomplete,
         style=style_autocomplete,
         preset=preset_autocomplete,
+        lora=lora_autocomplete,
     )
     @app_commands.choices(
         **{o.name: [app_commands.Choice(name=c, value=c) for c in o.choices] for o in OPTIONS if o.choices}
@@ -111,6 +120,8 @@ class Draw(commands.Cog):
         clip_skip: int | None = None,
         count: int | None = None,
         style: str | None = None,
+        lora: str | None = None,
+        face_fix: str | None = None,
         hires_fix: bool | None = None,
         init_image: discord.Attachment | None = None,
         strength: float | None = None,
@@ -132,6 +143,8 @@ class Draw(commands.Cog):
             clip_skip=clip_skip,
             count=count,
             style=style,
+            lora=lora,
+            face_fix=face_fix,
             hires_fix=hires_fix,
             strength=strength,
             spoiler=spoiler,

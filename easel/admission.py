@@ -201,6 +201,12 @@ class Admission:
                     self.queue.check_user(ctx.user_id, guild_id=ctx.guild_id, **queue_limits)
                 mode = nsfw_mode(settings, ctx)
                 request = await self._build(ask, settings, prompt, negative, spoiler, mode)
+                if request.prompt != prompt and not ask.upscale:  # LoRA trigger words joined it: check them too
+                    _, added, _ = await self.policy.gate(
+                        settings, ctx, request.prompt, request.negative_prompt, img2img=ask.img2img, spoiler=spoiler
+                    )
+                    await self.guard.check(ctx, added)
+                    request = replace(request, prompt=added)
                 request = replace(request, nsfw_check=mode)
                 check_request_limits(request, settings)
                 job = Job(

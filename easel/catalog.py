@@ -1,4 +1,4 @@
-"""What the backends can draw with: models, samplers, schedulers, styles, upscalers.
+"""What the backends can draw with: models, samplers, schedulers, styles, upscalers, LoRAs, embeddings, face fix.
 
 Fetched from each webui and refreshed in the background; autocomplete and validation read this cache
 and never call a webui while a user waits.
@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
+from easel import faces
 from easel.backends.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
+from easel.loras import LoraInfo, lora_info_from_api
+
+if TYPE_CHECKING:
+    from easel.request import DrawRequest
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,17 @@ class BackendCatalog:
     upscalers: tuple[str, ...] = ()
     loaded_model: str | None = None  # model_name of the checkpoint the webui has loaded
     fetched_at: float = field(default_factory=time.time)
+    loras: tuple[LoraInfo, ...] = ()
+    embeddings: tuple[str, ...] = ()  # textual inversions usable with the loaded model ("loaded" in the webui's list)
+    adetailer: bool = False  # the ADetailer extension answers (its script is listed for txt2img)
+    ad_models: tuple[str, ...] = ()  # ADetailer's detection models (face_yolov8n.pt ...)
+    face_restorers: tuple[str, ...] = ()  # CodeFormer, GFPGAN (restore_faces)
+
+    def has_lora(self, name: str) -> bool:
+        return any(i.matches(name) for i in self.loras)
+
+    def face_fixer(self, mode: str) -> faces.FaceFixer | None:
+        return faces.pick(mode, adetailer=self.adetailer, ad_models=self.ad_models, restorers=self.face_restorers)
 
 
 def _model_keys(m: ModelInfo) -> set[str]:
@@ -72,13 +90,17 @@ class Catalog:
         if loaded_title:
             loaded = next((m.model_name for m in models if loaded_title.lower() in _model_keys(m)), None)
         cat = BackendCatalog(models, samplers, schedulers, styles, upscalers, loaded)
+        cat = replace(cat, **await _extras(client))
         self._by_backend[backend] = cat
         log.info(
-            "catalog: %s has %d models, %d samplers, %d styles (loaded: %s)",
+            "catalog: %s has %d models, %d samplers, %d styles, %d LoRAs, %d embeddings, face fix: %s (loaded: %s)",
             scrub_credentials(backend),
             len(models),
             len(samplers),
             len(styles),
+            len(cat.loras),
+            len(cat.embeddings),
+            "ADetailer" if cat.adetailer else ", ".join(cat.face_restorers) or "none",
             loaded,
         )
         return cat
@@ -151,6 +173,56 @@ class Catalog:
     def has_style(self, name: str) -> bool:
         return _match(tuple(self.styles()), name) is not None
 
+    # ---- LoRAs, embeddings, face fix --------------------------------------------------------
+
+    def lora_infos(self) -> list[LoraInfo]:
+        """Every backend's LoRAs, one per name (case-insensitively), sorted by name."""
+        seen: dict[str, LoraInfo] = {}
+        for cat in self._by_backend.values():
+            for info in cat.loras:
+                known = seen.get(info.name.casefold())
+                if known is None or (not known.activation and info.activation):
+                    seen[info.name.casefold()] = info
+        return sorted(seen.values(), key=lambda i: i.name.casefold())
+
+    def lora_trigger(self, name: str) -> str:
+        """The activation text a backend lists for the LoRA ``name`` ("" = none)."""
+        low = name.casefold()
+        return next((i.activation for i in self.lora_infos() if i.name.casefold() == low), "")
+
+    def backends_with_lora(self, name: str) -> list[str]:
+        return [b for b, cat in self._by_backend.items() if cat.has_lora(name)]
+
+    def embedding_names(self) -> list[str]:
+        return sorted(set(self._all("embeddings")), key=str.lower)
+
+    def backends_with_embedding(self, name: str) -> list[str]:
+        return [b for b, cat in self._by_backend.items() if name in cat.embeddings]
+
+    def face_fix_ok(self, mode: str) -> bool:
+        """Some backend can fix faces this way (``on``, ``adetailer``, ``codeformer``, ``gfpgan``)."""
+        return any(cat.face_fixer(mode) is not None for cat in self._by_backend.values())
+
+    def supports(self, backend: str, request: DrawRequest) -> bool:
+        """Whether ``backend`` has every LoRA of ``request`` and can fix faces the way it asks (the routing rule:
+        the worker gives a job only to a backend for which this holds)."""
+        if request.upscale or (not request.lora and not request.face_fix):
+            return True
+        cat = self._by_backend.get(backend)
+        if cat is None:
+            return False
+        if any(not cat.has_lora(ref.name) for ref in request.loras):
+            return False
+        return not request.face_fix or cat.face_fixer(request.face_fix) is not None
+
+    def fit(self, backend: str, request: DrawRequest) -> DrawRequest:
+        """``request`` as ``backend`` runs it: the way it fixes faces chosen (ADetailer or restoration)."""
+        if not request.face_fix:
+            return request
+        cat = self._by_backend.get(backend)
+        fixer = cat.face_fixer(request.face_fix) if cat is not None else None
+        return replace(request, face_fixer=fixer.encode() if fixer is not None else "")
+
     def search(self, kind: str, text: str, limit: int = 25) -> list[str]:
         """Autocomplete: names of ``kind`` containing ``text`` (prefix matches first), at most ``limit``."""
         items = {
@@ -164,3 +236,45 @@ class Catalog:
         hits = [i for i in items if low in i.lower()]
         hits.sort(key=lambda i: (not i.lower().startswith(low), i.lower()))
         return [h[:100] for h in hits[:limit]]
+
+
+async def _optional(client: WebuiClient, route: str) -> Any:
+    """A list a webui may not have (an extension's, or a route another flavour lacks): None when it can't answer."""
+    try:
+        return await client.get_json(route)
+    except WebuiError as exc:
+        log.debug("catalog: %s unavailable: %s", route, exc)
+        return None
+
+
+def _embedding_names(data: Any) -> tuple[str, ...]:
+    """``{loaded: {name: item}, skipped: ...}`` (A1111, Forge) or ``{loaded: [names]}`` (SD.Next): the loaded ones."""
+    loaded = data.get("loaded") if isinstance(data, Mapping) else None
+    names = loaded.keys() if isinstance(loaded, Mapping) else loaded if isinstance(loaded, list) else ()
+    return tuple(sorted({n for n in names if isinstance(n, str) and n.strip()}, key=str.lower))
+
+
+def _restorer_names(data: Any) -> tuple[str, ...]:
+    items = data if isinstance(data, list) else ()
+    return tuple(str(i["name"]) for i in items if isinstance(i, Mapping) and isinstance(i.get("name"), str))
+
+
+async def _extras(client: WebuiClient) -> dict[str, Any]:
+    """LoRAs, embeddings, ADetailer and face restorers: each optional (a webui without one still draws)."""
+    loras = await _optional(client, "/sdapi/v1/loras")
+    infos = tuple(i for i in (lora_info_from_api(x) for x in (loras if isinstance(loras, list) else ())) if i)
+    scripts = await _optional(client, "/sdapi/v1/scripts")
+    txt2img = scripts.get("txt2img") if isinstance(scripts, Mapping) else None
+    adetailer = isinstance(txt2img, list) and any(str(s).casefold() == "adetailer" for s in txt2img)
+    ad_models: tuple[str, ...] = ()
+    if adetailer:
+        data = await _optional(client, "/adetailer/v1/ad_model")
+        models = data.get("ad_model") if isinstance(data, Mapping) else None
+        ad_models = tuple(m for m in models if isinstance(m, str)) if isinstance(models, list) else ()
+    return {
+        "loras": infos,
+        "embeddings": _embedding_names(await _optional(client, "/sdapi/v1/embeddings")),
+        "adetailer": adetailer,
+        "ad_models": ad_models,
+        "face_restorers": _restorer_names(await _optional(client, "/sdapi/v1/face-restorers")),
+    }

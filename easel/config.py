@@ -22,7 +22,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from easel.options import BY_LIMIT, BY_NAME, DEFAULTS_KEYS, RangeError, checked, defaults_type, defaults_value
+from easel.options import (
+    BY_LIMIT,
+    BY_NAME,
+    DEFAULTS_KEYS,
+    LORA_WEIGHT_DEFAULT,
+    LORA_WEIGHT_MAX,
+    LORA_WEIGHT_MIN,
+    RangeError,
+    checked,
+    defaults_type,
+    defaults_value,
+)
 
 T = TypeVar("T")
 
@@ -65,7 +76,8 @@ Defaults = make_dataclass(
     [
         (o.name, defaults_type(o) if defaults_value(o) is not None else defaults_type(o) | None, defaults_value(o))
         for o in DEFAULTS_KEYS
-    ],
+    ]
+    + [("lora_weight", float, LORA_WEIGHT_DEFAULT)],  # the weight of a LoRA named without one (easel.loras)
     frozen=True,
 )
 Defaults.__module__ = __name__
@@ -86,6 +98,7 @@ class Limits:
     max_init_image_pixels: int = 16 * 1024 * 1024
     max_queue_length: int = 1000  # jobs waiting in all (every server)
     max_queued_per_guild: int = 200  # jobs waiting from one server
+    max_loras: int = 5  # LoRAs in one request (the lora option and <lora:...> tags together)
 
 
 @dataclass(frozen=True)
@@ -330,6 +343,14 @@ class PresetsConfig:
 
 
 @dataclass(frozen=True)
+class LoraConfig:
+    """``[loras.<name>]``: what the admin says about one LoRA. ``trigger``: the words added to the prompt with it
+    (None: the activation text the webui lists; "" = none)."""
+
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     discord: DiscordConfig
     backends: tuple[BackendConfig, ...]
@@ -347,6 +368,7 @@ class Config:
     tools: ToolsConfig = ToolsConfig()
     models: tuple[ModelProfile, ...] = ()  # [[models]]: per-checkpoint profiles (easel.profiles)
     presets: PresetsConfig = PresetsConfig()
+    loras: Mapping[str, LoraConfig] = field(default_factory=dict)  # [loras.<name>], keys casefolded
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -397,8 +419,12 @@ def _simple(cls: type[T], table: Mapping[str, Any], where: str) -> T:
 
 def _defaults(table: Mapping[str, Any], limits: Limits) -> Any:
     """``[defaults]``: every key of the option table with ``defaults_key``, checked against ``limits``."""
-    _check_unknown(table, {o.name for o in DEFAULTS_KEYS}, "[defaults]")
+    _check_unknown(table, {o.name for o in DEFAULTS_KEYS} | {"lora_weight"}, "[defaults]")
     values: dict[str, Any] = {}
+    weight = _take(table, "lora_weight", float, LORA_WEIGHT_DEFAULT, "defaults")
+    if not LORA_WEIGHT_MIN <= weight <= LORA_WEIGHT_MAX:
+        raise ConfigError(f"defaults.lora_weight: must be between {LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}")
+    values["lora_weight"] = weight
     for o in DEFAULTS_KEYS:
         value = _take(table, o.name, defaults_type(o), defaults_value(o), "defaults")
         if checked(o) and value is not None:
@@ -674,6 +700,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "tools",
         "models",
         "presets",
+        "loras",
     }
     _check_unknown(raw, sections, "config")
 
@@ -766,6 +793,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         tools=tools,
         models=_profiles(raw),
         presets=presets,
+        loras=_loras(_table(raw, "loras")),
     )
 
 
@@ -782,6 +810,23 @@ def _tools(table: Mapping[str, Any]) -> ToolsConfig:
     if not 1 <= tools.max_images <= 25:
         raise ConfigError("tools.max_images: must be in [1, 25]")
     return tools
+
+
+def _loras(table: Mapping[str, Any]) -> dict[str, LoraConfig]:
+    """``[loras.<name>] trigger = "..."`` per LoRA (the name as the webui lists it, matched case-insensitively)."""
+    out: dict[str, LoraConfig] = {}
+    for name, value in table.items():
+        where = f"loras.{name}"
+        if not isinstance(value, dict):
+            raise ConfigError(f'[{where}]: expected a table, e.g. [loras.add_detail] trigger = "..."')
+        _check_unknown(value, {"trigger"}, f"[{where}]")
+        trigger = value.get("trigger")
+        if trigger is not None:
+            trigger = " ".join(_take(value, "trigger", str, "", where).split())
+            if len(trigger) > 200 or any(c in trigger for c in "<>"):
+                raise ConfigError(f"{where}.trigger: at most 200 characters, no < or >")
+        out[name.strip().casefold()] = LoraConfig(trigger=trigger)
+    return out
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, missing_ok: bool = False) -> Config:

@@ -52,6 +52,7 @@ class Catalog(StrEnum):
     SAMPLER = "sampler"
     SCHEDULER = "scheduler"
     STYLE = "style"
+    LORA = "lora"
 
 
 class CatalogView(Protocol):
@@ -70,6 +71,12 @@ class CatalogView(Protocol):
     def styles(self) -> list[str]: ...
     def backends_with_model(self, model_name: str) -> list[str]: ...
     def model_hash(self, model_name: str) -> str | None: ...
+    def lora_infos(self) -> list[Any]: ...  # easel.loras.LoraInfo of every backend, one per name
+    def lora_trigger(self, name: str) -> str: ...  # the trigger words added with a LoRA ("" = none)
+    def face_fix_ok(self, mode: str) -> bool: ...  # some backend can fix faces this way ("on", "adetailer", ...)
+    def backends_with_lora(self, name: str) -> list[str]: ...
+    def embedding_names(self) -> list[str]: ...  # textual inversions, written by name in a prompt
+    def backends_with_embedding(self, name: str) -> list[str]: ...
 
 
 ALL_FLAVORS: frozenset[Flavor] = frozenset(Flavor)
@@ -224,6 +231,15 @@ def _fmt(value: Any) -> str:
 
 
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
+
+
+# /draw lora: weights (the webui takes any number; past these the picture falls apart).
+LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 2.0
+LORA_WEIGHT_DEFAULT = 0.8  # [defaults] lora_weight
+
+# /draw face_fix: "on" uses ADetailer where a backend has it, else the webui's own face restoration; the others ask
+# for one way (a restorer by name: the webui's restore_faces with that model).
+FACE_FIX_CHOICES: tuple[str, ...] = ("off", "on", "adetailer", "codeformer", "gfpgan")
 
 
 def ratio_of(aspect: str) -> tuple[int, int]:
@@ -424,6 +440,24 @@ OPTIONS: tuple[Option, ...] = (
         server_default=True,
         setting_description="Default webui prompt style",
         catalog=Catalog.STYLE,
+    ),
+    Option(
+        "lora",
+        OptionType.STR,
+        "LoRAs: name or name:weight, comma-separated (weights -2 to 2)",
+        "name:weight (-2 to 2), comma-separated",
+        catalog=Catalog.LORA,
+    ),
+    Option(
+        "face_fix",
+        OptionType.CHOICE,
+        "Fix faces (ADetailer where the image server has it, else its face restoration)",
+        "fix faces",
+        default="off",
+        defaults_key=True,
+        server_default=True,
+        setting_description="Default face fix (off, on, adetailer, codeformer, gfpgan)",
+        choices=FACE_FIX_CHOICES,
     ),
     Option(
         "hires_fix",

@@ -13,7 +13,10 @@ from typing import Any
 
 from easel.config import ZERO_WIDTH, Config, NsfwCheck
 from easel.errors import RequestError
+from easel.faces import FaceFixer, apply_face_fix, face_fix_from_infotext
+from easel.i18n import _
 from easel.infotext import Infotext
+from easel.loras import LoraRef, add_triggers, extract_tags, format_spec, format_tags, merge, parse_spec, resolve
 from easel.options import (
     MAX_SEED,
     NUMERIC,
@@ -60,6 +63,8 @@ class DrawOptions:
     clip_skip: int | None = None
     count: int | None = None
     style: str | None = None
+    lora: str | None = None  # "name", "name:weight", several comma-separated
+    face_fix: str | None = None  # "off", "on", "adetailer", "codeformer", "gfpgan"
     hires_fix: bool | None = None
     strength: float | None = None
     spoiler: bool | None = None
@@ -85,6 +90,12 @@ class DrawRequest:
     clip_skip: int | None = None  # None = the webui's own setting
     count: int = 1
     style: str | None = None
+    # The LoRAs as the backends list them, "name:weight, ..." (the tags are put in the prompt by build_payload; their
+    # trigger words are already in ``prompt``). "" = none (and in jobs stored before LoRAs).
+    lora: str = ""
+    face_fix: str | None = None  # None = off (and in jobs stored before face fix)
+    # How the backend running the job fixes faces (easel.faces.FaceFixer.encode), set when it starts: "" = not chosen.
+    face_fixer: str = ""
     hires_fix: bool = False
     hires_upscaler: str = "Latent"
     hires_scale: float = 2.0
@@ -115,6 +126,16 @@ class DrawRequest:
     nsfw_check: NsfwCheck = NsfwCheck.OFF
     init_image: bytes | None = field(default=None, repr=False, compare=False)  # PNG, re-encoded by Easel
     mask: bytes | None = field(default=None, repr=False, compare=False)  # inpainting mask (white: repaint); not stored
+
+    @property
+    def loras(self) -> tuple[LoraRef, ...]:
+        """The LoRAs of ``lora`` (validated when the request was built)."""
+        if not self.lora:
+            return ()
+        try:
+            return parse_spec(self.lora, 1.0)
+        except RequestError:  # a stored value no longer readable: drawn without (never happens for built requests)
+            return ()
 
     @property
     def kind(self) -> str:
@@ -240,6 +261,51 @@ def _aspect(opts: DrawOptions, cfg: Config, img2img: bool) -> str | None:
     return None if value == "default" else value
 
 
+def lora_default_weight(cfg: Config, model: str | None) -> float:
+    """The weight of a LoRA named without one: ``[defaults] lora_weight``. (The hook for a model profile's own
+    default: it would be looked up here by ``model``.)"""
+    return float(cfg.defaults.lora_weight)
+
+
+def _loras(
+    prompt: str, opts: DrawOptions, cfg: Config, catalog: CatalogView | None, model: str | None
+) -> tuple[str, str]:
+    """The prompt without its ``<lora:...>`` tags and with the LoRAs' trigger words (once), and the request's
+    ``lora`` value: the tags' LoRAs and then the option's, under the names the backends list."""
+    weight = lora_default_weight(cfg, model)
+    rest, typed = extract_tags(prompt, weight)
+    refs = merge(typed, parse_spec(opts.lora or "", weight))
+    if not refs:
+        return prompt, ""
+    known = catalog is not None and catalog.known
+    if known:
+        refs = resolve(refs, catalog.lora_infos())  # type: ignore[union-attr]
+    triggers = []
+    for ref in refs:
+        admin = cfg.loras.get(ref.name.casefold())
+        if admin is not None and admin.trigger is not None:
+            triggers.append(admin.trigger)
+        elif known:
+            triggers.append(catalog.lora_trigger(ref.name))  # type: ignore[union-attr]
+    return add_triggers(rest, triggers), format_spec(refs)
+
+
+def _face_fix(opts: DrawOptions, cfg: Config, catalog: CatalogView | None) -> str | None:
+    """The face fix asked for (the user's, else the default); None: off. Refused when no backend can do it."""
+    given = opts.face_fix if opts.face_fix is not None else cfg.defaults.face_fix
+    try:
+        value = option("face_fix").check(given or "off")
+    except RangeError as exc:
+        raise RequestError(str(exc)) from None
+    if value == "off":
+        return None
+    if catalog is not None and catalog.known and not catalog.face_fix_ok(value):
+        raise RequestError(
+            _("No image server here can fix faces with {mode}; try face_fix:on, or leave it off.").format(mode=value)
+        )
+    return value
+
+
 def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = None) -> DrawRequest:
     """Validate user options against the config limits and the backends' catalog."""
     d, lim = cfg.defaults, cfg.limits
@@ -292,6 +358,9 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         if style is not None and not catalog.has_style(style):
             raise RequestError(f"Unknown style {style!r}: pick one from the list.")
 
+    prompt, lora = _loras(prompt, opts, cfg, catalog, model)
+    face_fix = _face_fix(opts, cfg, catalog)
+
     hires = bool(opts.hires_fix) and not img2img
     if opts.hires_fix and img2img:
         raise RequestError("hires_fix applies to text-to-image only; leave it off with an init_image.")
@@ -305,6 +374,8 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         **numbers,
         aspect=aspect,
         style=style,
+        lora=lora,
+        face_fix=face_fix,
         hires_fix=hires,
         hires_upscaler=h.upscaler,
         hires_scale=h.scale,
@@ -333,6 +404,9 @@ def build_payload(
         "save_images": False,
     }
     apply_payload(payload, _values(req), flavor)
+    if req.lora:
+        payload["prompt"] = f"{req.prompt} {format_tags(req.loras)}".strip()
+    apply_face_fix(payload, req.face_fix, FaceFixer.decode(req.face_fixer), flavor)
     if req.style:
         payload["styles"] = [req.style]
     if req.subseed_strength > 0:
@@ -383,6 +457,7 @@ def options_from_request(req: DrawRequest) -> DrawOptions:
         DrawOptions(**same),
         scheduler=req.scheduler or "",
         preset=None,  # its values are in the request already
+        face_fix=req.face_fix or "off",  # off stays off, whatever the default is now
         strength=req.strength if req.img2img else None,
         init_image_size=(req.width, req.height) if req.img2img else None,
     )
@@ -419,6 +494,7 @@ def options_from_infotext(info: Infotext) -> DrawOptions:
         model=info.params.get("Model"),
         sampler=info.params.get("Sampler"),
         scheduler=None if schedule in (None, "Automatic") else schedule,
+        face_fix=face_fix_from_infotext(info.params) or "off",  # the LoRAs are in the prompt's tags
         width=size[0] if size else None,
         height=size[1] if size else None,
         **numbers,

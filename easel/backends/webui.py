@@ -854,6 +854,11 @@ class WebuiClient:
         """LoRA names as used in ``<lora:name:weight>``."""
         return await self._names("/sdapi/v1/loras", "name")
 
+    async def get_json(self, route: str) -> Any:
+        """The JSON of a GET list route, as the webui answers it (the catalog reads LoRAs with their metadata,
+        embeddings, scripts, ADetailer models, face restorers)."""
+        return await self._get(route)
+
     # ---- utilities ------------------------------------------------------------
 
     async def extra_single_image(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from easel.config import SafetyConfig
 from easel.errors import PolicyError
+from easel.loras import check_rules
 from easel.options import SERVER_LIMITS
 from easel.policy.effective import EffectiveSettings
 from easel.policy.words import (
@@ -153,3 +154,4 @@ def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
         value = getattr(req, opt.name, None)
         if value is not None and value > top:
             raise PolicyError(f"This server allows at most {top} {opt.noun or opt.name}.")
+    check_rules(req.loras, allow=settings.lora_allow, block=settings.lora_block, max_loras=lim.max_loras)

@@ -44,6 +44,8 @@ class EffectiveSettings:
     guild_id: int | None = None
     channel_id: int | None = None
     log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
+    lora_allow: tuple[str, ...] = ()  # only these LoRAs (none: every LoRA not blocked)
+    lora_block: tuple[str, ...] = ()
 
     @property
     def defaults(self) -> Defaults:
@@ -101,6 +103,7 @@ def effective(
             **{f.name: getattr(top, f.name) for f in fields(Limits)},
             **{key: min(pick(key, getattr(top, key)), getattr(top, key)) for key in BY_LIMIT},
             "max_queued_per_user": min(pick("max_queued_per_user", top.max_queued_per_user), top.max_queued_per_user),
+            "max_loras": min(pick("max_loras", top.max_loras), top.max_loras),
             "cooldown_seconds": max(pick("cooldown_seconds", top.cooldown_seconds), top.cooldown_seconds),
         }
     )
@@ -131,7 +134,15 @@ def effective(
     if safety.nsfw_check is NsfwCheck.REFUSE:  # a global refuse can't be loosened (a stored value from before)
         nsfw_check = NsfwCheck.REFUSE
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
-    for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users", "log_channel"):
+    for key in (
+        "allowed_channels",
+        "banned_words",
+        "strip_words",
+        "blocked_users",
+        "log_channel",
+        "lora_allow",
+        "lora_block",
+    ):
         sources[key] = "server" if getattr(g, key) else "global"
     sources["role_overrides"] = "server" if g.role_overrides else "global"
     sources["paused"] = "server" if g.paused else "global"
@@ -156,4 +167,6 @@ def effective(
         guild_id=guild_id,
         channel_id=channel_id,
         log_channel=g.log_channel,
+        lora_allow=g.lora_allow,
+        lora_block=g.lora_block,
     )

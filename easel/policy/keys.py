@@ -17,6 +17,7 @@ from typing import Any
 
 from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
 from easel.errors import PolicyError
+from easel.i18n import _
 from easel.options import (
     BY_LIMIT,
     BY_NAME,
@@ -160,6 +161,7 @@ SETTINGS: dict[str, SettingSpec] = {
         _spec("max_queued_per_user", SettingKind.LIMITS, T.INT, "Jobs one user may have waiting or running"),
         _spec("cooldown_seconds", SettingKind.LIMITS, T.FLOAT, "Seconds between two /draw of one user"),
         _spec("daily_quota", SettingKind.LIMITS, T.INT, "Drawings per user per UTC day (0 = no quota)"),
+        _spec("max_loras", SettingKind.LIMITS, T.INT, "Most LoRAs in one request (lora option and <lora:…> tags)"),
         _spec(
             "allowed_channels",
             P,
@@ -198,6 +200,14 @@ SETTINGS: dict[str, SettingSpec] = {
             "<lora:…>/<hypernet:…> tags in prompts: allow or strip",
             choices=EXTRA_NETWORK_CHOICES,
         ),
+        _spec(
+            "lora_allow",
+            P,
+            T.WORDS,
+            "Only these LoRAs may be used (comma-separated names; empty = all but lora_block)",
+            channel=False,
+        ),
+        _spec("lora_block", P, T.WORDS, "LoRAs that may not be used (comma-separated names)", channel=False),
         _spec("banned_words", P, T.WORDS, "Words refused in prompts (comma-separated; re: = regex)", channel=False),
         _spec("strip_words", P, T.WORDS, "Words removed silently from prompts (comma-separated)", channel=False),
         _spec("negative_prefix", P, T.STR, "Always put at the start of the negative prompt"),
@@ -384,7 +394,7 @@ def validate_value(
         value = str(value).strip()
         if len(value) > top.max_prompt_length:
             raise PolicyError(f"{key} is {len(value)} characters; the limit is {top.max_prompt_length}.")
-    elif key == "max_queued_per_user":
+    elif key in ("max_queued_per_user", "max_loras"):
         value = _finite(key, value)
         if value < 1 or value != int(value):
             raise PolicyError(f"{key} must be a whole number, at least 1 (got {value:g}).")
@@ -416,6 +426,8 @@ def validate_value(
             raise PolicyError("extra_networks is set to strip for the whole bot; a server can't allow them.")
         if key == "nsfw_check" and value != "refuse" and safety.nsfw_check == "refuse":
             raise PolicyError("nsfw_check is set to refuse for the whole bot; a server can't loosen it.")
+    elif key in ("lora_allow", "lora_block"):
+        value = _lora_names(key, value)
     elif spec.type is SettingType.WORDS:
         if isinstance(value, str):
             value = split_entries(value)
@@ -435,6 +447,24 @@ def validate_value(
         if len(value) > MAX_ROLE_OVERRIDES:
             raise PolicyError(f"At most {MAX_ROLE_OVERRIDES} role overrides.")
     return value
+
+
+def _lora_names(key: str, value: Any) -> tuple[str, ...]:
+    """LoRA names for lora_allow/lora_block: comma-separated, as the webui lists them (matched case-insensitively)."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    names: dict[str, str] = {}
+    for item in items:
+        name = " ".join(item.split())
+        if not name:
+            continue
+        if len(name) > 200 or any(c in name for c in "<>:"):
+            raise PolicyError(
+                _("{name} is not a LoRA name: write names as /draw's lora option lists them.").format(name=_quote(name))
+            )
+        names.setdefault(name.casefold(), name)
+    if len(names) > MAX_LIST_ENTRIES:
+        raise PolicyError(_("{key} can hold at most {n} entries.").format(key=key, n=MAX_LIST_ENTRIES))
+    return tuple(names.values())
 
 
 def _check_quota(value: int, global_quota: int) -> int:

@@ -30,6 +30,7 @@ from easel.backends.webui import (
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
 from easel.errors import RequestError
+from easel.i18n import _
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -107,6 +108,8 @@ class BackendWorkers:
             return False
         if (job.request.describe or job.request.face_restore) and not can_describe(backend):
             return False
+        if not self.catalog.supports(backend.name, job.request):  # its LoRAs, its face fix (easel.catalog)
+            return False
         model = job.request.model
         if model is None:
             return True
@@ -125,6 +128,9 @@ class BackendWorkers:
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
                 await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+            elif not any(self.catalog.supports(b, job.request) for b in self.backends):  # its LoRAs, its face fix
+                self._take(job)
+                await self._fail(job, _("No image server has this job's LoRAs or face fix any more."), error_id=None)
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0
@@ -256,6 +262,7 @@ class BackendWorkers:
             generation = asyncio.create_task(self._describe(backend, request))
             watchdog = None  # nor the interrogate route
         else:
+            request = self.catalog.fit(backend.name, request)  # how this backend fixes faces
             payload = build_payload(request, model_title=title or model, flavor=backend.flavor)
             call = backend.client.img2img if request.img2img else backend.client.txt2img
             generation = asyncio.create_task(call(payload, task_id=task_id))

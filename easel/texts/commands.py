@@ -39,23 +39,30 @@ def help_text(config: Config) -> str:
     per_user = f"You can have {lim.max_queued_per_user} job(s) waiting at a time"
     if lim.cooldown_seconds:
         per_user += f", and draw once every {lim.cooldown_seconds:g} s"
-    lines = [
+    for width in (60, 30, 16):  # long default names are cut shorter rather than the end of the text
+        lines = _help_lines(d, lim, size_limit, per_user, width)
+        if len("\n".join(lines)) <= CONTENT_LIMIT:
+            break
+    return fit_lines(lines, "…", keep=len(lines))
+
+
+def _help_lines(d: Any, lim: Any, size_limit: str, per_user: str, width: int) -> list[str]:
+    return [
         "**Easel** draws pictures with Stable Diffusion. Jobs wait in a fair line: everyone gets a turn.",
         "",
         "**Commands**",
         "`/draw` draw an image; the result is posted in the channel",
         "`/queue` your jobs and their place in line; `/cancel` your latest job, or the one you name",
-        "`/models` the models; `/status` the line and each image server; `/help` this text",
+        "`/models` the models, LoRAs and embeddings; `/status` the line and each image server; `/help` this text",
         "`/preset` save options and draw with them (`/draw preset:`)",
         _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
         "",
         "**/draw options** (only `prompt` is required)",
-        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), 60))) for o in OPTIONS if o.help),
+        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), width))) for o in OPTIONS if o.help),
         f"Images: {size_limit} (default {d.width}x{d.height}).",
         "",
         f"{per_user}. The settings of every image are written in its PNG file.",
     ]
-    return fit_lines(lines, "…", keep=len(lines))
 
 
 def models_text(
@@ -77,6 +84,9 @@ def models_text(
         )
     loaded = loaded or {}
     several = len(backend_names) > 1
+    extra = _extra_networks_text(catalog, backend_names, limit // 3)
+    if extra:
+        limit -= len(extra) + 1
     lines = [f"**{len(names)} model(s)** (pick one with /draw's `model` option; it autocompletes):"]
     for name in names:
         where = catalog.backends_with_model(name)
@@ -87,7 +97,43 @@ def models_text(
         if busy:
             line += " (loaded)" if not several else f" (loaded on {', '.join(escape(shorten(b, 40)) for b in busy)})"
         lines.append(line)
-    return fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+    text = fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+    return f"{text}\n{extra}" if extra else text
+
+
+def _names_line(head: str, names: Sequence[str], where: Any, backend_names: Sequence[str], room: int) -> str:
+    """``head`` then the names, comma-separated; a name not on every backend says which have it. Cut to ``room``
+    characters with a count of the rest."""
+    every = set(backend_names)
+    parts = []
+    for name in names:
+        part = escape(shorten(name, 60))
+        have = where(name)
+        if len(every) > 1 and set(have) != every:
+            part += f" ({', '.join(escape(shorten(b, 30)) for b in have)})"
+        parts.append(part)
+    line = head
+    for i, part in enumerate(parts):
+        candidate = f"{line}{', ' if i else ' '}{part}"
+        left = len(parts) - i - 1  # after this one
+        if len(candidate) + (len(_(" … and {n} more").format(n=left)) if left else 0) > room:
+            return line + _(" … and {n} more").format(n=len(parts) - i)
+        line = candidate
+    return line
+
+
+def _extra_networks_text(catalog: CatalogView, backend_names: Sequence[str], room: int) -> str:
+    """The LoRAs and the embeddings (textual inversions) the backends list, for /models ("" = none)."""
+    lines = []
+    lora_names = [i.name for i in catalog.lora_infos()]
+    if lora_names:
+        head = _("**{n} LoRA(s)** (/draw's `lora` option; it autocompletes):").format(n=len(lora_names))
+        lines.append(_names_line(head, lora_names, catalog.backends_with_lora, backend_names, room // 2))
+    embeddings = catalog.embedding_names()
+    if embeddings:
+        head = _("**{n} embedding(s)** (write the name in a prompt or negative prompt):").format(n=len(embeddings))
+        lines.append(_names_line(head, embeddings, catalog.backends_with_embedding, backend_names, room // 2))
+    return "\n".join(lines)
 
 
 def _backend_line(b: Any, viewer_id: int | None = None) -> str:

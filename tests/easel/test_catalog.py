@@ -164,3 +164,49 @@ def test_search_prefix_matches_first_and_names_cut_to_100(catalog: Catalog) -> N
     catalog.set("gpu-c", BackendCatalog(models=(model("base_sdxl"), model(long))))
     assert catalog.search("model", "base")[:2] == ["base_sdxl", "sdxl_base"]
     assert catalog.search("model", "xxx") == [long[:100]]
+
+
+# ---- LoRAs, embeddings, face fix ---------------------------------------------------------------------------------
+
+
+async def test_refresh_reads_loras_embeddings_and_face_fix(session: aiohttp.ClientSession) -> None:
+    from easel.loras import LoraInfo
+    from easel.request import DrawRequest
+
+    freq = '{"10_x": {"detailed": 9, "sharp": 2}}'
+    with_ad = FakeWebui(
+        adetailer=True, embeddings=["EasyNegative"], lora_metadata={"add_detail": {"ss_tag_frequency": freq}}
+    )
+    plain = FakeWebui(loras=["add_detail", "pixel_art_v2"], face_restorers=["GFPGAN"], flavor="forge")
+    async with with_ad, plain:
+        cat = Catalog()
+        a = await cat.refresh("a", client_for(with_ad, session, "a"))
+        b = await cat.refresh("b", client_for(plain, session, "b"))
+    assert a.loras == (LoraInfo("add_detail", "add_detail", "detailed"), LoraInfo("lcm-lora-sdv1-5", "lcm-lora-sdv1-5"))
+    assert a.embeddings == ("EasyNegative",) and b.embeddings == ()
+    assert a.adetailer and "face_yolov8n.pt" in a.ad_models and a.face_restorers == ("CodeFormer", "GFPGAN")
+    assert not b.adetailer and b.ad_models == () and b.face_restorers == ("GFPGAN",)
+    assert [i.name for i in cat.lora_infos()] == ["add_detail", "lcm-lora-sdv1-5", "pixel_art_v2"]
+    assert cat.lora_trigger("add_detail") == "detailed"
+    assert cat.backends_with_lora("pixel_art_v2") == ["b"] and cat.backends_with_lora("ADD_DETAIL") == ["a", "b"]
+    assert cat.embedding_names() == ["EasyNegative"] and cat.backends_with_embedding("EasyNegative") == ["a"]
+    assert cat.face_fix_ok("adetailer") and cat.face_fix_ok("gfpgan") and not cat.face_fix_ok("off")
+
+    pixel = DrawRequest(prompt="x", lora="pixel_art_v2:0.5")
+    assert not cat.supports("a", pixel) and cat.supports("b", pixel)
+    ad = DrawRequest(prompt="x", face_fix="adetailer")
+    assert cat.supports("a", ad) and not cat.supports("b", ad)
+    on = DrawRequest(prompt="x", face_fix="on")
+    assert cat.fit("a", on).face_fixer == "adetailer:face_yolov8n.pt"
+    assert cat.fit("b", on).face_fixer == "restore:GFPGAN"
+    assert not cat.supports("c", pixel) and cat.supports("c", DrawRequest(prompt="x"))  # c never answered
+
+
+async def test_a_webui_without_the_optional_lists_still_counts(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(loras=()) as fake:
+        for route in ("/sdapi/v1/loras", "/sdapi/v1/scripts", "/sdapi/v1/face-restorers", "/sdapi/v1/embeddings"):
+            fake.fail_next(route, 404)
+        cat = Catalog()
+        got = await cat.refresh("a", client_for(fake, session, "a"))
+    assert got.models and (got.loras, got.embeddings, got.face_restorers, got.adetailer) == ((), (), (), False)
+    assert not cat.face_fix_ok("on")

@@ -229,3 +229,32 @@ def test_easel_webui_url_and_backends_in_the_file_are_refused_not_guessed() -> N
 def test_an_unreadable_config_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read it"):
         load_config(tmp_path, env={}, missing_ok=True)  # a folder, not a file
+
+
+def test_lora_weight_face_fix_max_loras_and_lora_triggers() -> None:
+    base = {"backends": [{"url": "http://127.0.0.1:7860"}]}
+    cfg = parse_config(base, env={})
+    assert (cfg.defaults.lora_weight, cfg.defaults.face_fix, cfg.limits.max_loras, cfg.loras) == (0.8, "off", 5, {})
+    cfg = parse_config(
+        {
+            **base,
+            "defaults": {"lora_weight": -1, "face_fix": "on"},
+            "limits": {"max_loras": 2},
+            "loras": {"Add_Detail": {"trigger": "  very   detailed "}, "quiet": {"trigger": ""}, "plain": {}},
+        },
+        env={},
+    )
+    assert (cfg.defaults.lora_weight, cfg.defaults.face_fix, cfg.limits.max_loras) == (-1.0, "on", 2)
+    assert {k: v.trigger for k, v in cfg.loras.items()} == {"add_detail": "very detailed", "quiet": "", "plain": None}
+    bad = [
+        ({"defaults": {"lora_weight": 2.5}}, "defaults.lora_weight: must be between -2 and 2"),
+        ({"defaults": {"face_fix": "maybe"}}, "face_fix must be one of off, on"),
+        ({"limits": {"max_loras": 0}}, "limits.max_loras"),
+        ({"loras": {"x": "detailed"}}, "[loras.x]: expected a table"),
+        ({"loras": {"x": {"triger": "a"}}}, "unknown key 'triger'"),
+        ({"loras": {"x": {"trigger": "<lora:y:1>"}}}, "loras.x.trigger: at most 200 characters, no < or >"),
+    ]
+    for raw, needle in bad:
+        with pytest.raises(ConfigError) as err:
+            parse_config({**base, **raw}, env={})
+        assert needle in str(err.value), (raw, err.value)

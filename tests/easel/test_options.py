@@ -42,7 +42,8 @@ def test_request_options_defaults_and_settings_follow_the_table() -> None:
             continue
         assert o.name in DrawOptions.__dataclass_fields__
         assert o.name in DrawRequest.__dataclass_fields__
-    assert set(Defaults.__dataclass_fields__) == {o.name for o in OPTIONS if o.defaults_key}
+    # [defaults] has a key per option with defaults_key, and lora_weight (the weight of a LoRA named without one)
+    assert set(Defaults.__dataclass_fields__) == {o.name for o in OPTIONS if o.defaults_key} | {"lora_weight"}
     defaults = {k for k, s in SETTINGS.items() if s.kind is SettingKind.DEFAULTS}
     assert defaults == {o.name for o in OPTIONS if o.server_default}
     limits = {k for k, s in SETTINGS.items() if s.kind is SettingKind.LIMITS}

@@ -348,3 +348,123 @@ def test_reroll_keeps_the_size_and_the_ratio_and_old_records_still_load() -> Non
     assert build_payload(loaded)["width"] == 784 and "aspect" not in build_payload(req)
     again = revalidate(loaded, _aspect_cfg({"aspect": "16:9"}))  # a default ratio set since: the size stays
     assert (again.width, again.height, again.aspect) == (784, 336, None)
+
+
+# ---- LoRAs and face fix ------------------------------------------------------------------------------------------
+
+
+class LoraCat(Cat):
+    """A catalog with LoRAs (add_detail triggers "detailed") and face fix by restoration only."""
+
+    def lora_infos(self) -> list:
+        from easel.loras import LoraInfo
+
+        return [LoraInfo("add_detail", "add_detail", "detailed"), LoraInfo("pixel_art_v2", "pixelart", "")]
+
+    def lora_trigger(self, name: str) -> str:
+        return "detailed" if name == "add_detail" else ""
+
+    def face_fix_ok(self, mode: str) -> bool:
+        return mode in ("on", "codeformer")
+
+
+def test_loras_become_tags_in_the_payload_with_the_trigger_once() -> None:
+    req = build_request(DrawOptions(prompt="a cat", lora="ADD_DETAIL:0.5, pixelart"), CFG, LoraCat())
+    assert req.lora == "add_detail:0.5, pixel_art_v2:0.8"  # canonical names, [defaults] lora_weight 0.8
+    assert req.prompt == "a cat, detailed"
+    payload = build_payload(req)
+    assert payload["prompt"] == "a cat, detailed <lora:add_detail:0.5> <lora:pixel_art_v2:0.8>"
+    assert validate_payload("txt2img", payload) == []
+    again = build_request(DrawOptions(prompt=req.prompt, lora=req.lora), CFG, LoraCat())  # Reroll
+    assert again.prompt == "a cat, detailed" and again.lora == req.lora
+
+
+def test_typed_tags_are_loras_too_and_the_option_wins() -> None:
+    opts = DrawOptions(prompt="a detailed cat <lora:add_detail:1.2>, <lora:pixel_art_v2>", lora="add_detail:0.3")
+    req = build_request(opts, CFG, LoraCat())
+    assert req.prompt == "a detailed cat"  # the trigger is there already
+    assert req.lora == "pixel_art_v2:0.8, add_detail:0.3"
+
+
+def test_lora_weight_default_and_admin_trigger_from_the_config() -> None:
+    cfg = parse_config(
+        {
+            "backends": [{"url": "http://127.0.0.1:7860"}],
+            "defaults": {"lora_weight": 0.6},
+            "loras": {"Pixel_Art_V2": {"trigger": "pixel art"}, "add_detail": {"trigger": ""}},
+        },
+        env={},
+    )
+    req = build_request(DrawOptions(prompt="a cat", lora="add_detail, pixel_art_v2"), cfg, LoraCat())
+    assert req.lora == "add_detail:0.6, pixel_art_v2:0.6"
+    assert req.prompt == "a cat, pixel art"
+
+
+@pytest.mark.parametrize(
+    ("lora", "needle"),
+    [
+        ("add_detial", "No image server has the LoRA add_detial; close names: add_detail."),
+        ("add_detail:3", "The weight of LoRA add_detail must be between -2 and 2 (got 3)."),
+        ("add_detail:x", "No image server has the LoRA add_detail:x; close names: add_detail."),
+        ("<a>", "is not a LoRA name"),
+    ],
+)
+def test_bad_loras_are_refused_in_one_line(lora: str, needle: str) -> None:
+    with pytest.raises(RequestError) as err:
+        build_request(DrawOptions(prompt="a cat", lora=lora), CFG, LoraCat())
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_face_fix_choice_default_and_refusal() -> None:
+    assert build_request(DrawOptions(prompt="x"), CFG, LoraCat()).face_fix is None
+    assert build_request(DrawOptions(prompt="x", face_fix="on"), CFG, LoraCat()).face_fix == "on"
+    with pytest.raises(RequestError, match="No image server here can fix faces with adetailer"):
+        build_request(DrawOptions(prompt="x", face_fix="adetailer"), CFG, LoraCat())
+    with pytest.raises(RequestError, match="face_fix must be one of off, on, adetailer, codeformer, gfpgan"):
+        build_request(DrawOptions(prompt="x", face_fix="maybe"), CFG, LoraCat())
+    cfg = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}], "defaults": {"face_fix": "codeformer"}}, env={})
+    assert build_request(DrawOptions(prompt="x"), cfg, LoraCat()).face_fix == "codeformer"
+    assert build_request(DrawOptions(prompt="x", face_fix="off"), cfg, LoraCat()).face_fix is None
+
+
+@pytest.mark.parametrize("flavor", ["a1111", "forge"])
+def test_face_fix_payload_per_way_and_flavor(flavor: str) -> None:
+    req = build_request(DrawOptions(prompt="a face", face_fix="on"), CFG, LoraCat())
+    ad = build_payload(replace(req, face_fixer="adetailer:face_yolov8n.pt"), flavor=flavor)
+    unit = {"ad_model": "face_yolov8n.pt"}
+    assert ad["alwayson_scripts"] == {"ADetailer": {"args": [True, False, unit] if flavor == "forge" else [unit]}}
+    assert "restore_faces" not in ad
+    restore = build_payload(replace(req, face_fixer="restore:GFPGAN"), flavor=flavor)
+    assert restore["restore_faces"] is True
+    assert restore["override_settings"]["face_restoration_model"] == "GFPGAN"
+    assert "alwayson_scripts" not in restore
+    for payload in (ad, restore):
+        assert validate_payload("txt2img", payload) == []
+    assert "restore_faces" not in build_payload(replace(req, face_fix=None))
+
+
+def test_draw_this_again_reads_loras_and_face_fix_from_the_infotext() -> None:
+    info = parse_infotext(
+        "a cat, detailed <lora:add_detail:0.5>\nSteps: 20, Sampler: Euler a, CFG scale: 7.0, Seed: 5, "
+        'Size: 512x512, ADetailer model: face_yolov8n.pt, Lora hashes: "add_detail: 7c6bad76eb54"'
+    )
+    opts = options_from_infotext(info)
+    assert opts.face_fix == "adetailer"
+    req = build_request(replace(opts, face_fix="on"), CFG, LoraCat())
+    assert req.prompt == "a cat, detailed" and req.lora == "add_detail:0.5"
+    restored = parse_infotext(
+        "a cat\nSteps: 20, Sampler: Euler a, Seed: 5, Face restoration: CodeFormer, Size: 512x512"
+    )
+    assert options_from_infotext(restored).face_fix == "codeformer"
+    plain = parse_infotext("a cat\nSteps: 20, Sampler: Euler a, Seed: 5, Size: 512x512")
+    assert options_from_infotext(plain).face_fix == "off"
+
+
+def test_requests_stored_before_loras_and_face_fix_still_load() -> None:
+    old = {"prompt": "a cat", "steps": 20, "sampler": "Euler a", "width": 512, "height": 512}
+    req = DrawRequest.from_record(old)
+    assert (req.lora, req.face_fix, req.loras) == ("", None, ())
+    assert "restore_faces" not in build_payload(req) and "<lora" not in build_payload(req)["prompt"]
+    new = build_request(DrawOptions(prompt="a cat", lora="add_detail:0.5", face_fix="on"), CFG, LoraCat())
+    back = DrawRequest.from_record(new.to_record())
+    assert back == new and back.loras[0].name == "add_detail"

@@ -53,8 +53,10 @@ from referencing.jsonschema import DRAFT7
 from easel.infotext import format_infotext, parse_infotext, read_png_text
 
 __all__ = [
+    "AD_MODELS",
     "DEFAULT_LORAS",
     "DEFAULT_STYLES",
+    "FACE_RESTORERS",
     "LATENT_UPSCALE_MODES",
     "SAMPLERS_1101",
     "SCHEDULERS_1101",
@@ -160,6 +162,16 @@ DEFAULT_STYLES: tuple[tuple[str, str, str], ...] = (
     ("watercolor", "watercolor painting", "photo, 3d render"),
 )
 DEFAULT_LORAS: tuple[str, ...] = ("add_detail", "lcm-lora-sdv1-5")
+FACE_RESTORERS: tuple[str, ...] = ("CodeFormer", "GFPGAN")
+# ADetailer (Bing-su/adetailer): its detection models and what it writes into the infotext of a fixed image.
+AD_MODELS: tuple[str, ...] = (
+    "face_yolov8n.pt",
+    "face_yolov8s.pt",
+    "hand_yolov8n.pt",
+    "person_yolov8n-seg.pt",
+    "mediapipe_face_full",
+)
+AD_VERSION = "24.9.0"
 
 _SELECTABLE_SCRIPTS = {
     "txt2img": ("Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot"),
@@ -446,6 +458,10 @@ def _coerce(value: Any, typ: str | None) -> Any:
     return value
 
 
+def _ordinal(n: int) -> str:
+    return {2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+
+
 def _route_path(route: str) -> str:
     if route.startswith("/"):
         return route
@@ -474,6 +490,10 @@ class FakeWebui:
         loras: Iterable[str] = DEFAULT_LORAS,
         styles: Iterable[tuple[str, str, str]] = DEFAULT_STYLES,
         extra_scripts: Iterable[str] = (),
+        lora_metadata: Mapping[str, Mapping[str, Any]] | None = None,
+        embeddings: Iterable[str] = (),
+        adetailer: bool = False,
+        face_restorers: Iterable[str] = FACE_RESTORERS,
         version: str | None = None,
         shutdown_timeout: float = 0.25,
         image_style: str = "gradient",
@@ -501,6 +521,13 @@ class FakeWebui:
         self.loras: list[str] = list(loras)
         self.styles: list[tuple[str, str, str]] = list(styles)
         self.extra_scripts: list[str] = list(extra_scripts)
+        # LoRA name -> safetensors metadata beside the default (e.g. ss_tag_frequency, "activation text")
+        self.lora_metadata: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (lora_metadata or {}).items()}
+        self.embeddings: list[str] = list(embeddings)
+        self.adetailer = adetailer  # the ADetailer extension is installed (script "ADetailer", /adetailer routes)
+        self.face_restorers: list[str] = list(face_restorers)
+        # what each generation did to faces: ("adetailer", model) / ("restore", name) / ("none", why)
+        self.face_fixes: list[tuple[str, str]] = []
         self._shutdown_timeout = shutdown_timeout
 
         # recorded traffic
@@ -808,10 +835,16 @@ class FakeWebui:
             "/sdapi/v1/loras": {"GET": self._h_loras},
             "/sdapi/v1/refresh-loras": {"POST": self._h_null},
             "/sdapi/v1/embeddings": {"GET": self._h_embeddings},
+            "/sdapi/v1/scripts": {"GET": self._h_scripts},
+            "/sdapi/v1/face-restorers": {"GET": self._h_face_restorers},
             "/sdapi/v1/png-info": {"POST": self._h_png_info},
             "/sdapi/v1/extra-single-image": {"POST": self._h_extra_single},
             "/sdapi/v1/memory": {"GET": self._h_memory},
         }
+        if self.adetailer:
+            r["/adetailer/v1/version"] = {"GET": self._h_ad_version}
+            r["/adetailer/v1/schema"] = {"GET": self._h_ad_schema}
+            r["/adetailer/v1/ad_model"] = {"GET": self._h_ad_model}
         if self.flavor != "sdnext":
             r["/sdapi/v1/latent-upscale-modes"] = {"GET": self._h_latent_modes}
         if self.flavor == "forge":
@@ -1033,18 +1066,102 @@ class FakeWebui:
         return [{"name": n, "prompt": p, "negative_prompt": neg} for n, p, neg in self.styles]
 
     async def _h_loras(self, request: web.Request, payload: Any) -> Any:
-        return [
-            {
-                "name": n,
-                "alias": n,
-                "path": f"/models/Lora/{n}.safetensors",
-                "metadata": {"ss_output_name": n, "ss_base_model_version": "sd_v1"},
-            }
-            for n in self.loras
-        ]
+        out = []
+        for n in self.loras:
+            meta = {"ss_output_name": n, "ss_base_model_version": "sd_v1", **self.lora_metadata.get(n, {})}
+            # the alias is the metadata's ss_output_name, or the name
+            out.append(
+                {
+                    "name": n,
+                    "alias": str(meta["ss_output_name"]),
+                    "path": f"/models/Lora/{n}.safetensors",
+                    "metadata": meta,
+                }
+            )
+        return out
 
     async def _h_embeddings(self, request: web.Request, payload: Any) -> Any:
-        return {"loaded": {}, "skipped": {}}
+        if self.flavor == "sdnext":
+            return {"loaded": list(self.embeddings), "skipped": []}
+        item = {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None, "shape": 768, "vectors": 1}
+        return {"loaded": {n: dict(item) for n in self.embeddings}, "skipped": {}}
+
+    def _alwayson(self, kind: str) -> list[str]:
+        return [*_ALWAYSON_SCRIPTS[kind], *self.extra_scripts, *(["ADetailer"] if self.adetailer else [])]
+
+    async def _h_scripts(self, request: web.Request, payload: Any) -> Any:
+        # script titles, lowercased as the webui lists them
+        return {
+            kind: [t.lower() for t in (*_SELECTABLE_SCRIPTS[kind], *self._alwayson(kind))] for kind in _SCHEMA_NAMES
+        }
+
+    async def _h_face_restorers(self, request: web.Request, payload: Any) -> Any:
+        if self.flavor == "sdnext":
+            return [{"name": n, "path": f"/models/{n}"} for n in self.face_restorers]
+        return [{"name": n, "cmd_dir": f"/models/{n}"} for n in self.face_restorers]
+
+    async def _h_ad_version(self, request: web.Request, payload: Any) -> Any:
+        return {"version": AD_VERSION}
+
+    async def _h_ad_model(self, request: web.Request, payload: Any) -> Any:
+        return {"ad_model": list(AD_MODELS)}
+
+    async def _h_ad_schema(self, request: web.Request, payload: Any) -> Any:
+        return {
+            "title": "ADetailerArgs",
+            "type": "object",
+            "properties": {
+                "ad_model": {"title": "Ad Model", "default": "None", "type": "string"},
+                "ad_prompt": {"title": "Ad Prompt", "default": "", "type": "string"},
+                "ad_confidence": {"title": "Ad Confidence", "default": 0.3, "type": "number"},
+                "ad_denoising_strength": {"title": "Ad Denoising Strength", "default": 0.4, "type": "number"},
+            },
+        }
+
+    def _adetailer_params(self, kind: str, p: dict[str, Any]) -> dict[str, Any]:
+        """What ADetailer does with the job's ``alwayson_scripts`` args, as infotext entries ({} = it didn't run).
+
+        A1111 accepts the args as ADetailer documents them: unit dicts, optionally after the enable and skip-img2img
+        flags. Forge hands script args over by position: without the two flags first, the script does not run (no
+        error, no face fix)."""
+        scripts = p.get("alwayson_scripts") or {}
+        entry = next((v for k, v in scripts.items() if str(k).lower() == "adetailer"), None)
+        if entry is None:
+            return {}
+        args = entry.get("args") if isinstance(entry, dict) else None
+        if not isinstance(args, list) or not args:
+            self.face_fixes.append(("none", "adetailer: no args"))
+            return {}
+        flags = [a for a in args[:2] if isinstance(a, bool)]
+        if self.flavor == "forge" and len(flags) < 2:
+            self.face_fixes.append(("none", "adetailer: forge needs [enable, skip_img2img, unit...]"))
+            return {}
+        if flags and not flags[0]:
+            self.face_fixes.append(("none", "adetailer: disabled"))
+            return {}
+        if len(flags) == 2 and flags[1] and kind == "img2img":
+            self.face_fixes.append(("none", "adetailer: skip img2img"))
+            return {}
+        units = [a for a in args[len(flags) :] if isinstance(a, dict)]
+        out: dict[str, Any] = {}
+        for i, unit in enumerate(units):
+            model = unit.get("ad_model", "None")
+            if model == "None":
+                continue
+            if model not in AD_MODELS:
+                raise self._exception_error("ValueError", f"[-] ADetailer: Invalid model {model!r}")
+            suffix = "" if i == 0 else f" {_ordinal(i + 1)}"
+            out[f"ADetailer model{suffix}"] = model
+            out[f"ADetailer confidence{suffix}"] = float(unit.get("ad_confidence", 0.3))
+            out[f"ADetailer dilate erode{suffix}"] = 4
+            out[f"ADetailer mask blur{suffix}"] = 4
+            out[f"ADetailer denoising strength{suffix}"] = float(unit.get("ad_denoising_strength", 0.4))
+            out[f"ADetailer inpaint only masked{suffix}"] = True
+            out[f"ADetailer inpaint padding{suffix}"] = 32
+            self.face_fixes.append(("adetailer", model))
+        if out:
+            out["ADetailer version"] = AD_VERSION
+        return out
 
     async def _h_sd_vae(self, request: web.Request, payload: Any) -> Any:
         return [{"model_name": "vae-ft-mse-840000", "filename": "/models/VAE/vae-ft-mse-840000.safetensors"}]
@@ -1312,7 +1429,7 @@ class FakeWebui:
 
     def _check_scripts(self, kind: str, p: dict[str, Any]) -> None:
         selectable = {s.lower() for s in _SELECTABLE_SCRIPTS[kind]}
-        alwayson = {s.lower() for s in (*_ALWAYSON_SCRIPTS[kind], *self.extra_scripts)}
+        alwayson = {s.lower() for s in self._alwayson(kind)}
         script = p.get("script_name")
         if script and str(script).lower() not in selectable:
             raise self._webui_error(422, f"Script '{script}' not found")
@@ -1490,6 +1607,13 @@ class FakeWebui:
         lora_hashes = self._lora_hashes(prompt)
         if lora_hashes:
             extra["Lora hashes"] = lora_hashes
+        restorer = effective.get("face_restoration_model") if p.get("restore_faces") else None
+        if restorer is not None and restorer not in self.face_restorers:  # the webui skips an unknown restorer
+            self.face_fixes.append(("none", f"no face restorer {restorer}"))
+            restorer = None
+        elif restorer is not None:
+            self.face_fixes.append(("restore", str(restorer)))
+        extra.update(self._adetailer_params(kind, p))
         if kind == "img2img" and p.get("mask"):
             extra["Mask blur"] = int(p.get("mask_blur") or p.get("mask_blur_x") or 4)
 
@@ -1501,7 +1625,7 @@ class FakeWebui:
                 "CFG scale": cfg,
                 "Image CFG scale": p.get("image_cfg_scale") if kind == "img2img" else None,
                 "Seed": all_seeds[k],
-                "Face restoration": effective.get("face_restoration_model") if p.get("restore_faces") else None,
+                "Face restoration": restorer,
                 "Size": f"{width}x{height}",
                 "Model hash": model.hash,
                 "Model": model.model_name,
@@ -1597,7 +1721,7 @@ class FakeWebui:
             "steps": steps,
             "batch_size": batch_size,
             "restore_faces": bool(p.get("restore_faces")),
-            "face_restoration_model": effective.get("face_restoration_model") if p.get("restore_faces") else None,
+            "face_restoration_model": restorer,
             "sd_model_name": model.model_name,
             "sd_model_hash": model.hash,
             "sd_vae_name": None,

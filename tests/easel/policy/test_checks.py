@@ -101,3 +101,29 @@ def test_config_role_limits_go_past_the_global_limits() -> None:
     settings = effective(cfg, {}, {}, guild_id=1, channel_id=2)
     assert user_limits(settings, []) == UserLimits(2, 30.0, 0)
     assert user_limits(settings, [5, 99]) == UserLimits(8, 0.0, 0)
+
+
+# ---- LoRAs: a server's allow-list, block-list and maximum --------------------------------------------------------
+
+
+def test_lora_rules_apply_to_a_built_request() -> None:
+    from easel.policy import check_request_limits, parse_value
+    from easel.request import DrawRequest
+
+    req = DrawRequest(prompt="x", lora="add_detail:0.5, pixel_art_v2:0.8")
+    check_request_limits(req, guild_eff())  # the global max_loras is 5
+    with pytest.raises(PolicyError, match=r"at most 1 LoRA\(s\) per request \(you asked for 2\)"):
+        check_request_limits(req, guild_eff(max_loras=1))
+    with pytest.raises(PolicyError, match="pixel_art_v2 isn't allowed on this server"):
+        check_request_limits(req, guild_eff(lora_allow=("Add_Detail",)))
+    with pytest.raises(PolicyError, match="add_detail isn't allowed on this server"):
+        check_request_limits(req, guild_eff(lora_block=("add_detail",)))
+    check_request_limits(DrawRequest(prompt="x"), guild_eff(lora_allow=("other",), max_loras=1))
+    cfg = guild_eff().config
+    assert parse_value("lora_allow", " add_detail ,Pixel_Art_V2, add_detail", cfg) == ("add_detail", "Pixel_Art_V2")
+    assert parse_value("max_loras", "2", cfg) == 2
+    with pytest.raises(PolicyError, match="can't exceed the global ceiling 5"):
+        parse_value("max_loras", "6", cfg)
+    with pytest.raises(PolicyError, match="is not a LoRA name"):
+        parse_value("lora_block", "<lora:x:1>", cfg)
+    assert guild_eff(max_loras=9).limits.max_loras == 5  # a stored value above the ceiling is capped

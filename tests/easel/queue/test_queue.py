@@ -605,3 +605,19 @@ async def test_per_user_memories_are_bounded(tmp_path: Path, webui: FakeWebui, s
     await h.rec.wait(lambda: all(j.id in h.rec.delivered for j in late))
     await h.queue.stop()
     await h.store.close()
+
+
+async def test_a_job_whose_lora_no_backend_has_any_more_fails_instead_of_waiting_forever(
+    tmp_path: Path, webui: FakeWebui, session: aiohttp.ClientSession
+) -> None:
+    h = await make(make_config([webui.url], tmp_path / "q.db", preset=QUEUE), session)
+    await wait_up(h)
+    gone = await h.submit(1, "queued before the LoRA was deleted", lora="deleted_lora:0.8")
+    kept = await h.submit(2, "a LoRA that is still there", lora="add_detail:0.5")
+    await h.rec.wait(lambda: kept.id in h.rec.delivered, timeout=10)
+    await h.rec.wait(lambda: any(e[0] == "failed" and e[1] == gone.id for e in h.rec.events), timeout=10)
+    message = next(e[2] for e in h.rec.events if e[0] == "failed" and e[1] == gone.id)
+    assert message == "No image server has this job's LoRAs or face fix any more."
+    assert [g["prompt"] for g in webui.generations] == ["a LoRA that is still there <lora:add_detail:0.5>"]
+    await h.queue.stop()
+    await h.store.close()

@@ -194,3 +194,20 @@ def test_cancel_choice_fits_discord() -> None:
     assert cancel_choice("abc", None, "a red fox") == "abc (running): a red fox"
     assert cancel_choice("abc", 3, "a red fox") == "abc (#3): a red fox"
     assert len(cancel_choice("j" * 16, 12, "y" * 500)) <= 100
+
+
+def test_models_lists_loras_and_embeddings_with_their_backends() -> None:
+    from easel.catalog import BackendCatalog
+    from easel.loras import LoraInfo
+
+    cat = Catalog()
+    cat.set("a", BackendCatalog(models=(model("one"),), loras=(LoraInfo("add_detail"),), embeddings=("EasyNegative",)))
+    cat.set("b", BackendCatalog(models=(model("one"),), loras=(LoraInfo("add_detail"), LoraInfo("pixel_art"))))
+    text = models_text(cat, ["a", "b"])
+    assert "**2 LoRA(s)** (/draw's `lora` option; it autocompletes): add\\_detail, pixel\\_art (b)" in text
+    assert "**1 embedding(s)** (write the name in a prompt or negative prompt): EasyNegative (a)" in text
+    many = Catalog()
+    names = tuple(f"embedding-{i:03d}-{'x' * 40}" for i in range(100))
+    many.set("a", BackendCatalog(models=tuple(model(f"m{i}-{'y' * 50}") for i in range(100)), embeddings=names))
+    text = models_text(many, ["a"])
+    assert len(text) <= 2000 and "**100 embedding(s)**" in text and text.rstrip().endswith("more")
