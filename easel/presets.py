@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from easel.config import PresetsConfig
 from easel.errors import RequestError
 from easel.i18n import _
+from easel.loras import parse_spec
 from easel.options import CatalogView
 from easel.request import DrawOptions, DrawRequest
 
@@ -58,6 +59,8 @@ PRESET_KEYS: tuple[str, ...] = (
     "count",
     "style",
     "hires_fix",
+    "lora",
+    "face_fix",
 )
 MAX_NAME = 32
 NO_PRESET = "none"  # /draw preset:none: no preset, not even the member's default
@@ -166,7 +169,7 @@ def apply_preset(opts: DrawOptions, preset: Preset, *, img2img: bool = False) ->
 
 
 def check_available(preset: Preset, catalog: CatalogView | None) -> None:
-    """Refuse a preset whose model, sampler, scheduler or style no backend has now (one line, the reason)."""
+    """Refuse a preset whose model, LoRA, sampler, scheduler or style no backend has now (one line, the reason)."""
     if catalog is None or not catalog.known:
         return
     o = preset.options
@@ -177,6 +180,19 @@ def check_available(preset: Preset, catalog: CatalogView | None) -> None:
                 name=preset.label, model=model
             )
         )
+    lora = o.get("lora")
+    if lora:
+        try:
+            refs = parse_spec(str(lora), 1.0)
+        except RequestError:
+            refs = ()
+        for ref in refs:
+            if not catalog.backends_with_lora(ref.name):
+                raise RequestError(
+                    _(
+                        "The preset {name} uses the LoRA {lora}, which no image server has any more: save it again."
+                    ).format(name=preset.label, lora=ref.name)
+                )
     checks = (("sampler", catalog.has_sampler), ("scheduler", catalog.has_scheduler), ("style", catalog.has_style))
     for key, has in checks:
         value = o.get(key)

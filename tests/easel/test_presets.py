@@ -12,6 +12,7 @@ from easel.backends.webui import ModelInfo
 from easel.catalog import BackendCatalog, Catalog
 from easel.config import PresetsConfig
 from easel.errors import RequestError
+from easel.loras import LoraInfo
 from easel.presets import Preset, PresetBook, PresetScope, apply_preset, check_available, check_name, options_of_request
 from easel.request import DrawOptions, DrawRequest
 from easel.store import Store
@@ -100,3 +101,11 @@ def test_a_preset_whose_model_or_sampler_is_gone_is_refused() -> None:
     with pytest.raises(RequestError, match="uses the sampler Heun"):
         check_available(Preset(1, PresetScope.USER, 1, "p", {"sampler": "Heun"}), cat)
     check_available(Preset(1, PresetScope.USER, 1, "p", {"model": "gone"}), Catalog())  # nothing known yet
+
+
+def test_a_preset_whose_lora_is_gone_is_refused() -> None:
+    cat = Catalog()
+    cat.set("gpu0", BackendCatalog(samplers=("Euler a",), loras=(LoraInfo("add_detail", "detail"),)))
+    check_available(Preset(1, PresetScope.USER, 1, "ok", {"lora": "add_detail:0.5"}), cat)
+    with pytest.raises(RequestError, match="uses the LoRA old_style, which no image server has any more"):
+        check_available(Preset(1, PresetScope.USER, 1, "p", {"lora": "add_detail:0.5, old_style:1"}), cat)
