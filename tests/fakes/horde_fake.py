@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -380,7 +381,7 @@ class FakeHorde:
             ahead += 1
             if rid == req.id:
                 break
-        return round((ahead + req.processing) / speed)
+        return math.ceil((ahead + req.processing) / speed)
 
     def _queue_position(self, req: HordeRequest) -> int:
         seen: list[str] = []
