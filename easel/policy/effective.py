@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from easel.config import Config, Defaults, ExtraNetworks, Limits, NsfwCheck
+from easel.config import Config, Defaults, ExtraNetworks, HordeMode, Limits, NsfwCheck
 from easel.options import BY_LIMIT, DEFAULTS_KEYS
 from easel.policy.keys import SETTINGS, Img2img, Nsfw, ServerSettings, SettingKind
 from easel.request import DrawOptions
@@ -44,6 +44,7 @@ class EffectiveSettings:
     guild_id: int | None = None
     channel_id: int | None = None
     log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
+    horde: HordeMode = HordeMode.OFF  # whether this server's jobs may go to the AI Horde ([horde] mode, /settings)
 
     @property
     def defaults(self) -> Defaults:
@@ -131,6 +132,7 @@ def effective(
     if safety.nsfw_check is NsfwCheck.REFUSE:  # a global refuse can't be loosened (a stored value from before)
         nsfw_check = NsfwCheck.REFUSE
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
+    horde = HordeMode(pick("horde", cfg.horde.mode))
     for key in ("allowed_channels", "banned_words", "strip_words", "blocked_users", "log_channel"):
         sources[key] = "server" if getattr(g, key) else "global"
     sources["role_overrides"] = "server" if g.role_overrides else "global"
@@ -156,4 +158,5 @@ def effective(
         guild_id=guild_id,
         channel_id=channel_id,
         log_channel=g.log_channel,
+        horde=horde,
     )
