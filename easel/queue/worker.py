@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from easel.backends.horde.client import HordeClient, HordeRefusal
 from easel.backends.webui import (
     GenerationResult,
     WebuiAuthError,
@@ -28,12 +29,13 @@ from easel.backends.webui import (
     WebuiUnavailable,
 )
 from easel.catalog import Catalog
-from easel.config import BackendConfig, Config
+from easel.config import BackendConfig, Config, HordeMode
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.options import Flavor
 from easel.queue import scheduling
+from easel.queue.horde import HordeScheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest, build_payload
 from easel.store import Store, StoreError
@@ -54,7 +56,7 @@ class Stall:
 @dataclass
 class Backend:
     cfg: BackendConfig
-    client: WebuiClient
+    client: WebuiClient | HordeClient
     up: bool = False
     last_error: str | None = None
     loaded_model: str | None = None
@@ -72,11 +74,20 @@ class Backend:
     def estimate(self, job: Job) -> float:
         return scheduling.estimate_seconds(job.request, self.seconds_per_unit)
 
+    @property
+    def is_horde(self) -> bool:
+        return self.cfg.is_horde
+
+    @property
+    def slots(self) -> int:
+        """Jobs this backend runs at once: a webui one, the Horde ``max_in_flight``."""
+        return self.cfg.horde.max_in_flight if self.cfg.horde is not None else 1
+
     def learn(self, job: Job, seconds: float) -> None:
         self.seconds_per_unit = scheduling.learn_seconds_per_unit(self.seconds_per_unit, job.request, seconds)
 
 
-class BackendWorkers:
+class BackendWorkers(HordeScheduling):
     """One worker loop per backend: probe, pick, run, retry. Mixed into ``JobQueue``, whose line and state it
     shares (the attributes below are set by ``JobQueue.__init__``; ``pick``, ``_take``, ``_put``, ``_notify``,
     ``_safe``, ``_background``, ``_track``, ``_deliver`` and ``_store_retry`` are ``JobQueue``'s)."""
@@ -97,10 +108,14 @@ class BackendWorkers:
     _tick: int
     _stopping: bool
     _changed: asyncio.Event
+    _horde_modes: dict[str, HordeMode]
 
     def _eligible(self, job: Job, backend: Backend) -> bool:
         if backend.name in job.avoid_backends:
             return False
+        horde = self._horde_eligible(job, backend)  # the AI Horde's routing (easel.queue.horde_routing)
+        if horde is not None:
+            return horde
         model = job.request.model
         if model is None:
             return True
@@ -239,7 +254,18 @@ class BackendWorkers:
         self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
-        if upscale:
+        if isinstance(backend.client, HordeClient):
+            generation = asyncio.create_task(
+                backend.client.generate(
+                    request,
+                    task_id=task_id,
+                    model_title=title or model,
+                    remote_id=job.remote_id,
+                    on_remote_id=lambda rid: self._store_remote_id(job, rid),
+                )
+            )
+            watchdog = None  # the Horde's own queue: the client polls it and gives up on a faulted request
+        elif upscale:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
         else:
@@ -284,7 +310,7 @@ class BackendWorkers:
             await self._on_stall(backend, job, stall, task_id)
             return
         seconds = time.monotonic() - started
-        if model:
+        if model and not backend.is_horde:
             backend.loaded_model = model
         if job.id in self._cancel_requested:
             self._cancel_requested.discard(job.id)
@@ -458,6 +484,8 @@ class BackendWorkers:
 
     async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
         error_id = new_error_id()
+        if isinstance(exc, HordeRefusal) and await self._horde_fallback(backend, job, exc):
+            return
         if exc.retryable:
             if isinstance(exc, WebuiUnavailable | WebuiTimeout):
                 backend.up = False
@@ -507,6 +535,9 @@ class BackendWorkers:
         while True:
             await asyncio.sleep(interval)
             try:
+                if isinstance(backend.client, HordeClient):
+                    await self._horde_progress(backend.client, job, task_id)
+                    continue
                 if use_task_route:
                     tp = await backend.client.task_progress(task_id)
                     if tp is None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import importlib.metadata
 import json
 import logging
 import time
@@ -30,7 +32,7 @@ import aiohttp
 
 from easel.backends.base import BackendDescription, BackendKind, Capability, JobProgress, RemoteIdCallback
 from easel.backends.horde.infotext import UnreadableResult, horde_infotext, png_to_webp, webp_to_png_async
-from easel.backends.horde.translate import SAMPLERS, SCHEDULERS, HordeOptions, to_horde
+from easel.backends.horde.translate import SAMPLERS, SCHEDULERS, HordeOptions, HordeRefusal, to_horde
 from easel.backends.webui import (
     GenerationResult,
     ModelInfo,
@@ -44,6 +46,7 @@ from easel.backends.webui import (
     WebuiTimeout,
     WebuiUnavailable,
 )
+from easel.config import BackendConfig, HordeBackend
 from easel.i18n import N_, _
 from easel.request import DrawRequest
 
@@ -59,9 +62,12 @@ __all__ = [
     "HordeMaintenance",
     "HordeModel",
     "HordeRateLimited",
+    "HordeRefusal",
     "HordeRequestGone",
     "HordeUser",
     "client_agent",
+    "easel_version",
+    "from_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,19 +121,19 @@ class HordeAuthError(WebuiAuthError):
     """401 ``InvalidAPIKey``: the configured key is wrong (a configuration error)."""
 
 
-class HordeKudosUpfront(WebuiRequestError):
+class HordeKudosUpfront(WebuiRequestError, HordeRefusal):
     """403 ``KudosUpfront``: the key has too few kudos for a request this large."""
 
 
-class HordeImpossible(WebuiRequestError):
+class HordeImpossible(WebuiRequestError, HordeRefusal):
     """``is_possible: false``: no worker serves this request (its model) now."""
 
 
-class HordeFaulted(WebuiRequestError):
+class HordeFaulted(WebuiRequestError, HordeRefusal):
     """``faulted: true``: the Horde gave up on the request."""
 
 
-class HordeCensored(WebuiRequestError):
+class HordeCensored(WebuiRequestError, HordeRefusal):
     """A worker's safety filter replaced the picture with a placeholder: never posted."""
 
 
@@ -189,6 +195,8 @@ def _int(value: Any) -> int:
 @dataclass
 class _Task:
     remote_id: str | None = None
+    cancelled: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by cancel(): stop waiting at once
     progress: JobProgress = field(default_factory=lambda: JobProgress(known=True, queued=True))
 
 
@@ -362,7 +370,11 @@ class HordeClient:
     # The catalog's questions (easel.catalog.Catalog.refresh asks every backend the same ones).
 
     async def sd_models(self) -> list[ModelInfo]:
-        """The Horde models Easel may use here (``models`` in the config, else all) that have a worker now."""
+        """The Horde models Easel may use here (``models`` in the config, else all) that have a worker now. With a
+        registered key the key is checked too (and its kudos kept for /status): a wrong key keeps the backend down
+        with a clear reason instead of failing every job."""
+        if not self.anonymous:
+            await self.find_user()
         allowed = {m.lower() for m in self.options.models}
         return [
             ModelInfo(title=m.name, model_name=m.name, hash=None, filename="")
@@ -399,6 +411,8 @@ class HordeClient:
         task = self._tasks.get(task_id)
         if task is None or task.remote_id is None:
             return False
+        task.cancelled = True  # generate() then returns no picture instead of waiting for the rest
+        task.wake.set()
         return await self.cancel_request(task.remote_id)
 
     async def cancel_request(self, remote_id: str) -> bool:
@@ -452,11 +466,19 @@ class HordeClient:
                     task.remote_id = remote_id
                     log.info("horde %s: resuming request %s for %s", self.name, remote_id, task_id)
             if task.remote_id is None:
-                task.remote_id = await self._submit(body, task)
+                rid = await self._submit(body, task)
+                task.remote_id = rid
                 if on_remote_id is not None:
-                    await on_remote_id(task.remote_id)
+                    try:
+                        await on_remote_id(rid)
+                    except BaseException:
+                        # not stored: a restart could not find it and would send the job again
+                        await asyncio.shield(self.cancel_request(rid))
+                        raise
             rid = task.remote_id
             await self._poll(rid, task, body, first=check)
+            if task.cancelled:
+                return _nothing(body, started, self._clock())
             status = await self._status(rid)
             return await self._result(request, body, rid, status, started)
         finally:
@@ -502,7 +524,11 @@ class HordeClient:
         check = first
         while True:
             if check is None:
-                await asyncio.sleep(interval)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await task.wake.wait()
+                if task.cancelled:
+                    return
                 try:
                     check = HordeCheck.parse(await self._call("GET", f"/v2/generate/check/{rid}"))
                 except HordeRateLimited as exc:
@@ -622,6 +648,11 @@ class HordeClient:
         return data
 
 
+def _nothing(body: dict[str, Any], started: float, now: float) -> GenerationResult:
+    """The result of a cancelled request: no picture (the worker then reports the job cancelled)."""
+    return GenerationResult((), (), (), (), {}, {k: v for k, v in body.items() if k != "source_image"}, now - started)
+
+
 def _censored(g: Mapping[str, Any]) -> bool:
     if g.get("censored") is True or g.get("state") == "censored":
         return True
@@ -666,3 +697,30 @@ async def _json(raw: bytes) -> Any:
     if len(raw) > 256 * 1024:
         return await asyncio.to_thread(json.loads, raw)
     return json.loads(raw)
+
+
+def easel_version() -> str:
+    """Easel's version for ``Client-Agent`` (the installed package's, else the source tree's)."""
+    try:
+        return importlib.metadata.version("easel")
+    except importlib.metadata.PackageNotFoundError:
+        return SOURCE_VERSION
+
+
+SOURCE_VERSION = "0.1.0"  # pyproject.toml's version, for a source checkout that isn't installed
+
+
+def from_config(cfg: BackendConfig, session: aiohttp.ClientSession, *, read_timeout: float = 60.0) -> HordeClient:
+    """The client for one ``[[backends]] kind = "horde"`` table."""
+    h = cfg.horde or HordeBackend()
+    return HordeClient(
+        cfg.url,
+        session,
+        api_key=h.api_key,
+        agent=client_agent(easel_version(), h.contact),
+        options=HordeOptions(models=h.models, trusted_workers=h.trusted_workers, allow_downgrade=h.allow_downgrade),
+        name=cfg.name,
+        poll_interval=h.poll_interval,
+        poll_max_interval=h.poll_interval * 5,
+        read_timeout=min(read_timeout, 120.0),
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_LORAS",
     "SAMPLERS",
     "HordeOptions",
+    "HordeRefusal",
     "HordeUnsupported",
     "horde_side",
     "nsfw_flags",
@@ -70,7 +71,12 @@ _CLIP_SKIP = N_("The AI Horde takes clip_skip 1-{limit}.")
 _NO_INIT = N_("img2img needs an init image.")
 
 
-class HordeUnsupported(WebuiRequestError):
+class HordeRefusal:
+    """Marks an error that says the Horde won't draw this request (not that the backend is broken): a local
+    backend may still draw it."""
+
+
+class HordeUnsupported(WebuiRequestError, HordeRefusal):
     """The request asks for something the Horde can't do; ``message`` is one line for the user."""
 
     def __init__(self, message: str) -> None:

@@ -42,14 +42,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 def make(fake: FakeHorde, session: aiohttp.ClientSession, **kw: object) -> HordeClient:
     kw.setdefault("api_key", "test-key")
-    return HordeClient(
-        fake.url,
-        session,
-        agent=client_agent("0.1.0", "https://example.org/easel"),
-        poll_interval=0.02,
-        poll_max_interval=0.1,
-        **kw,  # type: ignore[arg-type]
-    )
+    kw.setdefault("poll_interval", 0.02)
+    kw.setdefault("poll_max_interval", 0.1)
+    return HordeClient(fake.url, session, agent=client_agent("0.1.0", "https://example.org/easel"), **kw)  # type: ignore[arg-type]
 
 
 def clean(fake: FakeHorde) -> None:
@@ -154,18 +149,18 @@ async def test_expiry_while_polling_is_a_retryable_error(session: aiohttp.Client
         assert getattr(info.value, "retryable", False) is True
 
 
-async def test_cancel_deletes_the_request(session: aiohttp.ClientSession) -> None:
+async def test_cancel_deletes_the_request_and_nothing_comes_back(session: aiohttp.ClientSession) -> None:
     async with FakeHorde(workers=[("w1", 5.0)]) as fake:
-        client = make(fake, session)
+        client = make(fake, session, poll_max_interval=30.0)
         task = asyncio.create_task(client.generate(DrawRequest(prompt="fox", count=2), task_id="t", model_title=None))
         await fake.wait_for(lambda: client.remote_id("t") is not None)
-        assert await client.cancel("t") is True
         rid = client.remote_id("t")
-        assert rid is not None and fake.requests[rid].cancelled
+        assert await client.cancel("t") is True
+        async with asyncio.timeout(TIMEOUT):  # at once, not at the next poll
+            result = await task
+        assert result.images == () and fake.requests[rid].cancelled
         assert ("DELETE", f"/api/v2/generate/status/{rid}") in [(m, p) for m, p, _, _ in fake.calls]
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        assert fake.downloads == []
         assert await client.cancel("unknown") is False
 
 
