@@ -22,9 +22,10 @@ from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
+from easel.backends.horde.client import from_config as horde_client
 from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
-from easel.config import Config, ConfigError, load_config
+from easel.config import Config, ConfigError, HordeMode, load_config
 from easel.images import fit_init_image
 from easel.logs import setup_logging
 from easel.metrics import MetricsServer
@@ -92,6 +93,9 @@ class EaselBot(commands.AutoShardedBot):
                 )
         return loaded.classifier
 
+    async def _horde_mode(self, guild_id: int | None) -> HordeMode:
+        return (await self.policy.for_draw(guild_id, None)).horde
+
     async def setup_hook(self) -> None:
         cfg = self.config
         self.webui_session = aiohttp.ClientSession()
@@ -99,7 +103,9 @@ class EaselBot(commands.AutoShardedBot):
         self.policy = PolicyService(self.store, cfg)
         self.catalog = Catalog()
         backends = [
-            Backend(
+            Backend(b, horde_client(b, self.webui_session, read_timeout=cfg.webui.read_timeout))
+            if b.is_horde
+            else Backend(
                 b,
                 WebuiClient(
                     b.url,
@@ -117,6 +123,7 @@ class EaselBot(commands.AutoShardedBot):
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
+        self.queue.horde_policy = self._horde_mode  # /settings horde, else [horde] mode
         self.classifier = self._make_classifier()
         self.admission = Admission(
             self.policy,

@@ -1,0 +1,188 @@
+"""The AI Horde as a backend, end to end: the real bot against the Discord fake, the webui fake and the Horde fake
+(tests/fakes/horde_fake.py, which checks every request against the Horde's OpenAPI document)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from easel.infotext import parse_infotext, png_parameters
+from tests.cogs.harness import ALICE, BOB, CHANNEL, E2E, GUILD, MOD, MOD_ROLE, NSFW_CHANNEL, Easel, running_easel
+from tests.fakes.horde_fake import FakeHorde
+from tests.helpers import make_config
+
+CAROL = 333333333333333333
+DAVE = 333333333333333334
+
+
+def horde_table(fake: FakeHorde, **changes: Any) -> dict[str, Any]:
+    return {"kind": "horde", "name": "horde", "url": fake.url, "api_key": "test-key", "poll_interval": 0.05, **changes}
+
+
+@contextlib.asynccontextmanager
+async def with_horde(
+    tmp_path: Path,
+    *,
+    local: bool,
+    horde: dict[str, Any] | None = None,
+    fake_kw: dict[str, Any] | None = None,
+    **sections: Any,
+) -> AsyncIterator[tuple[Easel, FakeHorde]]:
+    async with FakeHorde(**(fake_kw or {})) as fake, running_easel(tmp_path, start=False) as easel:
+        backends: list[Any] = [{"name": "gpu0", "url": easel.webui.url}] if local else []
+        backends.append(horde_table(fake))
+        sections.setdefault("horde", horde or {"mode": "only"})
+        sections.setdefault("limits", {"max_queued_per_user": 10})
+        cfg = make_config(backends, tmp_path / "easel.db", preset=E2E, **sections)
+        await easel.start_bot(cfg)
+        yield easel, fake
+        assert fake.validation_errors == [], fake.validation_errors
+        assert fake.response_errors == [], fake.response_errors
+
+
+async def test_a_horde_only_bot_draws_and_posts_a_png_with_infotext(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, fake_kw={"workers": [("volunteer-7", 0.05)]}) as (easel, fake):
+        inter = await easel.draw(prompt="a red fox", negative_prompt="blurry", seed=4242, steps=12)
+        assert "Queued" in inter.response["data"]["content"]  # type: ignore[index]
+        result = await easel.result_for(ALICE)
+        assert len(fake.submits) == 1
+        sent = fake.submits[0]
+        assert sent["prompt"] == "a red fox ### blurry" and sent["params"]["seed"] == "4242"
+        assert (sent["nsfw"], sent["censor_nsfw"]) == (True, False)  # the image check is off here
+        data = result.attachments[0].data
+        assert data.startswith(b"\x89PNG") and result.attachments[0].filename.endswith(".png")
+        info = parse_infotext(png_parameters(data) or "")
+        assert info.prompt == "a red fox" and info.negative_prompt == "blurry" and info.seed == 4242
+        assert info.steps == 12 and info.get("Horde worker") == "volunteer-7"
+
+
+async def test_overflow_sends_the_jobs_that_would_wait_to_the_horde_each_posted_once(tmp_path: Path) -> None:
+    async with with_horde(
+        tmp_path,
+        local=True,
+        horde={"mode": "overflow", "overflow_after": 0.5},
+        fake_kw={"workers": [("w1", 0.05), ("w2", 0.05)]},
+    ) as (easel, fake):
+        easel.webui.gen_seconds = 1.0
+        for bot_backend in easel.bot.queue.backends.values():  # type: ignore[union-attr]
+            bot_backend.seconds_per_unit = 1.0 / 6.5536  # 1 s for a 25-step 512x512 job
+        users = [ALICE, BOB, CAROL, DAVE, MOD]
+        for user in users:
+            await easel.draw(user=user, prompt=f"fox of {user}")
+        for user in users:
+            await easel.result_for(user, timeout=20)
+        await easel.bot.queue.wait_idle()  # type: ignore[union-attr]
+        posted = [m for m in easel.discord.messages if m.attachments and m.channel_id == CHANNEL]
+        assert sorted(m.content.split(">")[0] for m in posted) == sorted(f"<@{u}" for u in users)  # once each
+        assert 1 <= len(fake.submits) <= 4 and len(easel.webui.generations) >= 1
+        assert len(fake.submits) + len(easel.webui.generations) == len(users)  # none drawn twice
+
+
+async def test_with_the_horde_off_nothing_goes_there(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=True, horde={"mode": "off"}) as (easel, fake):
+        await easel.draw()
+        await easel.result_for(ALICE)
+        assert fake.submits == [] and len(easel.webui.generations) == 1
+
+
+async def test_a_server_chooses_with_settings(tmp_path: Path) -> None:
+    admin = {"admin_role_ids": [MOD_ROLE]}
+    async with with_horde(tmp_path, local=True, horde={"mode": "off"}, discord=admin) as (easel, fake):
+        inter = await easel.discord.invoke(
+            "settings",
+            {"key": "horde", "value": "only"},
+            user_id=MOD,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            subcommand="set",
+        )
+        response = await inter.wait_response(5)
+        assert "`horde` is now `only`" in str(response["data"]["content"])
+        await easel.draw()
+        await easel.result_for(ALICE)
+        assert len(fake.submits) == 1 and easel.webui.generations == []
+
+
+async def test_a_censored_placeholder_is_never_posted(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, safety={"nsfw_check": "spoiler"}) as (easel, fake):
+        inter = await easel.draw(prompt="a nsfwword fox")
+        text = await easel.wait_reply(inter, lambda t: "failed" in t, timeout=15)
+        assert "censored" in text and "age-restricted channel" in text
+        assert not [m for m in easel.discord.messages if m.attachments]
+        assert fake.submits[0]["censor_nsfw"] is True and fake.submits[0]["nsfw"] is False
+
+
+async def test_in_an_age_restricted_channel_the_horde_is_asked_for_nsfw_workers(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, safety={"nsfw_check": "spoiler"}) as (easel, fake):
+        await easel.draw(channel=NSFW_CHANNEL, prompt="a nsfwword fox")
+        result = await easel.result_for(ALICE, channel=NSFW_CHANNEL)
+        assert result.attachments and (fake.submits[0]["nsfw"], fake.submits[0]["censor_nsfw"]) == (True, False)
+
+
+async def test_kudos_upfront_tells_the_user_what_to_change(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False) as (easel, fake):
+        fake.fail_next("async", 403, "KudosUpfront", "needs kudos")
+        inter = await easel.draw(width=1024, height=1024, steps=50)
+        text = await easel.wait_reply(inter, lambda t: "failed" in t, timeout=15)
+        assert "smaller size or fewer steps" in text
+
+
+async def test_a_horde_refusal_falls_back_to_the_local_webui(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=True, horde={"mode": "overflow", "overflow_after": 0}) as (easel, fake):
+        fake.fail_next("async", 403, "KudosUpfront", "needs kudos")
+        easel.bot.queue.backends["gpu0"].up = False  # type: ignore[union-attr]  # the local line looks long
+        await easel.draw()
+        await fake.wait_for(lambda: any(s == 403 for _, s in fake.responses), timeout=10)
+        easel.bot.queue.backends["gpu0"].up = True  # type: ignore[union-attr]
+        easel.bot.queue._notify()  # type: ignore[union-attr]
+        result = await easel.result_for(ALICE, timeout=15)
+        assert result.attachments and len(easel.webui.generations) == 1 and fake.submits == []
+
+
+async def test_429_keeps_the_job_and_it_is_drawn_later(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False) as (easel, fake):
+        fake.fail_next("async", 429, "TooManyPrompts", headers={"Retry-After": "0.3"}, times=2)
+        await easel.draw()
+        result = await easel.result_for(ALICE, timeout=15)
+        assert result.attachments and len(fake.submits) == 1
+
+
+async def test_maintenance_then_back(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, webui={"max_attempts": 5}) as (easel, fake):
+        fake.maintenance = True
+        inter = await easel.draw()
+        await fake.wait_for(lambda: any(s == 400 for _, s in fake.responses), timeout=10)
+        fake.maintenance = False
+        result = await easel.result_for(ALICE, timeout=20)
+        assert result.attachments
+        del inter
+
+
+async def test_cancel_deletes_the_horde_request(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, fake_kw={"workers": [("slow", 30.0)]}) as (easel, fake):
+        inter = await easel.draw()
+        await fake.wait_for(lambda: len(fake.requests) == 1, timeout=10)
+        job_id = next(iter(easel.bot.queue._running))  # type: ignore[union-attr]
+        cancel = await easel.discord.invoke(
+            "cancel", {"job": job_id}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+        )
+        await cancel.wait_response(5)
+        await fake.wait_for(lambda: next(iter(fake.requests.values())).cancelled, timeout=5)
+        await easel.wait_reply(inter, lambda t: "ancel" in t, timeout=10)
+        assert not [m for m in easel.discord.messages if m.attachments]
+
+
+async def test_the_picture_size_shows_in_the_result(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False) as (easel, fake):
+        await easel.draw(width=680, height=384)
+        result = await easel.result_for(ALICE)
+        with Image.open(io.BytesIO(result.attachments[0].data)) as img:
+            assert img.size == (704, 384)  # the Horde's multiples of 64
+        assert fake.submits[0]["params"]["width"] == 704
+        await asyncio.sleep(0)
