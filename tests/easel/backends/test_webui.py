@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from easel.backends import webui
+from easel.backends.webui import client as webui_client
 from easel.backends.webui import (
     BackendInfo,
     Flavor,
@@ -171,7 +172,7 @@ async def test_img2img_with_bytes(client: WebuiClient, fake: FakeWebui) -> None:
 async def test_large_response_is_decoded_off_loop(
     client: WebuiClient, fake: FakeWebui, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webui, "LARGE_BODY", 0)
+    monkeypatch.setattr(webui_client, "LARGE_BODY", 0)
     calls: list[str] = []
     real = asyncio.to_thread
 
@@ -179,7 +180,7 @@ async def test_large_response_is_decoded_off_loop(
         calls.append(getattr(func, "__name__", "?"))
         return await real(func, *args, **kwargs)
 
-    monkeypatch.setattr(webui.asyncio, "to_thread", spy)
+    monkeypatch.setattr(webui_client.asyncio, "to_thread", spy)
     result = await client.txt2img({"prompt": "p", "seed": 1, "batch_size": 2})
     assert "_parse_generation" in calls
     assert result.images == tuple(fake.results[-1])
@@ -502,7 +503,7 @@ async def test_oversize_answer_is_refused(
 
 async def test_short_calls_have_their_own_smaller_cap(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
     client = make_client(fake, session)
-    fake.oversize_next("sd-models", webui.SHORT_BODY_LIMIT + 1, declare_length=False)
+    fake.oversize_next("sd-models", webui_client.SHORT_BODY_LIMIT + 1, declare_length=False)
     with pytest.raises(webui.WebuiResponseTooLarge):
         await client.sd_models()
 
