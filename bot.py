@@ -22,7 +22,7 @@ from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
-from easel.backends.webui import WebuiClient
+from easel.backends.factory import make_client
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, load_config
 from easel.images import fit_init_image
@@ -98,22 +98,7 @@ class EaselBot(commands.AutoShardedBot):
         self.store = await Store.open(cfg.storage.path)
         self.policy = PolicyService(self.store, cfg)
         self.catalog = Catalog()
-        backends = [
-            Backend(
-                b,
-                WebuiClient(
-                    b.url,
-                    self.webui_session,
-                    name=b.name,
-                    username=b.username,
-                    password=b.password,
-                    connect_timeout=cfg.webui.connect_timeout,
-                    read_timeout=cfg.webui.read_timeout,
-                    total_timeout=cfg.webui.total_timeout or None,
-                ),
-            )
-            for b in cfg.backends
-        ]
+        backends = [Backend(b, make_client(b, cfg, self.webui_session)) for b in cfg.backends]
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)

@@ -35,8 +35,8 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from easel.backends.base import BackendDescription, Capability
 from easel.backends.webui import (
-    BackendInfo,
     Flavor,
     ModelInfo,
     WebuiAuthError,
@@ -208,9 +208,27 @@ def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = S
 _FLAVOR_NAMES = {Flavor.A1111: "AUTOMATIC1111 (or compatible)", Flavor.FORGE: "Forge", Flavor.SDNEXT: "SD.Next"}
 
 
-def _flavor_text(info: BackendInfo) -> str:
-    name = _FLAVOR_NAMES[info.flavor]
+def _flavor_text(info: BackendDescription) -> str:
+    name = _FLAVOR_NAMES[info.flavor] if info.flavor is not None else str(info.kind)
     return f"{name} {info.version}" if info.version else name
+
+
+# What a user of Easel misses when a backend lacks a capability (bot.py check names it).
+_LACKS_TEXT = {
+    Capability.TASK_PROGRESS: "per-task progress (no stall watchdog, no prefetch; progress only with exclusive = true)",
+    Capability.INTERROGATE: "interrogate (Describe an image)",
+    Capability.UPSCALE: "upscaling",
+    Capability.IMG2IMG: "img2img",
+    Capability.INPAINT: "inpainting",
+    Capability.LORAS: "LoRAs",
+    Capability.MODELS: "choosing a model per job",
+    Capability.FACE_FIX: "face fix",
+    Capability.TXT2IMG: "txt2img",
+}
+
+
+def _lacks_text(info: BackendDescription) -> str:
+    return "; ".join(_LACKS_TEXT[c] for c in Capability if c in info.lacks)
 
 
 def _names(items: list[str], limit: int = 5) -> str:
@@ -294,6 +312,7 @@ async def check_backend(
         connect_timeout=min(config.webui.connect_timeout, SHORT_TIMEOUT),
         read_timeout=TEST_IMAGE_TIMEOUT,
         short_timeout=SHORT_TIMEOUT,
+        exclusive=backend.exclusive,
     )
     try:
         info = await client.detect()
@@ -303,6 +322,8 @@ async def check_backend(
         report.fail(f"{tag} {webui_problem(exc, backend)}")
         return None
     report.ok(f"{tag} {safe_url(backend.url)} answers: {_flavor_text(info)}")
+    if info.lacks:
+        report.ok(f"{tag} {_flavor_text(info)} lacks: {_lacks_text(info)}")
     if not models:
         report.fail(
             f"{tag} the webui lists no checkpoints: put a .safetensors model in its models/Stable-diffusion "

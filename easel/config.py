@@ -35,6 +35,13 @@ class DiscordConfig:
     admin_role_ids: tuple[int, ...] = ()
 
 
+class BackendKind(StrEnum):
+    """``[[backends]] kind``: which client serves the backend (``easel.backends``)."""
+
+    WEBUI = "webui"  # AUTOMATIC1111, Forge or SD.Next (the flavour is detected)
+    HORDE = "horde"
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     name: str
@@ -42,6 +49,7 @@ class BackendConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     exclusive: bool = False  # Easel is the only user of this webui: the global /progress is this job's
+    kind: BackendKind = BackendKind.WEBUI
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,9 @@ class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
     shutdown_grace: float = 30.0
+    # Send a backend's next job while its current one runs (it waits in the webui's own line), so the GPU does
+    # not idle between two pictures. Off by itself on webuis that cannot follow one task or are shared.
+    prefetch: bool = True
 
 
 @dataclass(frozen=True)
@@ -297,7 +308,13 @@ def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
     result: list[BackendConfig] = []
     for i, item in enumerate(items):
         where = f"backends[{i}]"
-        _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
+        _check_unknown(item, {"name", "url", "username", "password", "exclusive", "kind"}, where)
+        kind_text = _take(item, "kind", str, str(BackendKind.WEBUI), where)
+        try:
+            kind = BackendKind(kind_text)
+        except ValueError:
+            choices = ", ".join(repr(str(k)) for k in BackendKind)
+            raise ConfigError(f"{where}.kind: expected one of {choices}, got {kind_text!r}") from None
         url = _take(item, "url", str, "", where).rstrip("/")
         parsed = urlparse(url)
         netloc = parsed.netloc.rpartition("@")[2]  # host[:port], without user:password@
@@ -318,7 +335,7 @@ def _backends(raw: Mapping[str, Any]) -> tuple[BackendConfig, ...]:
         if (username is None) != (password is None):
             raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
         exclusive = _take(item, "exclusive", bool, False, where)
-        result.append(BackendConfig(name, url, username, password, exclusive))
+        result.append(BackendConfig(name, url, username, password, exclusive, kind))
     names = [b.name for b in result]
     if len(set(names)) != len(names):
         raise ConfigError("[[backends]]: backend names must be unique")

@@ -1,7 +1,55 @@
-"""The A1111-family webui backend (AUTOMATIC1111, Forge, SD.Next): ``WebuiClient`` and what it returns."""
+"""The A1111-family webui backend (AUTOMATIC1111, Forge, SD.Next): ``WebuiClient`` and what it returns.
 
-from easel.backends.webui.client import *  # noqa: F403
-from easel.backends.webui.client import __all__ as _client_all
-from easel.backends.webui.client import error_message, image_kind, safe_url, scrub_credentials, url_credentials
+``client`` is the client; ``parsing`` reads the webui's answers; ``values`` holds the webui-only answers (progress,
+flavour). The errors (``easel.backends.errors``), the shared values and the protocol (``easel.backends.base``) and
+the URL-credential helpers (``easel.backends.credentials``) are re-exported here for the code that imported them
+from the one-file client.
+"""
 
-__all__ = [*_client_all, "error_message", "image_kind", "safe_url", "scrub_credentials", "url_credentials"]
+from easel.backends.webui.client import (
+    BackendInfo,
+    Flavor,
+    GenerationResult,
+    ModelInfo,
+    Progress,
+    PromptStyle,
+    TaskProgress,
+    WebuiAuthError,
+    WebuiClient,
+    WebuiError,
+    WebuiNotFound,
+    WebuiRequestError,
+    WebuiResponseTooLarge,
+    WebuiServerError,
+    WebuiTimeout,
+    WebuiUnavailable,
+    error_message,
+    image_kind,
+    safe_url,
+    scrub_credentials,
+    url_credentials,
+)
+
+__all__ = [
+    "BackendInfo",
+    "Flavor",
+    "GenerationResult",
+    "ModelInfo",
+    "Progress",
+    "PromptStyle",
+    "TaskProgress",
+    "WebuiAuthError",
+    "WebuiClient",
+    "WebuiError",
+    "WebuiNotFound",
+    "WebuiRequestError",
+    "WebuiResponseTooLarge",
+    "WebuiServerError",
+    "WebuiTimeout",
+    "WebuiUnavailable",
+    "error_message",
+    "image_kind",
+    "safe_url",
+    "scrub_credentials",
+    "url_credentials",
+]
