@@ -22,8 +22,8 @@ from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
+from easel.backends.factory import make_client
 from easel.backends.horde.client import from_config as horde_client
-from easel.backends.webui import WebuiClient
 from easel.catalog import Catalog
 from easel.config import Config, ConfigError, HordeMode, load_config
 from easel.images import fit_init_image
@@ -105,19 +105,7 @@ class EaselBot(commands.AutoShardedBot):
         backends = [
             Backend(b, horde_client(b, self.webui_session, read_timeout=cfg.webui.read_timeout))
             if b.is_horde
-            else Backend(
-                b,
-                WebuiClient(
-                    b.url,
-                    self.webui_session,
-                    name=b.name,
-                    username=b.username,
-                    password=b.password,
-                    connect_timeout=cfg.webui.connect_timeout,
-                    read_timeout=cfg.webui.read_timeout,
-                    total_timeout=cfg.webui.total_timeout or None,
-                ),
-            )
+            else Backend(b, make_client(b, cfg, self.webui_session))
             for b in cfg.backends
         ]
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)

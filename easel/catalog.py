@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from easel.backends.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
+from easel.backends.base import CatalogSource, ModelInfo
+from easel.backends.credentials import scrub_credentials
+from easel.backends.errors import WebuiError
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,9 @@ class Catalog:
     def set(self, backend: str, cat: BackendCatalog) -> None:
         self._by_backend[backend] = cat
 
-    async def refresh(self, backend: str, client: WebuiClient) -> BackendCatalog:
-        """Fetch every list from one webui. Raises the client's WebuiError when it can't."""
+    async def refresh(self, backend: str, client: CatalogSource) -> BackendCatalog:
+        """Fetch every list from one backend (``CatalogSource``, part of the backend protocol). Raises the client's
+        error (``easel.backends.errors``) when it can't."""
         models = tuple(await client.sd_models())
         samplers = tuple(await client.samplers())
         try:

@@ -35,6 +35,13 @@ class DiscordConfig:
     admin_role_ids: tuple[int, ...] = ()
 
 
+class BackendKind(StrEnum):
+    """``[[backends]] kind``: which client serves the backend (``easel.backends``)."""
+
+    WEBUI = "webui"  # AUTOMATIC1111, Forge or SD.Next (the flavour is detected)
+    HORDE = "horde"
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     name: str
@@ -42,11 +49,12 @@ class BackendConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     exclusive: bool = False  # Easel is the only user of this webui: the global /progress is this job's
+    kind: BackendKind = BackendKind.WEBUI
     horde: HordeBackend | None = None  # kind = "horde": the AI Horde's settings (None: a webui)
 
     @property
     def is_horde(self) -> bool:
-        return self.horde is not None
+        return self.kind is BackendKind.HORDE
 
 
 # ---- the AI Horde (kind = "horde"; docs/horde.md) ----
@@ -154,6 +162,9 @@ class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
     shutdown_grace: float = 30.0
+    # Send a backend's next job while its current one runs (it waits in the webui's own line), so the GPU does
+    # not idle between two pictures. Off by itself on webuis that cannot follow one task or are shared.
+    prefetch: bool = True
 
 
 @dataclass(frozen=True)
@@ -355,7 +366,7 @@ def _horde_backend(item: Mapping[str, Any], where: str, env: Mapping[str, str]) 
         raise ConfigError(f"{where}.max_in_flight: expected 1-20 requests, got {horde.max_in_flight}")
     if not 0.05 <= horde.poll_interval <= 60:
         raise ConfigError(f"{where}.poll_interval: expected 0.05-60 seconds, got {horde.poll_interval}")
-    return BackendConfig(_take(item, "name", str, "horde", where), url, horde=horde)
+    return BackendConfig(_take(item, "name", str, "horde", where), url, kind=BackendKind.HORDE, horde=horde)
 
 
 def _horde_routing(table: Mapping[str, Any]) -> HordeRouting:
@@ -381,7 +392,13 @@ def _backends(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> t
         if item.get("kind") == "horde":
             result.append(_horde_backend(item, where, os.environ if env is None else env))
             continue
-        _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
+        _check_unknown(item, {"name", "url", "username", "password", "exclusive", "kind"}, where)
+        kind_text = _take(item, "kind", str, str(BackendKind.WEBUI), where)
+        try:
+            kind = BackendKind(kind_text)
+        except ValueError:
+            choices = ", ".join(repr(str(k)) for k in BackendKind)
+            raise ConfigError(f"{where}.kind: expected one of {choices}, got {kind_text!r}") from None
         url = _take(item, "url", str, "", where).rstrip("/")
         parsed = urlparse(url)
         netloc = parsed.netloc.rpartition("@")[2]  # host[:port], without user:password@
@@ -402,7 +419,7 @@ def _backends(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> t
         if (username is None) != (password is None):
             raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
         exclusive = _take(item, "exclusive", bool, False, where)
-        result.append(BackendConfig(name, url, username, password, exclusive))
+        result.append(BackendConfig(name, url, username, password, exclusive, kind))
     names = [b.name for b in result]
     if len(set(names)) != len(names):
         raise ConfigError("[[backends]]: backend names must be unique")

@@ -21,7 +21,6 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from easel.backends.base import JobProgress
-from easel.backends.horde.client import HordeClient
 from easel.catalog import Catalog
 from easel.config import Config, HordeMode
 from easel.errors import QueueFull
@@ -397,10 +396,6 @@ class JobQueue(BackendWorkers):
             return CancelResult(True, f"Cancelled job `{job.id}`.")
         self._cancel_requested.add(job.id)
         backend = self.backends.get(job.backend or "")
-        if backend is not None and isinstance(backend.client, HordeClient):
-            await backend.client.cancel(self._task_ids.get(job.id, ""))  # DELETE: the Horde drops its waiting work
-            log.info("job %s: cancel requested on the Horde (%s) by user %s", job.id, backend.name, user_id)
-            return CancelResult(True, f"Cancelled job `{job.id}`; its picture will not be posted.")
         if backend is not None and not await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
             # Waiting inside the webui, or a shared webui that cannot say whose picture is running: no interrupt
             # (it could stop someone else's); the result is dropped when it returns.

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from easel.backends.base import JobProgress
+from easel.backends.errors import WebuiError, WebuiServerError
 from easel.backends.horde.client import HordeClient
-from easel.backends.webui import WebuiError, WebuiServerError
 from easel.config import Config, HordeMode
 from easel.jobs import Job, JobState
 from easel.queue import scheduling

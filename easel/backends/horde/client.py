@@ -30,13 +30,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from easel.backends.base import BackendDescription, BackendKind, Capability, JobProgress, RemoteIdCallback
-from easel.backends.horde.infotext import UnreadableResult, horde_infotext, png_to_webp, webp_to_png_async
-from easel.backends.horde.translate import SAMPLERS, SCHEDULERS, HordeOptions, HordeRefusal, to_horde
-from easel.backends.webui import (
+from easel.backends.base import (
+    BackendDescription,
+    BackendKind,
+    Capability,
     GenerationResult,
+    JobProgress,
     ModelInfo,
     PromptStyle,
+    RemoteIdCallback,
+)
+from easel.backends.errors import (
     WebuiAuthError,
     WebuiError,
     WebuiNotFound,
@@ -46,6 +50,8 @@ from easel.backends.webui import (
     WebuiTimeout,
     WebuiUnavailable,
 )
+from easel.backends.horde.infotext import UnreadableResult, horde_infotext, png_to_webp, webp_to_png_async
+from easel.backends.horde.translate import SAMPLERS, SCHEDULERS, HordeOptions, HordeRefusal, to_horde
 from easel.config import BackendConfig, HordeBackend
 from easel.i18n import N_, _
 from easel.request import DrawRequest
@@ -332,9 +338,9 @@ class HordeClient:
             kind=BackendKind.HORDE,
             flavor=None,
             version=version if isinstance(version, str) else None,
-            capabilities=frozenset(
-                {Capability.TXT2IMG, Capability.IMG2IMG, Capability.LORAS, Capability.MODELS, Capability.TASK_PROGRESS}
-            ),
+            # No TASK_PROGRESS: the Horde says nothing while a worker draws (no steps), so the stall watchdog
+            # can't tell slow from stuck; the client's polling follows the request instead.
+            capabilities=frozenset({Capability.TXT2IMG, Capability.IMG2IMG, Capability.LORAS, Capability.MODELS}),
         )
 
     async def horde_models(self) -> list[HordeModel]:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from easel.backends.webui import WebuiRequestError
+from easel.backends.errors import WebuiRequestError
 from easel.config import NsfwCheck
 from easel.i18n import N_, _
 from easel.request import DrawRequest
