@@ -3,17 +3,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from easel.infotext import parse_infotext, png_parameters
-from tests.cogs.harness import ALICE, BOB, CHANNEL, E2E, GUILD, MOD, MOD_ROLE, NSFW_CHANNEL, Easel, running_easel
+from tests.cogs.harness import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    E2E,
+    GUILD,
+    MOD,
+    MOD_ROLE,
+    NSFW_CHANNEL,
+    Easel,
+    make_discord,
+    running_easel,
+)
+from tests.cogs.test_restart import BotProcess, results
 from tests.fakes.horde_fake import FakeHorde
 from tests.helpers import make_config
 
@@ -156,12 +170,11 @@ async def test_429_keeps_the_job_and_it_is_drawn_later(tmp_path: Path) -> None:
 async def test_maintenance_then_back(tmp_path: Path) -> None:
     async with with_horde(tmp_path, local=False, webui={"max_attempts": 5}) as (easel, fake):
         fake.maintenance = True
-        inter = await easel.draw()
+        await easel.draw()
         await fake.wait_for(lambda: any(s == 400 for _, s in fake.responses), timeout=10)
         fake.maintenance = False
         result = await easel.result_for(ALICE, timeout=20)
-        assert result.attachments
-        del inter
+        assert result.attachments and len(fake.submits) == 1
 
 
 async def test_cancel_deletes_the_horde_request(tmp_path: Path) -> None:
@@ -185,4 +198,62 @@ async def test_the_picture_size_shows_in_the_result(tmp_path: Path) -> None:
         with Image.open(io.BytesIO(result.attachments[0].data)) as img:
             assert img.size == (704, 384)  # the Horde's multiples of 64
         assert fake.submits[0]["params"]["width"] == 704
-        await asyncio.sleep(0)
+
+
+def horde_config_file(path: Path, horde: FakeHorde, db: Path) -> None:
+    path.write_text(
+        f"""
+[discord]
+token = "test-token"
+guild_ids = [{GUILD}]
+
+[[backends]]
+kind = "horde"
+name = "horde"
+url = "{horde.url}"
+api_key = "test-key"
+poll_interval = 0.1
+
+[horde]
+mode = "only"
+
+[queue]
+status_interval = 0.2
+shutdown_grace = 0.5
+
+[storage]
+path = "{db}"
+"""
+    )
+
+
+@pytest.mark.parametrize("expired", [False, True])
+async def test_a_restart_resumes_the_horde_request_instead_of_sending_it_again(tmp_path: Path, expired: bool) -> None:
+    discord_fake = make_discord()
+    async with FakeHorde(workers=[("slow", 4.0)]) as horde:
+        await discord_fake.start()
+        config = tmp_path / "config.toml"
+        horde_config_file(config, horde, tmp_path / "easel.db")
+        proc = BotProcess(discord_fake, config, tmp_path / "bot.log")
+        try:
+            await proc.start()
+            inter = await discord_fake.invoke(
+                "draw", {"prompt": "a fox"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL
+            )
+            await inter.wait_response(5)
+            await horde.wait_for(lambda: len(horde.requests) == 1, timeout=15)
+            (rid,) = horde.requests
+            # the id is stored before the first check: once the Horde saw one, a restart can find the request
+            await horde.wait_for(lambda: horde.requests[rid].check_calls >= 1, timeout=10)
+            assert await proc.signal(signal.SIGKILL) == -signal.SIGKILL
+            if expired:
+                horde.forget(rid)  # the Horde dropped it while Easel was down
+            await proc.start()
+            await discord_fake._wait_for(lambda: True if results(discord_fake) else None, 30, "the result")
+            with pytest.raises(TimeoutError):  # and no second post follows
+                await discord_fake._wait_for(lambda: True if len(results(discord_fake)) > 1 else None, 1.0, "2")
+            assert len(horde.submits) == (2 if expired else 1)  # sent again only when the first was gone
+            assert horde.validation_errors == []
+        finally:
+            await proc.ensure_dead()
+            await discord_fake.stop()
