@@ -26,7 +26,7 @@ from easel.backends.errors import (
     WebuiTimeout,
     WebuiUnavailable,
 )
-from easel.backends.horde.client import HordeClient, HordeRefusal
+from easel.backends.horde.client import HordeClient, HordeRefusal, HordeState
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config, HordeMode
 from easel.infotext import png_parameters
@@ -94,6 +94,11 @@ class Backend:
     @property
     def is_horde(self) -> bool:
         return self.cfg.is_horde
+
+    @property
+    def horde_state(self) -> HordeState | None:
+        """The AI Horde's state for /status (None: not the Horde)."""
+        return self.client.state() if isinstance(self.client, HordeClient) else None
 
     @property
     def slots(self) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
+from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
 from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
 
@@ -93,6 +94,9 @@ def _backend_line(b: Any, viewer_id: int | None = None) -> str:
     name = escape(shorten(str(b.name), 40))
     model = getattr(b, "loaded_model", None)
     model_text = f", model {escape(shorten(model, 60))}" if model else ""
+    horde = getattr(b, "horde_state", None)
+    if horde is not None:
+        return _horde_line(name, b.up, horde)
     if not b.up:
         return f"• **{name}**: down"
     current = getattr(b, "current", None)
@@ -101,6 +105,19 @@ def _backend_line(b: Any, viewer_id: int | None = None) -> str:
             return f"• **{name}**: busy with your job `{getattr(current, 'id', '?')}`{model_text}"
         return f"• **{name}**: busy{model_text}"
     return f"• **{name}**: up, idle{model_text}"
+
+
+def _horde_line(name: str, up: bool, horde: Any) -> str:
+    """The AI Horde in /status: reachable or not, the key's kudos, the models Easel uses there, requests in flight."""
+    if not up:
+        return _("• **{name}** (AI Horde): not reachable").format(name=name)
+    key = _("anonymous key") if horde.anonymous else _("{kudos} kudos").format(kudos=f"{horde.kudos or 0:,.0f}")
+    models = ", ".join(escape(shorten(m, 40)) for m in horde.models[:3]) or _("none with workers")
+    if len(horde.models) > 3:
+        models += _(" and {n} more").format(n=len(horde.models) - 3)
+    return _("• **{name}** (AI Horde): up, {key}, {n} request(s) in flight; models: {models}").format(
+        name=name, key=key, n=horde.in_flight, models=models
+    )
 
 
 def status_text(

@@ -257,3 +257,16 @@ async def test_a_restart_resumes_the_horde_request_instead_of_sending_it_again(t
         finally:
             await proc.ensure_dead()
             await discord_fake.stop()
+
+
+async def test_status_shows_the_hordes_state(tmp_path: Path) -> None:
+    fake_kw = {"keys": {"test-key": 2500.0}, "worker_models": {"fake-worker-1": ["stable_diffusion"]}}
+    async with with_horde(tmp_path, local=True, fake_kw=fake_kw) as (easel, fake):
+        inter = await easel.discord.invoke("status", None, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        text = str((await inter.wait_response(5))["data"]["content"])
+        assert "**horde** (AI Horde): up, 2,500 kudos, 0 request(s) in flight; models: stable\\_diffusion" in text
+        await fake.stop()  # the Horde out of reach: the next probe says so
+        easel.bot.queue.backends["horde"].up = False  # type: ignore[union-attr]
+        inter = await easel.discord.invoke("status", None, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        assert "**horde** (AI Horde): not reachable" in str((await inter.wait_response(5))["data"]["content"])
+        await fake.start()

@@ -70,6 +70,7 @@ __all__ = [
     "HordeRateLimited",
     "HordeRefusal",
     "HordeRequestGone",
+    "HordeState",
     "HordeUser",
     "client_agent",
     "easel_version",
@@ -198,6 +199,17 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+@dataclass(frozen=True)
+class HordeState:
+    """What /status says of the Horde: the kudos of the key (None: not known yet, or the anonymous key), the
+    models with workers that Easel may use, and Easel's requests there now."""
+
+    anonymous: bool
+    kudos: float | None
+    models: tuple[str, ...]
+    in_flight: int
+
+
 @dataclass
 class _Task:
     remote_id: str | None = None
@@ -258,6 +270,13 @@ class HordeClient:
     @property
     def anonymous(self) -> bool:
         return self.api_key == ANONYMOUS_KEY
+
+    def state(self) -> HordeState:
+        allowed = {m.lower() for m in self.options.models}
+        models = tuple(m.name for m in self.last_models if m.count > 0 and (not allowed or m.name.lower() in allowed))
+        in_flight = sum(1 for t in self._tasks.values() if t.remote_id is not None)
+        kudos = None if self.anonymous or self.last_user is None else self.last_user.kudos
+        return HordeState(self.anonymous, kudos, models, in_flight)
 
     # ---- HTTP -----------------------------------------------------------------------------------
 
