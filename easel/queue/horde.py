@@ -24,6 +24,7 @@ from easel.backends.base import JobProgress
 from easel.backends.errors import WebuiError, WebuiServerError
 from easel.backends.horde.client import HordeClient
 from easel.config import Config, HordeMode
+from easel.i18n import N_, _
 from easel.jobs import Job, JobState
 from easel.queue import scheduling
 from easel.request import DrawRequest
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_HORDE_ONLY_MODEL = N_(
+    "The model {model!r} is only on the AI Horde, which this server doesn't use (an admin can turn it on with "
+    "/settings set horde)."
+)
 # The server's /settings horde for a guild (None: a DM); set by the bot. Without it the global mode applies.
 HordePolicy = Callable[[int | None], Awaitable[HordeMode]]
 
@@ -131,6 +136,22 @@ class HordeScheduling:
             order = [j for j in self.fair_order() if self.horde_mode(j) is not HordeMode.ONLY]  # type: ignore[attr-defined]
             self._local_starts = scheduling.estimate_starts(order, free_at, [b.estimate for b in up])
         return self._local_starts
+
+    async def _horde_orphans(self) -> None:
+        """Fail queued jobs whose model only the Horde has while their server doesn't use it (mode off): nothing
+        would ever draw them."""
+        if not self.has_horde or any(self.catalog.get(b) is None for b in self.backends):
+            return
+        for job in list(self._queued.values()):  # type: ignore[attr-defined]
+            model = job.request.model
+            if model is None or job.remote_id is not None or self.horde_mode(job) is not HordeMode.OFF:
+                continue
+            if any(not b.is_horde and self._has_model(job, b) for b in self.backends.values()):
+                continue
+            if any(b.is_horde and self._has_model(job, b) for b in self.backends.values()):
+                self._take(job)  # type: ignore[attr-defined]
+                message = _(_HORDE_ONLY_MODEL).format(model=model)
+                await self._fail(job, message, error_id=None)  # type: ignore[attr-defined]
 
     # ---- while a Horde job runs ---------------------------------------------------------------
 

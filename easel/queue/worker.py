@@ -172,6 +172,7 @@ class BackendWorkers(HordeScheduling):
                     delay = min(delay * 2, self.cfg.webui.probe_max_interval)
                 continue
             await self._orphans()
+            await self._horde_orphans()
             job = self.pick(backend)
             if job is None:
                 backend.wake.clear()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import signal
@@ -148,15 +149,56 @@ async def test_kudos_upfront_tells_the_user_what_to_change(tmp_path: Path) -> No
 
 
 async def test_a_horde_refusal_falls_back_to_the_local_webui(tmp_path: Path) -> None:
-    async with with_horde(tmp_path, local=True, horde={"mode": "overflow", "overflow_after": 0}) as (easel, fake):
+    async with with_horde(tmp_path, local=True, horde={"mode": "overflow"}) as (easel, fake):
         fake.fail_next("async", 403, "KudosUpfront", "needs kudos")
-        easel.bot.queue.backends["gpu0"].up = False  # type: ignore[union-attr]  # the local line looks long
+        await easel.webui.down()  # every local backend down: the job overflows to the Horde, which refuses it
         await easel.draw()
         await fake.wait_for(lambda: any(s == 403 for _, s in fake.responses), timeout=10)
-        easel.bot.queue.backends["gpu0"].up = True  # type: ignore[union-attr]
-        easel.bot.queue._notify()  # type: ignore[union-attr]
+        await easel.webui.up()
         result = await easel.result_for(ALICE, timeout=15)
         assert result.attachments and len(easel.webui.generations) == 1 and fake.submits == []
+
+
+async def test_a_faulted_request_fails_with_a_reason(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False) as (easel, fake):
+        fake.fault_next()
+        inter = await easel.draw()
+        text = await easel.wait_reply(inter, lambda t: "failed" in t, timeout=15)
+        assert "gave up on this request" in text
+        assert not [m for m in easel.discord.messages if m.attachments]
+
+
+async def test_no_worker_for_the_model_says_so(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False) as (easel, fake):
+        fake.set_workers([])  # the last worker serving it left after the model list was fetched
+        inter = await easel.draw(model="stable_diffusion")
+        text = await easel.wait_reply(inter, lambda t: "failed" in t, timeout=15)
+        assert "No AI Horde worker can draw this now (model stable_diffusion)" in text
+        assert next(iter(fake.requests.values())).cancelled  # not left to expire at the Horde
+
+
+async def test_a_model_only_the_horde_has_fails_clearly_where_the_horde_is_off(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=True, horde={"mode": "off"}) as (easel, fake):
+        inter = await easel.draw(model="AlbedoBase XL (SDXL)")
+        text = await easel.wait_reply(inter, lambda t: "failed" in t, timeout=15)
+        assert "only on the AI Horde" in text and "/settings set horde" in text
+        assert fake.submits == [] and easel.webui.generations == []
+
+
+async def test_a_wrong_key_keeps_the_horde_down_and_says_why(tmp_path: Path) -> None:
+    async with FakeHorde(keys={"right": 1.0}) as fake, running_easel(tmp_path, start=False) as easel:
+        backends = [{"name": "gpu0", "url": easel.webui.url}, horde_table(fake, api_key="wrong")]
+        cfg = make_config(backends, tmp_path / "easel.db", preset=E2E, horde={"mode": "overflow"})
+        await easel.start_bot(cfg, wait_backends=False)
+        assert easel.bot is not None
+        horde = easel.bot.queue.backends["horde"]
+        async with asyncio.timeout(10):
+            while horde.last_error is None:
+                await easel.bot.queue.wait_changed()
+        assert not horde.up and "HTTP 401" in (horde.last_error or "")
+        await easel.draw()
+        result = await easel.result_for(ALICE)  # the local webui draws it
+        assert result.attachments and fake.submits == []
 
 
 async def test_429_keeps_the_job_and_it_is_drawn_later(tmp_path: Path) -> None:

@@ -747,5 +747,6 @@ def from_config(cfg: BackendConfig, session: aiohttp.ClientSession, *, read_time
         name=cfg.name,
         poll_interval=h.poll_interval,
         poll_max_interval=h.poll_interval * 5,
+        impossible_grace=h.poll_interval * 30,  # a minute at the default interval: a worker may come up
         read_timeout=min(read_timeout, 120.0),
     )
