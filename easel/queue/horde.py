@@ -167,7 +167,9 @@ class HordeScheduling:
         p = await client.progress(task_id)
         if p is None or not p.known:
             return
-        self.horde_progress[job.id] = p
+        if self.horde_progress.get(job.id) != p:
+            self.horde_progress[job.id] = p
+            self._changed.set()  # type: ignore[attr-defined]  # /queue and wait_changed() see the new place
         if p.completed:
             return
         await self._safe(self.publisher.progress(job, p.fraction or 0.0, p.eta, None), job)  # type: ignore[attr-defined]

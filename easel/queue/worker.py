@@ -324,6 +324,7 @@ class BackendWorkers(HordeScheduling):
             if watchdog is not None:
                 watchdog.cancel()
             self._task_ids.pop(job.id, None)
+            self.horde_progress.pop(job.id, None)
             backend.current = None
             self._running.pop(job.id, None)
             self._notify()

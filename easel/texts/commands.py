@@ -14,7 +14,7 @@ from typing import Any
 from easel.config import Config
 from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
-from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
+from easel.texts.markup import CONTENT_LIMIT, duration, escape, fit_lines, relative_time, shorten
 
 __all__ = [
     "BackendState",
@@ -172,6 +172,7 @@ class QueueEntry:
     position: int | None  # place in line (1 = next); None: being drawn
     backend: str | None = None  # being drawn on (None while waiting, or not known)
     starts: float | None = None  # expected start (epoch seconds) of a waiting job; None: no estimate
+    remote: Any = None  # a running job's progress in its backend's own line (the AI Horde's JobProgress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,22 @@ class BackendState:
     name: str
     up: bool
     busy: bool
+
+
+def _horde_queue_line(e: QueueEntry, prompt: str) -> str:
+    """A job waiting in the AI Horde's own line: its place there and the Horde's wait time."""
+    place = e.remote.queue_position
+    if not isinstance(place, int):
+        where = ""
+    elif place <= 0:
+        where = _(", next in its line")
+    else:
+        where = _(", {n} ahead of it in its line").format(n=place)
+    eta = e.remote.eta
+    left = _(", about {t} left").format(t=duration(eta)) if eta else ""
+    return _("`{job}` waiting on **{backend}**{where}{left}: {prompt}").format(
+        job=e.job_id, backend=escape(e.backend or "?"), where=where, left=left, prompt=prompt
+    )
 
 
 def queue_text(
@@ -197,7 +214,9 @@ def queue_text(
     jobs: list[str] = []
     for e in entries:
         prompt = escape(shorten(e.prompt, 60))
-        if e.position is None:
+        if e.position is None and getattr(e.remote, "queued", False):
+            jobs.append(_horde_queue_line(e, prompt))
+        elif e.position is None:
             jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
         else:
             when = f", starts {relative_time(e.starts)}" if e.starts else ""

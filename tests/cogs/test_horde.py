@@ -312,3 +312,18 @@ async def test_status_shows_the_hordes_state(tmp_path: Path) -> None:
         inter = await easel.discord.invoke("status", None, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
         assert "**horde** (AI Horde): not reachable" in str((await inter.wait_response(5))["data"]["content"])
         await fake.start()
+
+
+async def test_queue_shows_the_place_in_the_hordes_own_line(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=False, fake_kw={"workers": [("slow", 30.0)]}) as (easel, fake):
+        await easel.draw(user=ALICE, prompt="first")
+        await fake.wait_for(lambda: any(r.processing for r in fake.requests.values()), timeout=10)
+        await easel.draw(user=BOB, prompt="second")
+        await fake.wait_for(lambda: len(fake.requests) == 2, timeout=10)
+        assert easel.bot is not None
+        async with asyncio.timeout(10):
+            while not any(p.queued for p in easel.bot.queue.horde_progress.values()):
+                await easel.bot.queue.wait_changed()
+        inter = await easel.discord.invoke("queue", None, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
+        text = str((await inter.wait_response(5))["data"]["content"])
+        assert "waiting on **horde**, next in its line, about 30" in text  # the first one is being drawn
