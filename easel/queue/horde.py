@@ -42,6 +42,7 @@ _HORDE_ONLY_MODEL = N_(
     "The model {model!r} is only on the AI Horde, which this server doesn't use (an admin can turn it on with "
     "/settings set horde)."
 )
+MODE_MEMORY = 5_000  # job modes kept before the finished jobs' are dropped
 # The server's /settings horde for a guild (None: a DM); set by the bot. Without it the global mode applies.
 HordePolicy = Callable[[int | None], Awaitable[HordeMode]]
 
@@ -81,6 +82,9 @@ class HordeScheduling:
             except Exception:  # the settings can't be read: the global mode, logged
                 log.exception("job %s: the server's horde setting could not be read; using [horde] mode", job.id)
         self._horde_modes[job.id] = mode
+        if len(self._horde_modes) > 2 * MODE_MEMORY:  # keep the modes of the jobs still in line or running
+            live = {*self._queued, *self._running}  # type: ignore[attr-defined]
+            self._horde_modes = {k: v for k, v in self._horde_modes.items() if k in live or k == job.id}
 
     def horde_mode(self, job: Job) -> HordeMode:
         return self._horde_modes.get(job.id, self.cfg.horde.mode)

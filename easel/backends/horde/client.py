@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -83,6 +83,7 @@ DEFAULT_URL = "https://aihorde.net/api"
 ANONYMOUS_KEY = "0000000000"
 MAX_DOWNLOAD_BYTES = 32 * 2**20  # one WebP result; a 3072x3072 WebP is well under this
 SHORT_BODY_LIMIT = 8 * 2**20
+CHECK_SPACING = 0.1  # seconds between two /generate/check calls of one client (the Horde allows 10 a second)
 _ERROR_TEXT_LIMIT = 300
 
 _KUDOS = N_(
@@ -225,8 +226,6 @@ class _Task:
 class HordeClient:
     """One configured Horde (``[[backends]] kind = "horde"``). Borrows the caller's ``aiohttp`` session."""
 
-    kind_value: ClassVar[BackendKind] = BackendKind.HORDE
-
     def __init__(
         self,
         url: str,
@@ -262,6 +261,9 @@ class HordeClient:
         self.last_models: tuple[HordeModel, ...] = ()
         self.last_user: HordeUser | None = None
         self.submitted = 0  # requests accepted by the Horde (for /status and tests)
+        # /generate/check is limited to 10 a second per IP: this client's checks (all its requests) are spaced
+        self._check_lock = asyncio.Lock()
+        self._last_check = float("-inf")
 
     @property
     def kind(self) -> BackendKind:
@@ -509,10 +511,18 @@ class HordeClient:
         finally:
             self._tasks.pop(task_id, None)
 
+    async def _check(self, rid: str) -> HordeCheck:
+        async with self._check_lock:
+            wait = self._last_check + CHECK_SPACING - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_check = self._clock()
+        return HordeCheck.parse(await self._call("GET", f"/v2/generate/check/{rid}"))
+
     async def _resume(self, remote_id: str) -> HordeCheck | None:
         """The request's state, or None when the Horde no longer knows it (then a new one is sent)."""
         try:
-            return HordeCheck.parse(await self._call("GET", f"/v2/generate/check/{remote_id}"))
+            return await self._check(remote_id)
         except HordeRequestGone:
             log.info("horde %s: request %s is gone; sending the job again", self.name, remote_id)
             return None
@@ -555,7 +565,7 @@ class HordeClient:
                 if task.cancelled:
                     return
                 try:
-                    check = HordeCheck.parse(await self._call("GET", f"/v2/generate/check/{rid}"))
+                    check = await self._check(rid)
                 except HordeRateLimited as exc:
                     interval = min(max(exc.retry_after or interval * 2, interval), self.poll_max_interval * 3)
                     continue
