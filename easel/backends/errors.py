@@ -18,6 +18,7 @@ __all__ = [
     "WebuiServerError",
     "WebuiTimeout",
     "WebuiUnavailable",
+    "WrongModel",
 ]
 
 
@@ -76,6 +77,19 @@ class WebuiAuthError(WebuiRequestError):
 
 class WebuiNotFound(WebuiRequestError):
     """HTTP 404: unknown route (API not enabled, older webui) or a missing resource."""
+
+
+class WrongModel(WebuiError):
+    """The backend drew with another model than the one asked for (an unknown checkpoint is dropped silently
+    by A1111, Forge and SD.Next alike). Not retryable there: it does not have (or cannot load) that model.
+    ``asked`` and ``used`` are the two names."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, asked: str, used: str, backend: str = "webui", route: str = "") -> None:
+        super().__init__(message, backend=backend, route=route)
+        self.asked = asked
+        self.used = used
 
 
 BackendError = WebuiError

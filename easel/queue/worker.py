@@ -25,10 +25,12 @@ from easel.backends.errors import (
     WebuiServerError,
     WebuiTimeout,
     WebuiUnavailable,
+    WrongModel,
 )
 from easel.backends.horde.client import HordeClient, HordeRefusal, HordeState
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config, HordeMode
+from easel.i18n import _
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -525,7 +527,14 @@ class BackendWorkers(HordeScheduling):
                 self._notify()
                 return
         log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
+        if isinstance(exc, WrongModel):
+            # Its list of models is out of date: learn what it has now, so the next job is not sent there.
+            self._background(self._refresh_quietly(backend))
         await self._fail(job, _user_message(exc), error_id=error_id)
+
+    async def _refresh_quietly(self, backend: Backend) -> None:
+        if backend.up:
+            await self._refresh_catalog(backend)
 
     async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
         self._cancel_requested.discard(job.id)
@@ -562,6 +571,11 @@ class BackendWorkers(HordeScheduling):
 
 
 def _user_message(exc: WebuiError) -> str:
+    if isinstance(exc, WrongModel):
+        return _(
+            "The image server drew with another model than {model} (it does not have it any more); "
+            "the picture was not posted. Try again, or pick another model."
+        ).format(model=exc.asked.split(" [")[0])
     if isinstance(exc, WebuiUnavailable):
         return "The image server is down or unreachable, and retries ran out."
     if isinstance(exc, WebuiTimeout):

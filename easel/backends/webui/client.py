@@ -44,6 +44,7 @@ from easel.backends.errors import (
     WebuiServerError,
     WebuiTimeout,
     WebuiUnavailable,
+    WrongModel,
 )
 from easel.backends.webui.parsing import (
     _as_float,
@@ -59,6 +60,7 @@ from easel.backends.webui.parsing import (
     image_kind,
 )
 from easel.backends.webui.values import BackendInfo, Progress, TaskProgress
+from easel.infotext import parse_infotext
 from easel.options import Flavor
 from easel.request import DrawRequest, build_payload
 
@@ -79,6 +81,7 @@ __all__ = [
     "WebuiServerError",
     "WebuiTimeout",
     "WebuiUnavailable",
+    "WrongModel",
     "error_message",
     "image_kind",
     "safe_url",
@@ -557,8 +560,48 @@ class WebuiClient:
         """txt2img or img2img with the payload for this webui's flavour. ``remote_id`` is ignored: a webui keeps
         no request across a restart of Easel (the job is simply sent again)."""
         payload = build_payload(request, model_title=model_title, flavor=self.flavor)
+        if self.flavor == Flavor.SDNEXT:
+            payload.pop("scheduler", None)  # SD.Next has no such field (its sampler picks the schedule)
         call = self.img2img if request.img2img else self.txt2img
-        return await call(payload, task_id=task_id if self._follows_tasks() else None)
+        result = await call(payload, task_id=task_id if self._follows_tasks() else None)
+        if model_title:
+            route = "/sdapi/v1/img2img" if request.img2img else "/sdapi/v1/txt2img"
+            await self._check_model(result, model_title, route)
+        return result
+
+    async def _check_model(self, result: GenerationResult, asked: str, route: str) -> None:
+        """Raise ``WrongModel`` when the webui drew with another checkpoint than ``asked`` (its title): an unknown
+        checkpoint in ``override_settings`` is dropped silently and the loaded one is used. What was used is read
+        from ``info`` (``sd_model_name``/``sd_model_hash``: A1111, Forge), else the infotext's ``Model``/``Model
+        hash`` (SD.Next), else ``/sdapi/v1/options``; when nothing says, the result is taken as it is."""
+        name = result.info.get("sd_model_name")
+        model_hash = result.info.get("sd_model_hash")
+        if not isinstance(name, str) and not isinstance(model_hash, str) and result.infotexts:
+            params = parse_infotext(result.infotexts[0]).params
+            name, model_hash = params.get("Model"), params.get("Model hash")
+        names = {n.lower() for n in _title_names(asked)}
+        wanted_hash = _title_hash(asked)
+        if isinstance(model_hash, str) and model_hash and wanted_hash:
+            if wanted_hash.lower().startswith(model_hash.lower()) or model_hash.lower().startswith(wanted_hash.lower()):
+                return
+            used = name if isinstance(name, str) and name else model_hash
+        elif isinstance(name, str) and name:
+            if name.lower() in names:
+                return
+            used = name
+        else:
+            loaded = await self.loaded_model()
+            if loaded is None or loaded.lower() == asked.lower() or not names.isdisjoint(_title_names(loaded)):
+                return
+            used = loaded
+        log.warning("%s: asked for model %r, the webui drew with %r", self._label, asked, used)
+        raise WrongModel(
+            self._scrub(f"drew with the model {used!r}, not {asked!r} (it does not have it or could not load it)"),
+            asked=asked,
+            used=used,
+            backend=self._label,
+            route=route,
+        )
 
     async def upscale(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
         return await self.extra_single_image(image, upscaler=upscaler, scale=scale)
@@ -604,6 +647,25 @@ class WebuiClient:
 
     async def close(self) -> None:
         """Nothing to release: the HTTP session is the caller's."""
+
+
+def _title_hash(title: str) -> str | None:
+    """``"abc123"`` of a checkpoint title ``"name.safetensors [abc123]"``."""
+    if title.endswith("]") and " [" in title:
+        return title[title.rindex(" [") + 2 : -1] or None
+    return None
+
+
+def _title_names(title: str) -> set[str]:
+    """The names a webui may report for the checkpoint titled ``title``: the file name, its stem and the
+    ``model_name`` (the path with ``/`` as ``_``, without the extension), lower-cased."""
+    base = title[: title.rindex(" [")] if _title_hash(title) else title
+    flat = base.replace("\\", "/")
+    stem = flat.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    model_name = flat.replace("/", "_")
+    model_name = model_name.rsplit(".", 1)[0] if "." in model_name.rsplit("_", 1)[-1] else model_name
+    return {n.lower() for n in (title, base, stem, model_name) if n}
 
 
 _ALL_FLAVORS = frozenset(

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from easel.backends.base import BackendClient, BackendKind, Capability, JobProgress
-from easel.backends.webui import Flavor, WebuiClient, WebuiRequestError
+from easel.backends.webui import Flavor, WebuiClient, WebuiRequestError, WrongModel
 from easel.request import DrawRequest
 from tests.fakes.webui_fake import FakeWebui
 
@@ -199,3 +199,20 @@ async def test_lists_for_the_catalog_and_close(session: aiohttp.ClientSession) -
         assert await client.loaded_model()
         await client.close()
         assert await client.samplers()  # close releases nothing the caller still uses (the session is theirs)
+
+
+@pytest.mark.parametrize("flavor", ["a1111", "forge", "sdnext"])
+async def test_a_picture_from_another_model_than_asked_is_refused(session: aiohttp.ClientSession, flavor: str) -> None:
+    async with FakeWebui(flavor=flavor, models=("v1-5-pruned-emaonly", "sdxl_base")) as fake:
+        client = make_client(fake, session)
+        await client.detect()
+        titles = {m.model_name: m.title for m in await client.sd_models()}
+        ok = await client.generate(DrawRequest(prompt="p", steps=2), task_id="t1", model_title=titles["sdxl_base"])
+        assert ok.images  # the asked model was used
+        fake.models = [m for m in fake.models if m.model_name != "sdxl_base"]  # removed since the catalog was read
+        fake.loaded_model = "v1-5-pruned-emaonly"
+        with pytest.raises(WrongModel) as ei:
+            await client.generate(DrawRequest(prompt="p", steps=2), task_id="t2", model_title=titles["sdxl_base"])
+    assert not ei.value.retryable
+    assert ei.value.asked == titles["sdxl_base"]
+    assert "v1-5-pruned-emaonly" in ei.value.used or ei.value.used == fake.models[0].hash
