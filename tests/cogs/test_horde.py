@@ -327,3 +327,36 @@ async def test_queue_shows_the_place_in_the_hordes_own_line(tmp_path: Path) -> N
         inter = await easel.discord.invoke("queue", None, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
         text = str((await inter.wait_response(5))["data"]["content"])
         assert "waiting on **horde**, next in its line, about 30" in text  # the first one is being drawn
+
+
+async def test_image_info_and_draw_this_again_on_a_horde_result_redraw_it_locally(tmp_path: Path) -> None:
+    async with with_horde(tmp_path, local=True, horde={"mode": "off"}) as (easel, fake):
+        assert easel.bot is not None
+        await easel.bot.policy.store.set_setting("guild", GUILD, "horde", "only")  # as /settings set horde does
+        easel.bot.policy.invalidate(GUILD)
+        await easel.draw(prompt="a castle on a hill", negative_prompt="blurry", seed=4242, steps=18, scheduler="Karras")
+        result = await easel.result_for(ALICE)
+        assert len(fake.submits) == 1
+        await easel.bot.policy.store.reset_settings("guild", GUILD, "horde")  # back to off: local only
+        easel.bot.policy.invalidate(GUILD)
+        menu = await easel.discord.context_menu("Image info", result, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await menu.wait_response(5)
+        info = await easel.discord.wait_for_message(
+            lambda m: menu.original is not None and m.id == menu.original.id and bool(m.embeds), timeout=5
+        )
+        assert "Seed: 4242" in info.embeds[0]["description"] and "Horde worker" in info.embeds[0]["description"]
+        again_id = next(c for c in info.all_custom_ids() if c.startswith("easel:again:"))
+        again = await easel.discord.click(info, again_id, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL)
+        await again.wait_response(5)
+        await easel.discord.wait_for_message(
+            lambda m: m.kind == "channel" and bool(m.attachments) and m.id != result.id, timeout=15
+        )
+        payload = easel.webui.generations[-1]
+        assert (payload["prompt"], payload["negative_prompt"], payload["seed"], payload["steps"]) == (
+            "a castle on a hill",
+            "blurry",
+            4242,
+            18,
+        )
+        assert payload["sampler_name"] == "Euler a" and payload.get("scheduler") == "Karras"
+        assert len(fake.submits) == 1

@@ -294,3 +294,13 @@ async def test_models_user_and_catalog_lists(session: aiohttp.ClientSession) -> 
         assert desc.kind is BackendKind.HORDE and desc.flavor is None
         assert "Euler a" in await client.samplers() and await client.schedulers() == ["Automatic", "Karras"]
         clean(fake)
+
+
+async def test_several_images_come_back_in_order_with_their_seeds(session: aiohttp.ClientSession) -> None:
+    async with FakeHorde(workers=[("w1", 0.01), ("w2", 0.01)]) as fake:
+        client = make(fake, session)
+        async with asyncio.timeout(TIMEOUT):
+            result = await client.generate(DrawRequest(prompt="fox", count=3, seed=10), task_id="t", model_title=None)
+        assert len(result.images) == 3 and sorted(result.seeds) == [10, 11, 12]
+        assert [parse_infotext(t).seed for t in result.infotexts] == list(result.seeds)
+        assert len(fake.downloads) == 3 and len(fake.submits) == 1
