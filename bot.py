@@ -25,9 +25,10 @@ from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
 from easel.admission import Admission
-from easel.backends.webui import WebuiClient
+from easel.backends.factory import make_client
+from easel.backends.horde.client import from_config as horde_client
 from easel.catalog import Catalog
-from easel.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from easel.config import DEFAULT_CONFIG_PATH, Config, ConfigError, HordeMode, load_config
 from easel.i18n import _
 from easel.images import fit_init_image
 from easel.logs import setup_logging
@@ -96,6 +97,9 @@ class EaselBot(commands.AutoShardedBot):
                 )
         return loaded.classifier
 
+    async def _horde_mode(self, guild_id: int | None) -> HordeMode:
+        return (await self.policy.for_draw(guild_id, None)).horde
+
     async def setup_hook(self) -> None:
         cfg = self.config
         self.webui_session = aiohttp.ClientSession()
@@ -103,24 +107,15 @@ class EaselBot(commands.AutoShardedBot):
         self.policy = PolicyService(self.store, cfg)
         self.catalog = Catalog()
         backends = [
-            Backend(
-                b,
-                WebuiClient(
-                    b.url,
-                    self.webui_session,
-                    name=b.name,
-                    username=b.username,
-                    password=b.password,
-                    connect_timeout=cfg.webui.connect_timeout,
-                    read_timeout=cfg.webui.read_timeout,
-                    total_timeout=cfg.webui.total_timeout or None,
-                ),
-            )
+            Backend(b, horde_client(b, self.webui_session, read_timeout=cfg.webui.read_timeout))
+            if b.is_horde
+            else Backend(b, make_client(b, cfg, self.webui_session))
             for b in cfg.backends
         ]
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)
+        self.queue.horde_policy = self._horde_mode  # /settings horde, else [horde] mode
         self.classifier = self._make_classifier()
         self.admission = Admission(
             self.policy,

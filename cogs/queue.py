@@ -39,6 +39,7 @@ class Queue(commands.Cog):
                 position=position,
                 backend=job.backend,
                 starts=q.estimate_start(job.id) if position is not None else None,
+                remote=q.horde_progress.get(job.id) if position is None else None,  # the AI Horde's own line
             )
             for job, position in q.user_jobs(interaction.user.id)
         ]

@@ -14,7 +14,9 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from easel import faces
-from easel.backends.webui import ModelInfo, WebuiClient, WebuiError, scrub_credentials
+from easel.backends.base import CatalogSource, ModelInfo
+from easel.backends.credentials import scrub_credentials
+from easel.backends.errors import WebuiError
 from easel.loras import LoraInfo, lora_info_from_api
 
 if TYPE_CHECKING:
@@ -75,8 +77,9 @@ class Catalog:
     def set(self, backend: str, cat: BackendCatalog) -> None:
         self._by_backend[backend] = cat
 
-    async def refresh(self, backend: str, client: WebuiClient) -> BackendCatalog:
-        """Fetch every list from one webui. Raises the client's WebuiError when it can't."""
+    async def refresh(self, backend: str, client: CatalogSource) -> BackendCatalog:
+        """Fetch every list from one backend (``CatalogSource``, part of the backend protocol). Raises the client's
+        error (``easel.backends.errors``) when it can't."""
         models = tuple(await client.sd_models())
         samplers = tuple(await client.samplers())
         try:
@@ -238,10 +241,14 @@ class Catalog:
         return [h[:100] for h in hits[:limit]]
 
 
-async def _optional(client: WebuiClient, route: str) -> Any:
-    """A list a webui may not have (an extension's, or a route another flavour lacks): None when it can't answer."""
+async def _optional(client: CatalogSource, route: str) -> Any:
+    """A list a webui may not have (an extension's, or a route another flavour lacks): None when it can't answer,
+    and for a backend that has no webui routes at all (the Horde: no ``get_json``)."""
+    get_json = getattr(client, "get_json", None)
+    if get_json is None:
+        return None
     try:
-        return await client.get_json(route)
+        return await get_json(route)
     except WebuiError as exc:
         log.debug("catalog: %s unavailable: %s", route, exc)
         return None
@@ -259,7 +266,7 @@ def _restorer_names(data: Any) -> tuple[str, ...]:
     return tuple(str(i["name"]) for i in items if isinstance(i, Mapping) and isinstance(i.get("name"), str))
 
 
-async def _extras(client: WebuiClient) -> dict[str, Any]:
+async def _extras(client: CatalogSource) -> dict[str, Any]:
     """LoRAs, embeddings, ADetailer and face restorers: each optional (a webui without one still draws)."""
     loras = await _optional(client, "/sdapi/v1/loras")
     infos = tuple(i for i in (lora_info_from_api(x) for x in (loras if isinstance(loras, list) else ())) if i)

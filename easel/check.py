@@ -35,8 +35,10 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from easel.backends.base import BackendDescription, Capability
+from easel.backends.horde.client import HordeAuthError
+from easel.backends.horde.client import from_config as horde_client
 from easel.backends.webui import (
-    BackendInfo,
     Flavor,
     ModelInfo,
     WebuiAuthError,
@@ -52,7 +54,7 @@ from easel.backends.webui import (
     url_credentials,
 )
 from easel.catalog import BackendCatalog, Catalog
-from easel.config import BackendConfig, Config, NsfwCheck
+from easel.config import HORDE_ANONYMOUS_KEY, BackendConfig, Config, HordeMode, NsfwCheck
 from easel.safety.images import probe_classifier
 
 log = logging.getLogger(__name__)
@@ -208,9 +210,27 @@ def webui_problem(exc: WebuiError, backend: BackendConfig, *, timeout: float = S
 _FLAVOR_NAMES = {Flavor.A1111: "AUTOMATIC1111 (or compatible)", Flavor.FORGE: "Forge", Flavor.SDNEXT: "SD.Next"}
 
 
-def _flavor_text(info: BackendInfo) -> str:
-    name = _FLAVOR_NAMES[info.flavor]
+def _flavor_text(info: BackendDescription) -> str:
+    name = _FLAVOR_NAMES[info.flavor] if info.flavor is not None else str(info.kind)
     return f"{name} {info.version}" if info.version else name
+
+
+# What a user of Easel misses when a backend lacks a capability (bot.py check names it).
+_LACKS_TEXT = {
+    Capability.TASK_PROGRESS: "per-task progress (no stall watchdog, no prefetch; progress only with exclusive = true)",
+    Capability.INTERROGATE: "interrogate (Describe an image)",
+    Capability.UPSCALE: "upscaling",
+    Capability.IMG2IMG: "img2img",
+    Capability.INPAINT: "inpainting",
+    Capability.LORAS: "LoRAs",
+    Capability.MODELS: "choosing a model per job",
+    Capability.FACE_FIX: "face fix",
+    Capability.TXT2IMG: "txt2img",
+}
+
+
+def _lacks_text(info: BackendDescription) -> str:
+    return "; ".join(_LACKS_TEXT[c] for c in Capability if c in info.lacks)
 
 
 def _names(items: list[str], limit: int = 5) -> str:
@@ -294,6 +314,7 @@ async def check_backend(
         connect_timeout=min(config.webui.connect_timeout, SHORT_TIMEOUT),
         read_timeout=TEST_IMAGE_TIMEOUT,
         short_timeout=SHORT_TIMEOUT,
+        exclusive=backend.exclusive,
     )
     try:
         info = await client.detect()
@@ -303,6 +324,8 @@ async def check_backend(
         report.fail(f"{tag} {webui_problem(exc, backend)}")
         return None
     report.ok(f"{tag} {safe_url(backend.url)} answers: {_flavor_text(info)}")
+    if info.lacks:
+        report.ok(f"{tag} {_flavor_text(info)} lacks: {_lacks_text(info)}")
     if not models:
         report.fail(
             f"{tag} the webui lists no checkpoints: put a .safetensors model in its models/Stable-diffusion "
@@ -526,7 +549,36 @@ def _secrets(config: Config) -> list[str]:
     for b in config.backends:
         out.append(b.password or "")
         out.append(url_credentials(b.url)[1] or "")
+        if b.horde is not None and b.horde.api_key != HORDE_ANONYMOUS_KEY:
+            out.append(b.horde.api_key)
     return [s for s in out if s]
+
+
+async def check_horde(backend: BackendConfig, session: aiohttp.ClientSession, config: Config, report: Report) -> None:
+    """Reach the AI Horde: its version, the key (401 is a config error, named), kudos, the models with workers."""
+    tag = f"backend {backend.name} (AI Horde):"
+    client = horde_client(backend, session, read_timeout=SHORT_TIMEOUT)
+    try:
+        info = await client.detect()
+        models = await client.horde_models()
+        user = await client.find_user()
+    except HordeAuthError:
+        report.fail(f"{tag} the Horde refused the api_key (401 InvalidAPIKey): fix api_key or EASEL_HORDE_API_KEY")
+        return
+    except WebuiError as exc:
+        report.fail(f"{tag} {safe_url(backend.url)} does not answer: {exc}")
+        return
+    who = "the anonymous key (lowest priority)" if client.anonymous else f"{user.username}, {user.kudos:,.0f} kudos"
+    report.ok(f"{tag} {safe_url(backend.url)} answers (version {info.version or '?'}); key: {who}")
+    report.ok(f"{tag} lacks: {_lacks_text(info)}")
+    served = {m.name for m in models if m.count > 0}
+    wanted = list(backend.horde.models) if backend.horde else []
+    missing = [m for m in wanted if m not in served]
+    if missing:
+        report.warn(f"{tag} no Horde worker serves {_names(missing)} right now")
+    report.ok(f"{tag} {len(served)} model(s) with workers" + (f"; allowed here: {_names(wanted)}" if wanted else ""))
+    if config.horde.mode is HordeMode.OFF:
+        report.warn(f"{tag} [horde] mode is off: jobs go there only in servers that set /settings horde")
 
 
 async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: str | None = None) -> int:
@@ -539,6 +591,9 @@ async def run_check(config: Config, *, out: TextIO = sys.stdout, discord_base: s
     async with aiohttp.ClientSession(timeout=timeout) as session:
         results: list[BackendResult] = []
         for backend in config.backends:
+            if backend.is_horde:
+                await check_horde(backend, session, config, report)
+                continue
             result = await check_backend(backend, session, config, report)
             if result is not None:
                 results.append(result)

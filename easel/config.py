@@ -50,6 +50,13 @@ class DiscordConfig:
     admin_role_ids: tuple[int, ...] = ()
 
 
+class BackendKind(StrEnum):
+    """``[[backends]] kind``: which client serves the backend (``easel.backends``)."""
+
+    WEBUI = "webui"  # AUTOMATIC1111, Forge or SD.Next (the flavour is detected)
+    HORDE = "horde"
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     name: str
@@ -57,6 +64,46 @@ class BackendConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     exclusive: bool = False  # Easel is the only user of this webui: the global /progress is this job's
+    kind: BackendKind = BackendKind.WEBUI
+    horde: HordeBackend | None = None  # kind = "horde": the AI Horde's settings (None: a webui)
+
+    @property
+    def is_horde(self) -> bool:
+        return self.kind is BackendKind.HORDE
+
+
+# ---- the AI Horde (kind = "horde"; docs/horde.md) ----
+HORDE_URL = "https://aihorde.net/api"
+HORDE_ANONYMOUS_KEY = "0000000000"
+
+
+@dataclass(frozen=True)
+class HordeBackend:
+    """``[[backends]] kind = "horde"``: the key (or env ``EASEL_HORDE_API_KEY``; the anonymous key works with the
+    lowest priority), the Horde models Easel may ask for (empty: any), trusted workers only, how many requests
+    Easel keeps on the Horde at once, and the contact sent in ``Client-Agent``."""
+
+    api_key: str = field(default=HORDE_ANONYMOUS_KEY, repr=False)
+    models: tuple[str, ...] = ()
+    trusted_workers: bool = False
+    max_in_flight: int = 2
+    allow_downgrade: bool = False
+    contact: str = "unknown"
+    poll_interval: float = 2.0
+
+
+class HordeMode(StrEnum):
+    """``[horde] mode`` and the per-server ``/settings horde``: whether jobs may go to the AI Horde."""
+
+    OFF = "off"  # never (the default: the Horde's volunteers see prompts and images)
+    OVERFLOW = "overflow"  # when the local line is long, every local backend is down, or only the Horde has the model
+    ONLY = "only"  # everything the Horde can draw goes there
+
+
+@dataclass(frozen=True)
+class HordeRouting:
+    mode: HordeMode = HordeMode.OFF
+    overflow_after: float = 120.0  # seconds: a job whose local start is later than this goes to the Horde
 
 
 @dataclass(frozen=True)
@@ -143,6 +190,9 @@ class QueueConfig:
     status_interval: float = 5.0
     affinity_max_skips: int = 3
     shutdown_grace: float = 30.0
+    # Send a backend's next job while its current one runs (it waits in the webui's own line), so the GPU does
+    # not idle between two pictures. Off by itself on webuis that cannot follow one task or are shared.
+    prefetch: bool = True
 
 
 @dataclass(frozen=True)
@@ -369,6 +419,7 @@ class Config:
     models: tuple[ModelProfile, ...] = ()  # [[models]]: per-checkpoint profiles (easel.profiles)
     presets: PresetsConfig = PresetsConfig()
     loras: Mapping[str, LoraConfig] = field(default_factory=dict)  # [loras.<name>], keys casefolded
+    horde: HordeRouting = HordeRouting()
 
 
 def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: str) -> T:
@@ -449,6 +500,47 @@ def _no_auth(url: str) -> str:
     return head + sep + tail.rpartition("@")[2] if sep else url.rpartition("@")[2]
 
 
+_HORDE_KEYS = {"kind", "name", "url", "api_key", "models", "trusted_workers", "max_in_flight", "allow_downgrade"}
+_HORDE_KEYS |= {"contact", "poll_interval"}
+
+
+def _horde_backend(item: Mapping[str, Any], where: str, env: Mapping[str, str]) -> BackendConfig:
+    """One ``[[backends]]`` table with ``kind = "horde"``."""
+    _check_unknown(item, _HORDE_KEYS, where)
+    url = _take(item, "url", str, HORDE_URL, where).rstrip("/")
+    if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+        raise ConfigError(f"{where}.url: expected the Horde's API URL like {HORDE_URL}, got {_no_auth(url)!r}")
+    key = (env.get("EASEL_HORDE_API_KEY") or _take(item, "api_key", str, "", where)).strip() or HORDE_ANONYMOUS_KEY
+    models = item.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+        raise ConfigError(f'{where}.models: expected a list of Horde model names, like ["AlbedoBase XL (SDXL)"]')
+    horde = HordeBackend(
+        api_key=key,
+        models=tuple(m.strip() for m in models),
+        trusted_workers=_take(item, "trusted_workers", bool, False, where),
+        max_in_flight=_take(item, "max_in_flight", int, 2, where),
+        allow_downgrade=_take(item, "allow_downgrade", bool, False, where),
+        contact=_take(item, "contact", str, "unknown", where).strip() or "unknown",
+        poll_interval=_take(item, "poll_interval", float, 2.0, where),
+    )
+    if not 1 <= horde.max_in_flight <= 20:
+        raise ConfigError(f"{where}.max_in_flight: expected 1-20 requests, got {horde.max_in_flight}")
+    if not 0.05 <= horde.poll_interval <= 60:
+        raise ConfigError(f"{where}.poll_interval: expected 0.05-60 seconds, got {horde.poll_interval}")
+    return BackendConfig(_take(item, "name", str, "horde", where), url, kind=BackendKind.HORDE, horde=horde)
+
+
+def _horde_routing(table: Mapping[str, Any]) -> HordeRouting:
+    _check_unknown(table, {"mode", "overflow_after"}, "[horde]")
+    mode = _take(table, "mode", str, HordeMode.OFF.value, "horde")
+    try:
+        routing = HordeRouting(HordeMode(mode), _take(table, "overflow_after", float, 120.0, "horde"))
+    except ValueError:
+        raise ConfigError(f"horde.mode: expected off, overflow or only, got {mode!r}") from None
+    _positive("horde.overflow_after", routing.overflow_after, zero_ok=True)
+    return routing
+
+
 DEFAULT_WEBUI_URL = "http://127.0.0.1:7860"
 DEFAULT_CONFIG_PATH = "config.toml"  # bot.py's --config when none is given (relative to the working directory)
 WEBUI_URL_ENV = "EASEL_WEBUI_URL"  # the one backend's url when the config names none
@@ -471,7 +563,16 @@ def _backends(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[BackendCo
     result: list[BackendConfig] = []
     for i, item in enumerate(items):
         where = f"backends[{i}]"
-        _check_unknown(item, {"name", "url", "username", "password", "exclusive"}, where)
+        if item.get("kind") == "horde":
+            result.append(_horde_backend(item, where, os.environ if env is None else env))
+            continue
+        _check_unknown(item, {"name", "url", "username", "password", "exclusive", "kind"}, where)
+        kind_text = _take(item, "kind", str, str(BackendKind.WEBUI), where)
+        try:
+            kind = BackendKind(kind_text)
+        except ValueError:
+            choices = ", ".join(repr(str(k)) for k in BackendKind)
+            raise ConfigError(f"{where}.kind: expected one of {choices}, got {kind_text!r}") from None
         url = _take(item, "url", str, "", where).rstrip("/")
         parsed = urlparse(url)
         netloc = parsed.netloc.rpartition("@")[2]  # host[:port], without user:password@
@@ -492,7 +593,7 @@ def _backends(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[BackendCo
         if (username is None) != (password is None):
             raise ConfigError(f"{where}: username and password go together (the webui's --api-auth user:pass)")
         exclusive = _take(item, "exclusive", bool, False, where)
-        result.append(BackendConfig(name, url, username, password, exclusive))
+        result.append(BackendConfig(name, url, username, password, exclusive, kind))
     names = [b.name for b in result]
     if len(set(names)) != len(names):
         raise ConfigError("[[backends]]: backend names must be unique")
@@ -701,6 +802,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         "models",
         "presets",
         "loras",
+        "horde",
     }
     _check_unknown(raw, sections, "config")
 
@@ -794,6 +896,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -
         models=_profiles(raw),
         presets=presets,
         loras=_loras(_table(raw, "loras")),
+        horde=_horde_routing(_table(raw, "horde")),
     )
 
 

@@ -63,6 +63,8 @@ class Job:
     passed_over: int = 0
     elapsed: float | None = None
     is_moderated_cancel: bool = False
+    # the backend's own id of this job's request (the AI Horde's), stored once the backend accepted it
+    remote_id: str | None = None
     # backends this job stalled on (in memory only): it is retried elsewhere, not there again
     avoid_backends: set[str] = field(default_factory=set)
 

@@ -93,7 +93,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX result_parts_message ON result_parts(message_id);
     """,
-    # presets: a member's (scope 'user', scope_id = user id) or a server's (scope 'server', scope_id = guild id);
+    # 4 (presets): a member's (scope 'user', scope_id = user id) or a server's (scope 'server', scope_id = guild id);
     # each member's default preset; a server's overrides of the model profiles (easel.profiles), as JSON.
     """
     CREATE TABLE presets (
@@ -118,6 +118,11 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL,
         PRIMARY KEY (guild_id, model)
     );
+    """,
+    # 5 (horde): the backend's own id of a job's request (the AI Horde's request id), stored the moment the
+    # backend accepts it, so a restart resumes that request instead of sending the job a second time
+    """
+    ALTER TABLE jobs ADD COLUMN remote_id TEXT;
     """,
 )
 
@@ -150,7 +155,7 @@ def _release_process_lock(fd: int | None) -> None:
 
 _COLUMNS = (
     "seq, id, state, user_id, guild_id, channel_id, request, created_at, started_at, finished_at, "
-    "backend, attempts, error, error_id, reply, result_message_id, elapsed"
+    "backend, attempts, error, error_id, reply, result_message_id, elapsed, remote_id"
 )
 
 
@@ -368,6 +373,7 @@ class Store:
             reply=_reply_from_json(row["reply"]),
             result_message_id=row["result_message_id"],
             elapsed=row["elapsed"],
+            remote_id=row["remote_id"],
         )
 
     async def _jobs(

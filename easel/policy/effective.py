@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from easel.config import Config, Defaults, ExtraNetworks, Limits, NsfwCheck
+from easel.config import Config, Defaults, ExtraNetworks, HordeMode, Limits, NsfwCheck
 from easel.options import BY_LIMIT, DEFAULTS_KEYS
 from easel.policy.keys import SETTINGS, Img2img, Nsfw, ServerSettings, SettingKind
 from easel.request import DrawOptions
@@ -46,6 +46,7 @@ class EffectiveSettings:
     log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
     lora_allow: tuple[str, ...] = ()  # only these LoRAs (none: every LoRA not blocked)
     lora_block: tuple[str, ...] = ()
+    horde: HordeMode = HordeMode.OFF  # whether this server's jobs may go to the AI Horde ([horde] mode, /settings)
 
     @property
     def defaults(self) -> Defaults:
@@ -134,6 +135,7 @@ def effective(
     if safety.nsfw_check is NsfwCheck.REFUSE:  # a global refuse can't be loosened (a stored value from before)
         nsfw_check = NsfwCheck.REFUSE
     img2img = Img2img(pick("img2img", Img2img.EVERYWHERE))
+    horde = HordeMode(pick("horde", cfg.horde.mode))
     for key in (
         "allowed_channels",
         "banned_words",
@@ -169,4 +171,5 @@ def effective(
         log_channel=g.log_channel,
         lora_allow=g.lora_allow,
         lora_block=g.lora_block,
+        horde=horde,
     )

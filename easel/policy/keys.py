@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, make_dataclass
 from enum import StrEnum
 from typing import Any
 
-from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
+from easel.config import (
+    MAX_DAILY_QUOTA,
+    MAX_PREFIX_LENGTH,
+    Config,
+    ExtraNetworks,
+    HordeMode,
+    Limits,
+    NsfwCheck,
+)
 from easel.errors import PolicyError
 from easel.i18n import _
 from easel.options import (
@@ -85,6 +93,7 @@ NSFW_CHOICES = tuple(Nsfw)
 IMG2IMG_CHOICES = tuple(Img2img)
 EXTRA_NETWORK_CHOICES = tuple(ExtraNetworks)
 NSFW_CHECK_CHOICES = tuple(NsfwCheck)
+HORDE_CHOICES = tuple(HordeMode)
 ROLE_OVERRIDE_KEYS = ("max_queued_per_user", "cooldown_seconds", "daily_quota")
 
 
@@ -221,6 +230,14 @@ SETTINGS: dict[str, SettingSpec] = {
             text=False,
         ),
         _spec("paused", P, T.BOOL, "Generation paused by a moderator (true/false)", channel=False),
+        _spec(
+            "horde",
+            P,
+            T.CHOICE,
+            "AI Horde (volunteers see prompts and images): off, overflow when the line is long, or only",
+            channel=False,
+            choices=HORDE_CHOICES,
+        ),
         _spec(
             "log_channel",
             P,

@@ -20,12 +20,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from easel.backends.base import JobProgress
 from easel.catalog import Catalog
-from easel.config import Config
+from easel.config import Config, HordeMode
 from easel.errors import QueueFull
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
+from easel.queue.horde import HordePolicy
 from easel.queue.publisher import CancelResult, Publisher
 from easel.queue.worker import Backend, BackendWorkers
 from easel.store import Store, StoreError
@@ -97,6 +99,11 @@ class JobQueue(BackendWorkers):
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.generated_count = 0
         self.restarts = 0  # supervised tasks restarted after dying
+        # the AI Horde (easel.queue.horde): each job's mode, the local-only start estimates, its progress there
+        self.horde_policy: HordePolicy | None = None
+        self._horde_modes: dict[str, HordeMode] = {}
+        self._local_starts: dict[str, float] | None = None
+        self.horde_progress: dict[str, JobProgress] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -110,12 +117,15 @@ class JobQueue(BackendWorkers):
                 log.info("job %s: was running at shutdown, queued again", job.id)
                 await self.store.update(job, state=JobState.QUEUED, backend=None)
             if job.state == JobState.QUEUED:
+                await self._resolve_horde_mode(job)
                 self._put(job)
             elif job.state == JobState.GENERATED:
                 log.info("job %s: generated before shutdown, delivering now", job.id)
                 self._spawn_delivery(job, recovered=True)
         for backend in self.backends.values():
-            self._supervise(f"easel-worker-{backend.name}", lambda b=backend: self._worker(b))  # type: ignore[misc]
+            for slot in range(backend.slots):  # the Horde: max_in_flight loops, one request each
+                name = f"easel-worker-{backend.name}" + (f"-{slot}" if slot else "")
+                self._supervise(name, lambda b=backend: self._worker(b))  # type: ignore[misc]
         self._supervise("easel-status", self._status_loop)
         self._supervise("easel-housekeeping", self._housekeeping)
         self._notify()
@@ -198,6 +208,7 @@ class JobQueue(BackendWorkers):
     def _invalidate(self) -> None:
         self._order_cache = None
         self._positions = None
+        self._local_starts = None
 
     def _notify(self) -> None:
         self._invalidate()
@@ -278,6 +289,7 @@ class JobQueue(BackendWorkers):
         if job.request.init_image is not None:
             # The image is in the store; the job in line carries none (loaded again when it starts).
             job.request = replace(job.request, init_image=None)
+        await self._resolve_horde_mode(job)
         self._put(job)
         log.info("job %s: queued by user %s in guild %s (%s)", job.id, job.user_id, job.guild_id, job.request.kind)
         self._notify()

@@ -5,14 +5,44 @@ Nothing here touches the store, the webui or the event loop; the queue passes in
 
 from __future__ import annotations
 
+import functools
 import heapq
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from easel.backends.base import Capability
 from easel.jobs import Job
 from easel.request import DrawRequest
 
 DEFAULT_SECONDS_PER_UNIT = 0.15
+
+
+_LORA_TAG = re.compile(r"<(?:lora|lyco):", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _uses_loras(prompt: str, negative_prompt: str) -> bool:
+    return _LORA_TAG.search(prompt) is not None or _LORA_TAG.search(negative_prompt) is not None
+
+
+def needed_capabilities(request: DrawRequest) -> frozenset[Capability]:
+    """What a backend must be able to do to run ``request``: the scheduler gives a job only to a backend with
+    all of it (``Backend.capabilities``)."""
+    if request.upscale:
+        return frozenset({Capability.UPSCALE})
+    if request.describe:
+        return frozenset({Capability.INTERROGATE})
+    needed = {Capability.IMG2IMG if request.img2img else Capability.TXT2IMG}
+    if request.outpaint:
+        needed.add(Capability.INPAINT)
+    if request.model is not None:
+        needed.add(Capability.MODELS)
+    if request.lora or _uses_loras(request.prompt, request.negative_prompt):
+        needed.add(Capability.LORAS)
+    if request.face_fix:
+        needed.add(Capability.FACE_FIX)
+    return frozenset(needed)
 
 
 def work_units(request: DrawRequest) -> float:

@@ -18,17 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from easel.backends.webui import (
-    GenerationResult,
+from easel.backends.base import BackendClient, BackendDescription, Capability, GenerationResult
+from easel.backends.errors import (
     WebuiAuthError,
-    WebuiClient,
     WebuiError,
     WebuiServerError,
     WebuiTimeout,
     WebuiUnavailable,
+    WrongModel,
 )
+from easel.backends.horde.client import HordeClient, HordeRefusal, HordeState
 from easel.catalog import Catalog
-from easel.config import BackendConfig, Config
+from easel.config import BackendConfig, Config, HordeMode
 from easel.errors import RequestError
 from easel.i18n import _
 from easel.infotext import png_parameters
@@ -36,8 +37,9 @@ from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.options import Flavor
 from easel.queue import scheduling
+from easel.queue.horde import HordeScheduling
 from easel.queue.publisher import Publisher
-from easel.request import DrawRequest, build_payload
+from easel.request import DrawRequest
 from easel.store import Store, StoreError
 from easel.tools import face_payload
 from easel.tools.images import with_parameters
@@ -56,10 +58,14 @@ class Stall:
     active: bool
 
 
+# Assumed of a backend that answered but could not say what it is (detect failed): a plain A1111 webui.
+UNDESCRIBED = frozenset(Capability) - {Capability.TASK_PROGRESS}
+
+
 @dataclass
 class Backend:
     cfg: BackendConfig
-    client: WebuiClient
+    client: BackendClient
     up: bool = False
     last_error: str | None = None
     loaded_model: str | None = None
@@ -67,21 +73,49 @@ class Backend:
     seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
     swaps: int = 0
     stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
-    flavor: Flavor = Flavor.A1111  # which webui it is (payload keys differ), detected when it comes up
+    description: BackendDescription | None = None  # what ``detect`` said when it came up
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
         return self.cfg.name
 
+    @property
+    def flavor(self) -> Flavor | None:
+        """Which webui it is (None: the Horde); A1111 until detected."""
+        return self.description.flavor if self.description is not None else Flavor.A1111
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.description.capabilities if self.description is not None else UNDESCRIBED
+
+    @property
+    def follows_tasks(self) -> bool:
+        """It can say how one task is doing (queued, running, unknown): the watchdog can run."""
+        return Capability.TASK_PROGRESS in self.capabilities
+
     def estimate(self, job: Job) -> float:
         return scheduling.estimate_seconds(job.request, self.seconds_per_unit)
+
+    @property
+    def is_horde(self) -> bool:
+        return self.cfg.is_horde
+
+    @property
+    def horde_state(self) -> HordeState | None:
+        """The AI Horde's state for /status (None: not the Horde)."""
+        return self.client.state() if isinstance(self.client, HordeClient) else None
+
+    @property
+    def slots(self) -> int:
+        """Jobs this backend runs at once: a webui one, the Horde ``max_in_flight``."""
+        return self.cfg.horde.max_in_flight if self.cfg.horde is not None else 1
 
     def learn(self, job: Job, seconds: float) -> None:
         self.seconds_per_unit = scheduling.learn_seconds_per_unit(self.seconds_per_unit, job.request, seconds)
 
 
-class BackendWorkers:
+class BackendWorkers(HordeScheduling):
     """One worker loop per backend: probe, pick, run, retry. Mixed into ``JobQueue``, whose line and state it
     shares (the attributes below are set by ``JobQueue.__init__``; ``pick``, ``_take``, ``_put``, ``_notify``,
     ``_safe``, ``_background``, ``_track``, ``_deliver`` and ``_store_retry`` are ``JobQueue``'s)."""
@@ -102,14 +136,20 @@ class BackendWorkers:
     _tick: int
     _stopping: bool
     _changed: asyncio.Event
+    _horde_modes: dict[str, HordeMode]
 
     def _eligible(self, job: Job, backend: Backend) -> bool:
         if backend.name in job.avoid_backends:
+            return False
+        if not scheduling.needed_capabilities(job.request) <= backend.capabilities:
             return False
         if (job.request.describe or job.request.face_restore) and not can_describe(backend):
             return False
         if not self.catalog.supports(backend.name, job.request):  # its LoRAs, its face fix (easel.catalog)
             return False
+        horde = self._horde_eligible(job, backend)  # the AI Horde's routing (easel.queue.horde)
+        if horde is not None:
+            return horde
         model = job.request.model
         if model is None:
             return True
@@ -145,6 +185,7 @@ class BackendWorkers:
                     delay = min(delay * 2, self.cfg.webui.probe_max_interval)
                 continue
             await self._orphans()
+            await self._horde_orphans()
             job = self.pick(backend)
             if job is None:
                 backend.wake.clear()
@@ -196,9 +237,9 @@ class BackendWorkers:
             return False
         if not backend.up:
             try:
-                backend.flavor = (await backend.client.detect()).flavor
+                backend.description = await backend.client.detect()
             except WebuiError as exc:
-                log.info("backend %s: can't tell which webui it is (%s); keeping %s", backend.name, exc, backend.flavor)
+                log.info("backend %s: can't tell what it is (%s); keeping %s", backend.name, exc, backend.flavor)
             backend.up = True
             self._changed.set()
         backend.last_error = None
@@ -263,16 +304,23 @@ class BackendWorkers:
             watchdog = None  # nor the interrogate route
         else:
             request = self.catalog.fit(backend.name, request)  # how this backend fixes faces
-            payload = build_payload(request, model_title=title or model, flavor=backend.flavor)
-            call = backend.client.img2img if request.img2img else backend.client.txt2img
-            generation = asyncio.create_task(call(payload, task_id=task_id))
-            watchdog = asyncio.create_task(self._watchdog(backend, job, task_id))
+            generation = asyncio.create_task(
+                backend.client.generate(
+                    request,
+                    task_id=task_id,
+                    model_title=title or model,
+                    remote_id=job.remote_id,  # the Horde's request from before a restart: resumed
+                    on_remote_id=lambda rid: self._store_remote_id(job, rid),
+                )
+            )
+            # Without per-task progress a queued task cannot be told from a lost one: wait for the answer.
+            watchdog = asyncio.create_task(self._watchdog(backend, job, task_id)) if backend.follows_tasks else None
         stall: Stall | None = None
         try:
             if watchdog is not None:
                 await asyncio.wait({generation, watchdog}, return_when=asyncio.FIRST_COMPLETED)
                 if not generation.done():
-                    stall = watchdog.result()  # None: no per-task progress here, wait for the answer
+                    stall = watchdog.result()  # None: the backend cannot follow the task, wait for the answer
                     if stall is not None:
                         generation.cancel()  # drops the connection
                         with contextlib.suppress(asyncio.CancelledError, WebuiError):
@@ -297,6 +345,7 @@ class BackendWorkers:
             if watchdog is not None:
                 watchdog.cancel()
             self._task_ids.pop(job.id, None)
+            self.horde_progress.pop(job.id, None)
             backend.current = None
             self._running.pop(job.id, None)
             self._notify()
@@ -304,7 +353,7 @@ class BackendWorkers:
             await self._on_stall(backend, job, stall, task_id)
             return
         seconds = time.monotonic() - started
-        if model:
+        if model and not backend.is_horde:
             backend.loaded_model = model
         if job.id in self._cancel_requested:
             self._cancel_requested.discard(job.id)
@@ -357,7 +406,7 @@ class BackendWorkers:
 
     async def _upscale(self, backend: Backend, r: DrawRequest) -> GenerationResult:
         started = time.monotonic()
-        data = await backend.client.extra_single_image(
+        data = await backend.client.upscale(
             r.init_image or b"", upscaler=r.upscaler, scale=r.upscale_factor, extra=face_payload(r.face_restore)
         )
         info = png_parameters(data) or ""
@@ -424,26 +473,18 @@ class BackendWorkers:
         await self._deliver(job, images, recovered=False)
 
     async def _interrupt_if_ours(self, backend: Backend, task_id: str | None) -> bool:
-        """``/interrupt`` stops whatever the webui is running: send it only when per-task progress says the active
-        task is this one, or, without per-task progress, when Easel has the webui to itself (``exclusive``)."""
-        try:
-            tp = await backend.client.task_progress(task_id) if task_id else None
-            if tp is None and not backend.cfg.exclusive:
-                return False
-            if tp is not None and not tp.active:
-                return False
-            await backend.client.interrupt()
-        except WebuiError as exc:
-            log.warning("backend %s: interrupt failed: %s", backend.name, exc)
+        """Stop ``task_id`` on ``backend`` if it is running there (the client knows whether it is ours); False when
+        nothing was stopped (not sent yet, still waiting in the backend's line, or no way to tell)."""
+        if task_id is None:
             return False
-        return True
+        return await backend.client.cancel(task_id)
 
     async def _watchdog(self, backend: Backend, job: Job, task_id: str) -> Stall | None:
         """Follow the webui's per-task progress while the generation request is open. Returns a ``Stall`` when
         the webui does not know the task ``lost_task_timeout`` s after it was sent (not queued, running or
         finished: the request hangs outside its queue), or the task is running and its progress has not moved
         for ``stall_timeout`` s. Waiting in the webui's own queue (behind another client's work) is not a stall.
-        Returns None at once when the webui has no per-task progress."""
+        Returns None at once when the backend cannot follow one task."""
         wc = self.cfg.webui
         interval = max(0.02, min(5.0, wc.stall_timeout / 4, wc.lost_task_timeout / 4))
         loop = asyncio.get_running_loop()
@@ -453,7 +494,7 @@ class BackendWorkers:
         while True:
             await asyncio.sleep(interval)
             try:
-                tp = await backend.client.task_progress(task_id)
+                tp = await backend.client.progress(task_id)
             except WebuiError as exc:
                 log.debug("job %s: watchdog poll failed: %s", job.id, exc)
                 continue
@@ -462,7 +503,7 @@ class BackendWorkers:
             now = loop.time()
             if tp.active:
                 unknown_since = None
-                mark = (tp.progress, tp.id_live_preview)
+                mark = (tp.fraction, tp.preview_id)
                 if mark != last:
                     last, moved_at = mark, now
                 elif now - moved_at >= wc.stall_timeout:
@@ -511,6 +552,8 @@ class BackendWorkers:
 
     async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
         error_id = new_error_id()
+        if isinstance(exc, HordeRefusal) and await self._horde_fallback(backend, job, exc):
+            return
         if exc.retryable:
             if isinstance(exc, WebuiUnavailable | WebuiTimeout):
                 backend.up = False
@@ -536,7 +579,14 @@ class BackendWorkers:
                 self._notify()
                 return
         log.error("job %s: failed on %s: %s [error %s]", job.id, backend.name, exc, error_id)
+        if isinstance(exc, WrongModel):
+            # Its list of models is out of date: learn what it has now, so the next job is not sent there.
+            self._background(self._refresh_quietly(backend))
         await self._fail(job, _user_message(exc), error_id=error_id)
+
+    async def _refresh_quietly(self, backend: Backend) -> None:
+        if backend.up:
+            await self._refresh_catalog(backend)
 
     async def _fail(self, job: Job, message: str, *, error_id: str | None) -> None:
         self._cancel_requested.discard(job.id)
@@ -556,27 +606,20 @@ class BackendWorkers:
         interval = self.cfg.queue.status_interval
         if interval <= 0:
             return
-        use_task_route = True
         while True:
             await asyncio.sleep(interval)
             try:
-                if use_task_route:
-                    tp = await backend.client.task_progress(task_id)
-                    if tp is None:
-                        use_task_route = False
-                    elif tp.active:
-                        await self._safe(self.publisher.progress(job, tp.progress, tp.eta, tp.live_preview), job)
-                        continue
-                    else:
-                        continue
-                if backend.cfg.exclusive:
-                    p = await backend.client.progress()
-                    if not p.idle:
-                        await self._safe(self.publisher.progress(job, p.progress, p.eta_relative, p.current_image), job)
-                else:
-                    return  # no per-task progress and the global one may be someone else's
+                if isinstance(backend.client, HordeClient):  # its own line: position and wait time as the ETA
+                    await self._horde_progress(backend.client, job, task_id)
+                    continue
+                tp = await backend.client.progress(task_id)
             except WebuiError as exc:
                 log.debug("job %s: progress poll failed: %s", job.id, exc)
+                continue
+            if tp is None:
+                return  # this backend cannot say how one task is doing
+            if tp.active:
+                await self._safe(self.publisher.progress(job, tp.fraction or 0.0, tp.eta, tp.preview), job)
 
 
 def can_describe(backend: Backend) -> bool:
@@ -587,6 +630,11 @@ def can_describe(backend: Backend) -> bool:
 
 
 def _user_message(exc: WebuiError) -> str:
+    if isinstance(exc, WrongModel):
+        return _(
+            "The image server drew with another model than {model} (it does not have it any more); "
+            "the picture was not posted. Try again, or pick another model."
+        ).format(model=exc.asked.split(" [")[0])
     if isinstance(exc, WebuiUnavailable):
         return "The image server is down or unreachable, and retries ran out."
     if isinstance(exc, WebuiTimeout):

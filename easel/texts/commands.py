@@ -14,7 +14,7 @@ from typing import Any
 from easel.config import Config
 from easel.i18n import _
 from easel.options import OPTIONS, CatalogView, help_line
-from easel.texts.markup import CONTENT_LIMIT, escape, fit_lines, relative_time, shorten
+from easel.texts.markup import CONTENT_LIMIT, duration, escape, fit_lines, relative_time, shorten
 
 __all__ = [
     "BackendState",
@@ -142,6 +142,9 @@ def _backend_line(b: Any, viewer_id: int | None = None) -> str:
     name = escape(shorten(str(b.name), 40))
     model = getattr(b, "loaded_model", None)
     model_text = f", model {escape(shorten(model, 60))}" if model else ""
+    horde = getattr(b, "horde_state", None)
+    if horde is not None:
+        return _horde_line(name, b.up, horde)
     if not b.up:
         return f"• **{name}**: down"
     current = getattr(b, "current", None)
@@ -150,6 +153,19 @@ def _backend_line(b: Any, viewer_id: int | None = None) -> str:
             return f"• **{name}**: busy with your job `{getattr(current, 'id', '?')}`{model_text}"
         return f"• **{name}**: busy{model_text}"
     return f"• **{name}**: up, idle{model_text}"
+
+
+def _horde_line(name: str, up: bool, horde: Any) -> str:
+    """The AI Horde in /status: reachable or not, the key's kudos, the models Easel uses there, requests in flight."""
+    if not up:
+        return _("• **{name}** (AI Horde): not reachable").format(name=name)
+    key = _("anonymous key") if horde.anonymous else _("{kudos} kudos").format(kudos=f"{horde.kudos or 0:,.0f}")
+    models = ", ".join(escape(shorten(m, 40)) for m in horde.models[:3]) or _("none with workers")
+    if len(horde.models) > 3:
+        models += _(" and {n} more").format(n=len(horde.models) - 3)
+    return _("• **{name}** (AI Horde): up, {key}, {n} request(s) in flight; models: {models}").format(
+        name=name, key=key, n=horde.in_flight, models=models
+    )
 
 
 def status_text(
@@ -204,6 +220,7 @@ class QueueEntry:
     position: int | None  # place in line (1 = next); None: being drawn
     backend: str | None = None  # being drawn on (None while waiting, or not known)
     starts: float | None = None  # expected start (epoch seconds) of a waiting job; None: no estimate
+    remote: Any = None  # a running job's progress in its backend's own line (the AI Horde's JobProgress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +230,22 @@ class BackendState:
     name: str
     up: bool
     busy: bool
+
+
+def _horde_queue_line(e: QueueEntry, prompt: str) -> str:
+    """A job waiting in the AI Horde's own line: its place there and the Horde's wait time."""
+    place = e.remote.queue_position
+    if not isinstance(place, int):
+        where = ""
+    elif place <= 0:
+        where = _(", next in its line")
+    else:
+        where = _(", {n} ahead of it in its line").format(n=place)
+    eta = e.remote.eta
+    left = _(", about {t} left").format(t=duration(eta)) if eta else ""
+    return _("`{job}` waiting on **{backend}**{where}{left}: {prompt}").format(
+        job=e.job_id, backend=escape(e.backend or "?"), where=where, left=left, prompt=prompt
+    )
 
 
 def queue_text(
@@ -229,7 +262,9 @@ def queue_text(
     jobs: list[str] = []
     for e in entries:
         prompt = escape(shorten(e.prompt, 60)) or _("(an image tool: upscale, describe)")
-        if e.position is None:
+        if e.position is None and getattr(e.remote, "queued", False):
+            jobs.append(_horde_queue_line(e, prompt))
+        elif e.position is None:
             jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
         else:
             when = f", starts {relative_time(e.starts)}" if e.starts else ""

@@ -34,10 +34,13 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         "metrics": mod.MetricsConfig,
         "results": mod.ResultsConfig,
         "safety": mod.SafetyConfig,
+        "horde": mod.HordeRouting,
     }
     for section, cls in sections.items():
         assert f"[{section}]" in text or f"[[{section}]]" in text
         for key in cls.__dataclass_fields__:
+            if cls is mod.BackendConfig and key == "horde":
+                continue  # kind = "horde" keys: documented commented out (tests/easel/test_config_horde.py)
             assert f"\n{key} =" in text, f"{section}.{key} is not documented in config.example.toml"
 
 

@@ -79,7 +79,17 @@ async def make(
 ) -> Harness:
     store = await Store.open(cfg.storage.path, busy_timeout=busy_timeout)
     backends = [
-        Backend(b, WebuiClient(b.url, session, name=b.name, connect_timeout=1.0, read_timeout=cfg.webui.read_timeout))
+        Backend(
+            b,
+            WebuiClient(
+                b.url,
+                session,
+                name=b.name,
+                connect_timeout=1.0,
+                read_timeout=cfg.webui.read_timeout,
+                exclusive=b.exclusive,
+            ),
+        )
         for b in cfg.backends
     ]
     rec = rec or Recorder()

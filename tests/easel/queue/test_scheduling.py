@@ -7,12 +7,14 @@ from collections import deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from easel.backends.base import Capability
 from easel.jobs import Job
 from easel.queue.scheduling import (
     estimate_seconds,
     estimate_starts,
     fair_order,
     learn_seconds_per_unit,
+    needed_capabilities,
     pick_with_affinity,
     work_units,
 )
@@ -127,3 +129,14 @@ def test_estimate_starts_fills_the_backend_free_soonest() -> None:
     starts = estimate_starts(jobs, [100.0, 105.0], [lambda j: 10.0, lambda j: 1.0])
     assert starts == {"j1": 100.0, "j2": 105.0, "j3": 106.0}
     assert estimate_starts(jobs, [], []) == {}
+
+
+def test_needed_capabilities_from_the_request() -> None:
+    assert needed_capabilities(DrawRequest(prompt="x")) == {Capability.TXT2IMG}
+    assert needed_capabilities(DrawRequest(prompt="x", img2img=True)) == {Capability.IMG2IMG}
+    assert needed_capabilities(DrawRequest(prompt="x", model="sdxl")) == {Capability.TXT2IMG, Capability.MODELS}
+    assert needed_capabilities(DrawRequest(prompt="x", upscale=True, upscaler="R-ESRGAN 4x+")) == {Capability.UPSCALE}
+    with_lora = DrawRequest(prompt="x <LoRA:detail:0.5>")
+    assert needed_capabilities(with_lora) == {Capability.TXT2IMG, Capability.LORAS}
+    assert Capability.LORAS in needed_capabilities(DrawRequest(prompt="x", negative_prompt="<lora:bad:1>"))
+    assert Capability.LORAS not in needed_capabilities(DrawRequest(prompt="lora: a word, not a tag"))

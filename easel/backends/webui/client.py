@@ -16,17 +16,53 @@ import base64
 import binascii
 import json
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from easel.infotext import png_parameters
+from easel.backends.base import (
+    BackendDescription,
+    BackendKind,
+    Capability,
+    GenerationResult,
+    JobProgress,
+    ModelInfo,
+    PromptStyle,
+    RemoteIdCallback,
+)
+from easel.backends.credentials import safe_url, scrub_credentials, url_credentials
+from easel.backends.errors import (
+    WebuiAuthError,
+    WebuiError,
+    WebuiNotFound,
+    WebuiRequestError,
+    WebuiResponseTooLarge,
+    WebuiServerError,
+    WebuiTimeout,
+    WebuiUnavailable,
+    WrongModel,
+)
+from easel.backends.webui.parsing import (
+    _as_float,
+    _as_int,
+    _b64encode,
+    _decode_image,
+    _drop_nulls,
+    _encode_images,
+    _exception_for_status,
+    _parse_generation,
+    _preview,
+    error_message,
+    image_kind,
+)
+from easel.backends.webui.values import BackendInfo, Progress, TaskProgress
+from easel.infotext import parse_infotext
 from easel.options import Flavor
+from easel.request import DrawRequest, build_payload
 
 __all__ = [
     "BackendInfo",
@@ -45,6 +81,12 @@ __all__ = [
     "WebuiServerError",
     "WebuiTimeout",
     "WebuiUnavailable",
+    "WrongModel",
+    "error_message",
+    "image_kind",
+    "safe_url",
+    "scrub_credentials",
+    "url_credentials",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,428 +106,7 @@ SHORT_BODY_LIMIT = 16 * 2**20
 TRANSFER_ALLOWANCE = 120.0
 _CHUNK = 64 * 1024
 
-_ERROR_TEXT_LIMIT = 500
 _API_HINT = "is the webui started with --api?"
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors
-
-
-class WebuiError(Exception):
-    """Base class. ``message`` is human readable (the webui's own words when it gave any)."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, status: int | None = None, backend: str = "webui", route: str = "") -> None:
-        self.message = message
-        self.status = status
-        self.backend = backend
-        self.route = route
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        where = f"{self.backend} {self.route}".strip()
-        status = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{where}{status}: {self.message}" if where else f"{self.message}{status}"
-
-
-class WebuiUnavailable(WebuiError):
-    """Connection refused, DNS failure, connect timeout, server disconnected: the webui is not reachable."""
-
-    retryable = True
-
-
-class WebuiTimeout(WebuiError):
-    """No answer within the read timeout (a hung or very slow webui)."""
-
-    retryable = True
-
-
-class WebuiServerError(WebuiError):
-    """HTTP 5xx (also a 2xx whose body is not the expected JSON)."""
-
-    retryable = True
-
-
-class WebuiResponseTooLarge(WebuiError):
-    """The answer body is larger than the client's cap: reading stopped there. Not retryable: the same request
-    would produce the same answer."""
-
-    retryable = False
-
-
-class WebuiRequestError(WebuiError):
-    """HTTP 4xx: the request itself is wrong (validation, unknown script, missing init image, ...)."""
-
-    retryable = False
-
-
-class WebuiAuthError(WebuiRequestError):
-    """HTTP 401/403: wrong or missing API credentials."""
-
-
-class WebuiNotFound(WebuiRequestError):
-    """HTTP 404: unknown route (API not enabled, older webui) or a missing resource."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Values
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """Result of txt2img / img2img. Images are the bytes the webui sent (PNG with its ``parameters`` chunk),
-    without the grid. ``infotexts``, ``seeds`` and ``subseeds`` are aligned with ``images``."""
-
-    images: tuple[bytes, ...]
-    infotexts: tuple[str, ...]
-    seeds: tuple[int, ...]
-    subseeds: tuple[int, ...]
-    info: dict[str, Any]
-    parameters: dict[str, Any]
-    elapsed: float
-
-    @property
-    def seed(self) -> int:
-        """Seed of the first image (``info.seed`` when no image came back, e.g. an early interrupt)."""
-        if self.seeds:
-            return self.seeds[0]
-        seed = self.info.get("seed")
-        return seed if isinstance(seed, int) else -1
-
-
-@dataclass(frozen=True)
-class Progress:
-    """``GET /sdapi/v1/progress`` (global: whatever job the webui is running, ours or not)."""
-
-    progress: float
-    eta_relative: float
-    step: int
-    steps: int
-    job: str
-    job_count: int
-    current_image: bytes | None
-    textinfo: str | None
-    job_no: int = 0
-    interrupted: bool = False
-    skipped: bool = False
-
-    @property
-    def idle(self) -> bool:
-        """webui's own test. Note job_count is -1 (busy) while a job starts, e.g. during a model load."""
-        return self.job_count == 0
-
-
-@dataclass(frozen=True)
-class TaskProgress:
-    """``POST /internal/progress`` for one ``force_task_id`` (UI mode only)."""
-
-    active: bool
-    queued: bool
-    completed: bool
-    progress: float | None
-    eta: float | None
-    live_preview: bytes | None
-    textinfo: str | None
-    id_live_preview: int = -1
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    title: str
-    model_name: str
-    hash: str | None
-    filename: str
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    flavor: Flavor
-    version: str | None
-
-
-@dataclass(frozen=True)
-class PromptStyle:
-    name: str
-    prompt: str
-    negative_prompt: str
-
-
-# --------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _b64decode(data: str) -> bytes:
-    """Decode a base64 image as the webui sends it (tolerates a ``data:...;base64,`` prefix)."""
-    if data.startswith("data:"):
-        _, _, data = data.partition(",")
-    return base64.b64decode(data)
-
-
-def image_kind(data: bytes) -> str | None:
-    """ "png", "jpeg" or "webp" from the file signature; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _decode_image(data: str, what: str) -> bytes:
-    """A base64 image from the webui; ValueError when it does not decode or is not a PNG/JPEG/WebP."""
-    try:
-        raw = _b64decode(data)
-    except (ValueError, binascii.Error) as exc:
-        raise ValueError(f"{what} is not valid base64") from exc
-    if image_kind(raw) is None:
-        raise ValueError(f"{what} is not a PNG, JPEG or WebP image (starts with {raw[:8]!r})")
-    return raw
-
-
-def _preview(value: Any) -> bytes | None:
-    """A live preview (base64 or data: URI) decoded, or None when absent, undecodable or not an image."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return _decode_image(value, "preview")
-    except ValueError:
-        return None
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _as_float(value: Any, default: float = 0.0) -> float:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _as_int(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def _loc_text(loc: Any) -> str:
-    if not isinstance(loc, list | tuple):
-        return str(loc)
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header") and len(parts) > 1:
-        parts = parts[1:]
-    return ".".join(parts)
-
-
-def error_message(body: bytes, *, status: int | None = None, reason: str | None = None) -> tuple[str, str | None]:
-    """Turn an error body into a readable message. Returns ``(message, raw_detail)``; ``raw_detail`` is the
-    ``detail`` string when the body had one (used to recognise FastAPI's plain ``"Not Found"``).
-
-    Shapes understood (A1111, Forge, SD.Next):
-    - FastAPI validation: ``{"detail": [{"loc": [...], "msg": ..., "type": ...}, ...]}`` (pydantic 1 and 2)
-    - FastAPI plain: ``{"detail": "Not Found"}`` (also Forge's deliberate errors)
-    - webui: ``{"error", "detail", "body", "errors"}``; Forge uses ``message`` for ``errors``, SD.Next
-      adds ``code``
-    - AI Horde style: ``{"message": ..., "rc": ...}``
-    """
-    text = body.decode("utf-8", errors="replace").strip()
-    parsed = False
-    data: Any = None
-    if text:
-        try:
-            data = json.loads(text)
-            parsed = True
-        except ValueError:
-            pass
-    if isinstance(data, dict):
-        detail = data.get("detail")
-        if isinstance(detail, list):
-            items = []
-            for item in detail:
-                if isinstance(item, dict):
-                    loc = _loc_text(item.get("loc", []))
-                    msg = str(item.get("msg", "invalid"))
-                    items.append(f"{loc}: {msg}" if loc else msg)
-                else:
-                    items.append(str(item))
-            return ("; ".join(items) or "validation error")[:_ERROR_TEXT_LIMIT], None
-        detail_text = detail if isinstance(detail, str) else ""
-        extra = ""
-        for key in ("errors", "message"):
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                extra = value
-                break
-        error_class = data.get("error") if isinstance(data.get("error"), str) else ""
-        if detail_text:
-            msg = detail_text
-        elif extra:
-            msg = f"{error_class}: {extra}" if error_class and error_class != "HTTPException" else extra
-        elif error_class:
-            msg = error_class
-        else:
-            msg = ""
-        if msg:
-            return msg[:_ERROR_TEXT_LIMIT], detail_text or None
-    elif isinstance(data, str) and data:
-        return data[:_ERROR_TEXT_LIMIT], None
-    if text and not parsed and not text.startswith("<"):
-        return text[:_ERROR_TEXT_LIMIT], None
-    return (reason or (f"HTTP {status}" if status is not None else "unknown error")), None
-
-
-def _exception_for_status(status: int) -> type[WebuiError]:
-    if status in (401, 403):
-        return WebuiAuthError
-    if status == 404:
-        return WebuiNotFound
-    if status >= 500:
-        return WebuiServerError
-    return WebuiRequestError
-
-
-def _drop_nulls(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """webui answers 422 for null on some fields (sampler_index, script_args, send_images, save_images,
-    alwayson_scripts, ...), so keys with a None value are left out instead."""
-    return {k: v for k, v in payload.items() if v is not None}
-
-
-def _encode_images(payload: dict[str, Any]) -> dict[str, Any]:
-    """Convenience: accept raw bytes for the image fields of img2img and send them as base64."""
-    out = dict(payload)
-    images = out.get("init_images")
-    if isinstance(images, list | tuple):
-        out["init_images"] = [_b64encode(i) if isinstance(i, bytes | bytearray) else i for i in images]
-    for key in ("mask", "latent_mask", "firstpass_image"):
-        if isinstance(out.get(key), bytes | bytearray):
-            out[key] = _b64encode(out[key])
-    return out
-
-
-def _int_list(info: Mapping[str, Any], key: str) -> list[int]:
-    value = info.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ValueError(f"info.{key} is not a list of integers")
-    return value
-
-
-def _parse_info(raw_info: Any) -> dict[str, Any]:
-    """``info`` is a JSON string holding an object (webui's ``js()``); a dict is accepted too. Missing or empty:
-    {}. Anything else is a broken answer (ValueError)."""
-    if raw_info is None or raw_info == "":
-        return {}
-    if isinstance(raw_info, str):
-        try:
-            decoded = json.loads(raw_info)
-        except ValueError as exc:
-            raise ValueError("info is not valid JSON") from exc
-    else:
-        decoded = raw_info
-    if not isinstance(decoded, dict):
-        raise ValueError(f"info is not a JSON object ({type(decoded).__name__})")
-    return decoded
-
-
-def _parse_generation(body: bytes, elapsed: float) -> GenerationResult:
-    """Raises ValueError (with a readable reason) for anything that is not a well-formed generation answer."""
-    data = json.loads(body)
-    if not isinstance(data, dict):
-        raise ValueError("response is not a JSON object")
-    info = _parse_info(data.get("info"))
-    parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
-    raw_images = data.get("images") or []
-    if not isinstance(raw_images, list):
-        raise ValueError("'images' is not a list")
-
-    first = _as_int(info.get("index_of_first_image"), 0)
-    first = max(0, min(first, len(raw_images)))
-    all_seeds = _int_list(info, "all_seeds")
-    all_subseeds = _int_list(info, "all_subseeds")
-    all_infotexts = info.get("infotexts")
-    if all_infotexts is None:
-        all_infotexts = []
-    if not isinstance(all_infotexts, list) or not all(isinstance(t, str | None) for t in all_infotexts):
-        raise ValueError("info.infotexts is not a list of strings")
-    # Images beyond the job's own (Forge's preprocessor outputs, inpainting masks) have no seed: drop them.
-    last = first + len(all_seeds) if all_seeds else len(raw_images)
-    wanted = raw_images[first:last]
-
-    images: list[bytes] = []
-    infotexts: list[str] = []
-    for k, b64 in enumerate(wanted):
-        if not isinstance(b64, str):
-            raise ValueError("image entry is not a string")
-        idx = first + k
-        img = _decode_image(b64, f"images[{idx}]")
-        images.append(img)
-        text = all_infotexts[idx] if idx < len(all_infotexts) else None
-        infotexts.append(text if text is not None else (png_parameters(img) or ""))
-
-    n = len(images)
-    base_seed = _as_int(info.get("seed"), -1)
-    base_subseed = _as_int(info.get("subseed"), -1)
-    seeds = all_seeds[:n] if len(all_seeds) >= n else [base_seed + k for k in range(n)]
-    subseeds = all_subseeds[:n] if len(all_subseeds) >= n else [base_subseed + k for k in range(n)]
-    return GenerationResult(
-        images=tuple(images),
-        infotexts=tuple(infotexts),
-        seeds=tuple(seeds),
-        subseeds=tuple(subseeds),
-        info=info,
-        parameters=parameters,
-        elapsed=elapsed,
-    )
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials (``http://user:pass@host`` -> ``http://host``), for logs and messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def url_credentials(url: str) -> tuple[str | None, str | None]:
-    """``(user, password)`` written into a URL (percent-decoded), or ``(None, None)``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None, None
-    if "@" not in parts.netloc:
-        return None, None
-    user, _, password = parts.netloc.rpartition("@")[0].partition(":")
-    return unquote(user), unquote(password) if password else None
-
-
-# "scheme://user:pass@" (up to the last @ before the path), and a bare "user:pass@host" (a URL's netloc).
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s\"'<>]*@")
-_BARE_USERINFO = re.compile(r"(?<![\w.%+:/-])[^\s/:@\"'<>()\[\]]+:[^\s/@\"'<>()\[\]]*@(?=[\w\[])")
-
-
-def scrub_credentials(text: str) -> str:
-    """``text`` with the ``user:pass@`` part of every URL (or bare ``user:pass@host``) in it removed, for names,
-    labels, messages and logs."""
-    if "@" not in text:
-        return text
-    return _BARE_USERINFO.sub("", _USERINFO.sub(r"\g<scheme>", text))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -515,6 +136,7 @@ class WebuiClient:
         short_timeout: float = 15.0,
         total_timeout: float | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        exclusive: bool = False,
     ) -> None:
         """``read_timeout`` bounds each wait for data on a long call (a generation sends nothing until it is
         done); ``total_timeout`` bounds the whole long call (default ``read_timeout + TRANSFER_ALLOWANCE``).
@@ -522,7 +144,10 @@ class WebuiClient:
         at most ``SHORT_BODY_LIMIT``) raise ``WebuiResponseTooLarge``.
 
         Credentials in ``base_url`` (``http://user:pass@host``) are taken out of it and sent as Basic auth
-        (``username``/``password`` win when given); ``base_url``, messages and logs never carry them."""
+        (``username``/``password`` win when given); ``base_url``, messages and logs never carry them.
+
+        ``exclusive``: Easel is this webui's only user, so its global progress is Easel's job and ``/interrupt``
+        stops nothing of anyone else's (the fallback where per-task progress is missing)."""
         url_user, url_password = url_credentials(base_url)
         raw_password = urlsplit(base_url).password if url_user is not None else None
         if username is None and url_user:
@@ -544,6 +169,9 @@ class WebuiClient:
         self.max_response_bytes = max_response_bytes
         self._long = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self._short = aiohttp.ClientTimeout(total=short_timeout, sock_connect=min(connect_timeout, short_timeout))
+        self.exclusive = exclusive
+        self.flavor = Flavor.A1111  # until ``detect`` says otherwise
+        self.description: BackendDescription | None = None
 
     def __repr__(self) -> str:
         return f"WebuiClient(name={self._label!r}, url={safe_url(self.base_url)!r})"
@@ -723,7 +351,8 @@ class WebuiClient:
 
     # ---- progress ------------------------------------------------------------
 
-    async def progress(self, *, skip_current_image: bool = False) -> Progress:
+    async def global_progress(self, *, skip_current_image: bool = False) -> Progress:
+        """Whatever job the webui is running, ours or not."""
         route = "/sdapi/v1/progress"
         params = {"skip_current_image": "true" if skip_current_image else "false"}
         data = await self._get(route, params=params)
@@ -888,7 +517,7 @@ class WebuiClient:
         except (ValueError, binascii.Error) as exc:
             raise self._error(WebuiServerError, f"malformed extras response: {exc}", route, resp.status) from exc
 
-    async def detect(self) -> BackendInfo:
+    async def detect_flavor(self) -> BackendInfo:
         """Tell A1111, Forge and SD.Next apart: SD.Next answers ``/sdapi/v1/version``, Forge answers
         ``/sdapi/v1/sd-modules``."""
         resp = await self._send("GET", "/sdapi/v1/version", ok_statuses=(404, 405))
@@ -921,3 +550,166 @@ class WebuiClient:
         if not isinstance(caption, str):
             raise self._error(WebuiServerError, "malformed interrogate response: no caption", route, resp.status)
         return caption.strip()
+
+    # ---- the BackendClient protocol ------------------------------------------------------
+
+    @property
+    def kind(self) -> BackendKind:
+        return BackendKind.WEBUI
+
+    async def detect(self) -> BackendDescription:
+        """Which webui this is and what it can do. Follows one task (``TASK_PROGRESS``) only where
+        ``/internal/progress`` answers (UI mode; never on SD.Next, whose API jobs have no task id)."""
+        info = await self.detect_flavor()
+        capabilities = set(FLAVOR_CAPABILITIES[info.flavor])
+        if info.flavor != Flavor.SDNEXT and await self.task_progress("easel-probe") is not None:
+            capabilities.add(Capability.TASK_PROGRESS)
+        self.flavor = info.flavor
+        self.description = BackendDescription(
+            kind=BackendKind.WEBUI, flavor=info.flavor, version=info.version, capabilities=frozenset(capabilities)
+        )
+        return self.description
+
+    def _follows_tasks(self) -> bool:
+        return self.flavor != Flavor.SDNEXT
+
+    async def generate(
+        self,
+        request: DrawRequest,
+        *,
+        task_id: str,
+        model_title: str | None,
+        remote_id: str | None = None,
+        on_remote_id: RemoteIdCallback | None = None,
+    ) -> GenerationResult:
+        """txt2img or img2img with the payload for this webui's flavour. ``remote_id`` is ignored: a webui keeps
+        no request across a restart of Easel (the job is simply sent again)."""
+        payload = build_payload(request, model_title=model_title, flavor=self.flavor)
+        if self.flavor == Flavor.SDNEXT:
+            payload.pop("scheduler", None)  # SD.Next has no such field (its sampler picks the schedule)
+        call = self.img2img if request.img2img else self.txt2img
+        result = await call(payload, task_id=task_id if self._follows_tasks() else None)
+        if model_title:
+            route = "/sdapi/v1/img2img" if request.img2img else "/sdapi/v1/txt2img"
+            await self._check_model(result, model_title, route)
+        return result
+
+    async def _check_model(self, result: GenerationResult, asked: str, route: str) -> None:
+        """Raise ``WrongModel`` when the webui drew with another checkpoint than ``asked`` (its title): an unknown
+        checkpoint in ``override_settings`` is dropped silently and the loaded one is used. What was used is read
+        from ``info`` (``sd_model_name``/``sd_model_hash``: A1111, Forge), else the infotext's ``Model``/``Model
+        hash`` (SD.Next), else ``/sdapi/v1/options``; when nothing says, the result is taken as it is."""
+        name = result.info.get("sd_model_name")
+        model_hash = result.info.get("sd_model_hash")
+        if not isinstance(name, str) and not isinstance(model_hash, str) and result.infotexts:
+            params = parse_infotext(result.infotexts[0]).params
+            name, model_hash = params.get("Model"), params.get("Model hash")
+        names = {n.lower() for n in _title_names(asked)}
+        wanted_hash = _title_hash(asked)
+        if isinstance(model_hash, str) and model_hash and wanted_hash:
+            if wanted_hash.lower().startswith(model_hash.lower()) or model_hash.lower().startswith(wanted_hash.lower()):
+                return
+            used = name if isinstance(name, str) and name else model_hash
+        elif isinstance(name, str) and name:
+            if name.lower() in names:
+                return
+            used = name
+        else:
+            loaded = await self.loaded_model()
+            if loaded is None or loaded.lower() == asked.lower() or not names.isdisjoint(_title_names(loaded)):
+                return
+            used = loaded
+        log.warning("%s: asked for model %r, the webui drew with %r", self._label, asked, used)
+        raise WrongModel(
+            self._scrub(f"drew with the model {used!r}, not {asked!r} (it does not have it or could not load it)"),
+            asked=asked,
+            used=used,
+            backend=self._label,
+            route=route,
+        )
+
+    async def upscale(
+        self, image: bytes, *, upscaler: str, scale: float, extra: Mapping[str, float] | None = None
+    ) -> bytes:
+        return await self.extra_single_image(image, upscaler=upscaler, scale=scale, extra=extra)
+
+    async def progress(self, task_id: str) -> JobProgress | None:
+        """Per-task progress where the webui has it; else, on a webui Easel has to itself (``exclusive``), the
+        global progress; else None."""
+        tp = await self.task_progress(task_id) if self._follows_tasks() else None
+        if tp is not None:
+            return JobProgress(
+                known=tp.active or tp.queued or tp.completed,
+                queued=tp.queued,
+                active=tp.active,
+                completed=tp.completed,
+                fraction=tp.progress,
+                eta=tp.eta,
+                preview=tp.live_preview,
+                preview_id=tp.id_live_preview,
+            )
+        if not self.exclusive:
+            return None
+        p = await self.global_progress()
+        return JobProgress(
+            known=not p.idle, active=not p.idle, fraction=p.progress, eta=p.eta_relative, preview=p.current_image
+        )
+
+    async def cancel(self, task_id: str) -> bool:
+        """``/interrupt`` stops whatever the webui is running: sent only when per-task progress says the active
+        task is ``task_id``, or, without per-task progress, when Easel has the webui to itself (``exclusive``).
+        A task still waiting in the webui's line is not stopped (False): the caller tries again once it is
+        active."""
+        try:
+            tp = await self.task_progress(task_id) if self._follows_tasks() and task_id else None
+            if tp is None and not self.exclusive:
+                return False
+            if tp is not None and not tp.active:
+                return False
+            await self.interrupt()
+        except WebuiError as exc:
+            log.warning("%s: interrupt failed: %s", self._label, exc)
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release: the HTTP session is the caller's."""
+
+
+def _title_hash(title: str) -> str | None:
+    """``"abc123"`` of a checkpoint title ``"name.safetensors [abc123]"``."""
+    if title.endswith("]") and " [" in title:
+        return title[title.rindex(" [") + 2 : -1] or None
+    return None
+
+
+def _title_names(title: str) -> set[str]:
+    """The names a webui may report for the checkpoint titled ``title``: the file name, its stem and the
+    ``model_name`` (the path with ``/`` as ``_``, without the extension), lower-cased."""
+    base = title[: title.rindex(" [")] if _title_hash(title) else title
+    flat = base.replace("\\", "/")
+    stem = flat.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    model_name = flat.replace("/", "_")
+    model_name = model_name.rsplit(".", 1)[0] if "." in model_name.rsplit("_", 1)[-1] else model_name
+    return {n.lower() for n in (title, base, stem, model_name) if n}
+
+
+_ALL_FLAVORS = frozenset(
+    {
+        Capability.TXT2IMG,
+        Capability.IMG2IMG,
+        Capability.INPAINT,
+        Capability.UPSCALE,
+        Capability.LORAS,
+        Capability.MODELS,
+        Capability.FACE_FIX,
+    }
+)
+# What each flavour can do (per-task progress is probed, see ``WebuiClient.detect``). SD.Next has no
+# /sdapi/v1/interrogate (it offers /openclip, /tagger, /vqa instead).
+FLAVOR_CAPABILITIES: dict[Flavor, frozenset[Capability]] = {
+    Flavor.A1111: _ALL_FLAVORS | {Capability.INTERROGATE},
+    Flavor.FORGE: _ALL_FLAVORS | {Capability.INTERROGATE},
+    Flavor.SDNEXT: _ALL_FLAVORS,
+}

@@ -31,6 +31,7 @@ from easel.backends.webui import (
     WebuiTimeout,
     WebuiUnavailable,
 )
+from easel.backends.webui import client as webui_client
 from easel.infotext import parse_infotext, png_parameters, read_png_text
 from tests.fakes.webui_fake import FakeWebui, validate_payload
 
@@ -171,7 +172,7 @@ async def test_img2img_with_bytes(client: WebuiClient, fake: FakeWebui) -> None:
 async def test_large_response_is_decoded_off_loop(
     client: WebuiClient, fake: FakeWebui, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webui, "LARGE_BODY", 0)
+    monkeypatch.setattr(webui_client, "LARGE_BODY", 0)
     calls: list[str] = []
     real = asyncio.to_thread
 
@@ -179,7 +180,7 @@ async def test_large_response_is_decoded_off_loop(
         calls.append(getattr(func, "__name__", "?"))
         return await real(func, *args, **kwargs)
 
-    monkeypatch.setattr(webui.asyncio, "to_thread", spy)
+    monkeypatch.setattr(webui_client.asyncio, "to_thread", spy)
     result = await client.txt2img({"prompt": "p", "seed": 1, "batch_size": 2})
     assert "_parse_generation" in calls
     assert result.images == tuple(fake.results[-1])
@@ -314,7 +315,7 @@ async def test_auth(session: aiohttp.ClientSession) -> None:
 
         anonymous = make_client(fake, session)
         with pytest.raises(WebuiAuthError, match="Not authenticated"):
-            await anonymous.progress()
+            await anonymous.global_progress()
         assert await anonymous.loras() == ["add_detail", "lcm-lora-sdv1-5"]  # loras are never protected
 
         async with session.get(fake.url + "/sdapi/v1/sd-models") as resp:
@@ -430,7 +431,7 @@ async def test_down_then_up(client: WebuiClient, fake: FakeWebui) -> None:
 async def test_connection_refused(session: aiohttp.ClientSession) -> None:
     client = WebuiClient(f"http://127.0.0.1:{free_port()}", session, connect_timeout=2.0, short_timeout=5.0)
     with pytest.raises(WebuiUnavailable, match="cannot connect"):
-        await client.progress()
+        await client.global_progress()
 
 
 async def test_down_while_generating(client: WebuiClient, fake: FakeWebui) -> None:
@@ -457,8 +458,8 @@ async def test_hung_list_call_times_out(fake: FakeWebui, session: aiohttp.Client
     client = make_client(fake, session, short_timeout=0.3)
     fake.hang_next("progress")
     with pytest.raises(WebuiTimeout):
-        await client.progress()
-    assert (await client.progress()).idle  # next call answers
+        await client.global_progress()
+    assert (await client.global_progress()).idle  # next call answers
 
 
 # ---- broken answers: trickle, oversize, garbage ------------------------------------------------------
@@ -502,7 +503,7 @@ async def test_oversize_answer_is_refused(
 
 async def test_short_calls_have_their_own_smaller_cap(fake: FakeWebui, session: aiohttp.ClientSession) -> None:
     client = make_client(fake, session)
-    fake.oversize_next("sd-models", webui.SHORT_BODY_LIMIT + 1, declare_length=False)
+    fake.oversize_next("sd-models", webui_client.SHORT_BODY_LIMIT + 1, declare_length=False)
     with pytest.raises(webui.WebuiResponseTooLarge):
         await client.sd_models()
 
@@ -547,7 +548,7 @@ def test_image_kind() -> None:
 
 
 async def test_progress_idle(client: WebuiClient) -> None:
-    p = await client.progress()
+    p = await client.global_progress()
     assert p.idle
     assert p.progress == 0 and p.eta_relative == 0
     assert p.current_image is None and p.job == ""
@@ -560,12 +561,12 @@ async def test_progress_while_busy_and_task_progress(client: WebuiClient, fake: 
     second = asyncio.create_task(client.txt2img({"prompt": "q", "steps": 20}, task_id="job-b"))
     await fake.wait_for(lambda: len(fake.generations) == 2, TIMEOUT)
 
-    p = await client.progress()
+    p = await client.global_progress()
     assert not p.idle
     assert p.job_count == 2 and p.step == 1 and p.steps == 20
     assert 0 < p.progress < 1
     assert p.current_image is not None and p.current_image.startswith(PNG_MAGIC)
-    assert (await client.progress(skip_current_image=True)).current_image is None
+    assert (await client.global_progress(skip_current_image=True)).current_image is None
 
     ta = await client.task_progress("job-a")
     assert ta is not None and ta.active and not ta.queued
@@ -578,7 +579,7 @@ async def test_progress_while_busy_and_task_progress(client: WebuiClient, fake: 
     fake.release()
     ra, rb = await asyncio.wait_for(asyncio.gather(first, second), TIMEOUT)
     assert len(ra.images) == 2 and len(rb.images) == 1
-    assert (await client.progress()).idle
+    assert (await client.global_progress()).idle
     done = await client.task_progress("job-a")
     assert done is not None and done.completed and not done.active
 
@@ -654,7 +655,7 @@ async def test_sdnext_lists(session: aiohttp.ClientSession) -> None:
 )
 async def test_detect(session: aiohttp.ClientSession, flavor: str, expected: BackendInfo) -> None:
     async with FakeWebui(flavor=flavor) as fake:
-        assert await make_client(fake, session).detect() == expected
+        assert await make_client(fake, session).detect_flavor() == expected
 
 
 async def test_extra_single_image(client: WebuiClient) -> None:
@@ -750,7 +751,7 @@ async def test_gen_seconds_moves_progress(session: aiohttp.ClientSession) -> Non
         client = make_client(fake, session)
         task = asyncio.create_task(client.txt2img({"prompt": "p", "steps": 10}))
         await fake.wait_for(lambda: fake.state.sampling_step >= 3, TIMEOUT)
-        p = await client.progress()
+        p = await client.global_progress()
         assert p.step >= 3 and p.steps == 10 and p.job_count == 1
         assert p.eta_relative > 0
         result = await asyncio.wait_for(task, TIMEOUT)

@@ -1,0 +1,194 @@
+"""The worker through the backend protocol: routing by capability, and a backend that is not a webui at all."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from easel.backends.base import (
+    BackendClient,
+    BackendDescription,
+    BackendKind,
+    Capability,
+    GenerationResult,
+    JobProgress,
+    ModelInfo,
+    PromptStyle,
+    RemoteIdCallback,
+)
+from easel.backends.webui import WebuiClient
+from easel.catalog import Catalog
+from easel.config import Config
+from easel.jobs import Job, JobState, new_id
+from easel.queue import Backend, JobQueue
+from easel.request import DrawRequest
+from easel.store import Store
+from tests.easel.queue.test_queue import Recorder
+from tests.fakes.webui_fake import FakeWebui
+from tests.helpers import QUEUE, make_config
+
+TIMEOUT = 10.0
+
+
+class WithoutLoras(WebuiClient):
+    """A webui whose LoRA support is off (it says so in ``detect``)."""
+
+    async def detect(self) -> BackendDescription:
+        desc = await super().detect()
+        return replace(desc, capabilities=desc.capabilities - {Capability.LORAS})
+
+
+class MemoryBackend:
+    """A BackendClient that is no webui: draws a flat PNG per request, can be held, follows no task."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.generated: list[str] = []
+        self.cancelled: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.started = asyncio.Event()
+
+    @property
+    def kind(self) -> BackendKind:
+        return BackendKind.HORDE  # any kind but a webui
+
+    async def detect(self) -> BackendDescription:
+        caps = frozenset({Capability.TXT2IMG, Capability.MODELS})
+        return BackendDescription(kind=self.kind, flavor=None, version="1", capabilities=caps)
+
+    async def generate(
+        self,
+        request: DrawRequest,
+        *,
+        task_id: str,
+        model_title: str | None,
+        remote_id: str | None = None,
+        on_remote_id: RemoteIdCallback | None = None,
+    ) -> GenerationResult:
+        self.started.set()
+        await self.gate.wait()
+        buf = io.BytesIO()
+        Image.new("RGB", (request.width, request.height), (10, 20, 30)).save(buf, "PNG")
+        self.generated.append(task_id)
+        return GenerationResult((buf.getvalue(),), ("",), (request.seed,), (-1,), {}, {}, 0.0)
+
+    async def upscale(self, image: bytes, *, upscaler: str, scale: float) -> bytes:
+        raise AssertionError("not asked for")
+
+    async def progress(self, task_id: str) -> JobProgress | None:
+        return None
+
+    async def cancel(self, task_id: str) -> bool:
+        self.cancelled.append(task_id)
+        self.gate.set()
+        return True
+
+    async def close(self) -> None:
+        pass
+
+    async def sd_models(self) -> list[ModelInfo]:
+        return [ModelInfo("remote-model", "remote-model", None, "")]
+
+    async def samplers(self) -> list[str]:
+        return ["Euler a"]
+
+    async def schedulers(self) -> list[str]:
+        return []
+
+    async def prompt_styles(self) -> list[PromptStyle]:
+        return []
+
+    async def upscalers(self) -> list[str]:
+        return []
+
+    async def loaded_model(self) -> str | None:
+        return None
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def start(cfg: Config, clients: list[BackendClient]) -> tuple[JobQueue, Store, Recorder]:
+    store = await Store.open(cfg.storage.path)
+    rec = Recorder()
+    queue = JobQueue(cfg, store, Catalog(), [Backend(b, c) for b, c in zip(cfg.backends, clients, strict=True)], rec)
+    await queue.start()
+    async with asyncio.timeout(TIMEOUT):
+        while not all(b.up for b in queue.backends.values()):
+            await queue.wait_changed()
+    return queue, store, rec
+
+
+def job(prompt: str, **req: object) -> Job:
+    return Job(
+        id=new_id(),
+        request=DrawRequest(prompt=prompt, steps=4, **req),  # type: ignore[arg-type]
+        user_id=1,
+        channel_id=5,
+        guild_id=1,
+    )
+
+
+async def test_a_job_goes_only_to_a_backend_that_can_run_it(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    async with FakeWebui() as plain, FakeWebui(models=("only-here", "v1-5-pruned-emaonly")) as loras:
+        cfg = make_config([plain.url, loras.url], tmp_path / "q.db", preset=QUEUE)
+        clients: list[BackendClient] = [
+            WithoutLoras(plain.url, session, name="gpu0"),
+            WebuiClient(loras.url, session, name="gpu1"),
+        ]
+        queue, store, rec = await start(cfg, clients)
+        loras.hold()
+        busy = job("a cat", model="only-here")  # only gpu1 has that model
+        await queue.submit(busy)
+        await loras.wait_generation_started()
+        tagged = job("a cat <lora:detail:0.8>")
+        await queue.submit(tagged)
+        plain_job = job("a dog")  # gpu0 is free and can run this one: it does, past the waiting LoRA job
+        await queue.submit(plain_job)
+        await rec.wait(lambda: plain_job.id in rec.delivered)
+        assert tagged.id not in rec.delivered and queue.position(tagged.id) == 1  # waits for gpu1
+        loras.release(2)
+        await rec.wait(lambda: {busy.id, tagged.id} <= set(rec.delivered))
+        assert "<lora:detail:0.8>" in loras.generations[-1]["prompt"]
+        assert [g["prompt"] for g in plain.generations] == ["a dog"]
+        await queue.stop()
+        await store.close()
+
+
+async def test_the_worker_runs_and_cancels_on_any_backend_client(tmp_path: Path) -> None:
+    cfg = make_config(1, tmp_path / "q.db", preset=QUEUE)
+    client = MemoryBackend()
+    queue, store, rec = await start(cfg, [client])
+    assert queue.backends["gpu0"].flavor is None
+    done = job("a boat")
+    await queue.submit(done)
+    await rec.wait(lambda: done.id in rec.delivered)
+    assert rec.delivered[done.id][0].data[:8] == b"\x89PNG\r\n\x1a\n"
+
+    client.gate.clear()
+    client.started.clear()
+    stopped = job("another boat")
+    await queue.submit(stopped)
+    async with asyncio.timeout(TIMEOUT):
+        await client.started.wait()
+    result = await queue.cancel(stopped.id, 1)
+    assert result.ok
+    await rec.wait(lambda: (stopped.id, None) in rec.of("cancelled"))
+    assert client.cancelled == [f"easel-{stopped.id}-1"]  # the client was asked to stop exactly that task
+    assert stopped.id not in rec.delivered
+    stored = await store.get_job(stopped.id)
+    assert stored is not None and stored.state is JobState.CANCELLED
+    await queue.stop()
+    await store.close()
