@@ -27,6 +27,7 @@ from typing import Any
 from easel.config import Limits, NsfwCheck
 from easel.context import RequestContext
 from easel.errors import PolicyError, RequestError
+from easel.i18n import _
 from easel.jobs import Job, Reply, new_id
 from easel.options import CatalogView
 from easel.policy import EffectiveSettings, PolicyService, check_request_limits
@@ -73,7 +74,7 @@ class Ask:
         keep = {"subseed": req.subseed, "subseed_strength": req.subseed_strength, "source": source}
         if req.img2img:
             if req.init_image is None:
-                raise RequestError("The starting image of that result is no longer kept.")
+                raise RequestError(_("The starting image of that result is no longer kept."))
             keep["init_image"] = req.init_image
         for key in ("subseed", "subseed_strength"):
             if key in changes:
@@ -163,7 +164,7 @@ class Admission:
                     settings, ctx, ask.prompt, ask.negative(settings), img2img=ask.img2img, spoiler=ask.spoiler
                 )
                 if not prompt.strip() and not ask.upscale:
-                    raise PolicyError("Nothing is left of the prompt after this server's word filters.")
+                    raise PolicyError(_("Nothing is left of the prompt after this server's word filters."))
                 await self.guard.check(ctx, prompt)  # the prompt only: a negative prompt says what not to draw
                 limits = await self.policy.check_quota(settings, ctx)
                 queue_limits = limits.queue_kwargs()
@@ -222,13 +223,13 @@ class Admission:
         try:
             verdict = await self.classifier.classify(image)
         except UnreadableImage as exc:
-            raise RequestError(f"The init image could not be checked: {exc}.") from None
+            raise RequestError(_("The init image could not be checked: {exc}.").format(exc=exc)) from None
         except ClassifierError as exc:
             log.warning("admission: the image check failed on an init image: %s", exc)
-            raise RequestError("The init image could not be checked right now; try again later.") from None
+            raise RequestError(_("The init image could not be checked right now; try again later.")) from None
         if verdict.flagged:
             log.info("admission: init image flagged by the image check (%s)", verdict.labels)
-            raise PolicyError("This server doesn't accept that init image here (the image check flagged it).")
+            raise PolicyError(_("This server doesn't accept that init image here (the image check flagged it)."))
 
 
 def nsfw_mode(settings: EffectiveSettings, ctx: RequestContext) -> NsfwCheck:

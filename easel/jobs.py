@@ -63,6 +63,8 @@ class Job:
     passed_over: int = 0
     elapsed: float | None = None
     is_moderated_cancel: bool = False
+    locale: str = "en-US"  # the requester's language (their private answers)
+    public_locale: str | None = None  # the language of the public result (the server's); None: English
     # backends this job stalled on (in memory only): it is retried elsewhere, not there again
     avoid_backends: set[str] = field(default_factory=set)
 

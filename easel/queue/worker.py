@@ -29,6 +29,7 @@ from easel.backends.webui import (
 )
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config
+from easel.i18n import N_, _, set_locale
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -40,7 +41,9 @@ from easel.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-STORE_FAILED = "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
+STORE_FAILED = N_(
+    "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,9 @@ class BackendWorkers:
             model = job.request.model
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
-                await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+                await self._fail(
+                    job, _("The model {model!r} is no longer on any backend.").format(model=model), error_id=None
+                )
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0
@@ -142,6 +147,7 @@ class BackendWorkers:
                 except TimeoutError:
                     await self._refresh_catalog(backend)
                 continue
+            set_locale(job.locale)  # what the worker tells the requester (failures) is in their language
             try:
                 await self._run(backend, job)
             except asyncio.CancelledError:
@@ -164,7 +170,7 @@ class BackendWorkers:
                 self._take(job)
                 self._running.pop(job.id, None)
                 backend.current = None
-                await self._fail(job, "Easel hit an internal error.", error_id=error_id)
+                await self._fail(job, _("Easel hit an internal error."), error_id=error_id)
             store_delay = 0.25
 
     async def _probe(self, backend: Backend) -> bool:
@@ -312,9 +318,9 @@ class BackendWorkers:
             )
         except StoreError:
             data = None
-            message = "Easel could not read the starting image from its database."
+            message = _("Easel could not read the starting image from its database.")
         else:
-            message = "The starting image of this job is no longer stored."
+            message = _("The starting image of this job is no longer stored.")
         if data is None:
             self._running.pop(job.id, None)
             backend.current = None
@@ -348,13 +354,13 @@ class BackendWorkers:
             with contextlib.suppress(Exception):
                 await self._fail(
                     job,
-                    STORE_FAILED,
+                    _(STORE_FAILED),
                     error_id=error_id,
                 )
 
     async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
         if not result.images:
-            await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
+            await self._fail(job, _("The webui returned no image (it was interrupted)."), error_id=None)
             return
         images = [
             StoredImage(
@@ -453,7 +459,7 @@ class BackendWorkers:
             self._notify()
             return
         await self._fail(
-            job, "The image server stopped responding while drawing this; try again later.", error_id=error_id
+            job, _("The image server stopped responding while drawing this; try again later."), error_id=error_id
         )
 
     async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
@@ -496,7 +502,9 @@ class BackendWorkers:
             )
         except StoreError:
             pass  # logged; the user is told all the same
-        text = f"{message} (error id `{error_id}`)" if error_id else message
+        text = (
+            _("{message} (error id `{error_id}`)").format(message=message, error_id=error_id) if error_id else message
+        )
         await self._safe(self.publisher.failed(job, text), job)
 
     async def _watch_progress(self, backend: Backend, job: Job, task_id: str) -> None:
@@ -528,16 +536,16 @@ class BackendWorkers:
 
 def _user_message(exc: WebuiError) -> str:
     if isinstance(exc, WebuiUnavailable):
-        return "The image server is down or unreachable, and retries ran out."
+        return _("The image server is down or unreachable, and retries ran out.")
     if isinstance(exc, WebuiTimeout):
-        return "The image server took too long to answer, and retries ran out."
+        return _("The image server took too long to answer, and retries ran out.")
     if isinstance(exc, WebuiAuthError):
-        return "The image server refused Easel's credentials; tell the bot admin."
+        return _("The image server refused Easel's credentials; tell the bot admin.")
     if isinstance(exc, WebuiServerError):
         # The webui's own exception text (paths, addresses, tracebacks) goes to the log, not to the channel.
         if "out of memory" in (exc.message or "").lower():
-            return "The image server ran out of GPU memory; try a smaller size or fewer images."
-        return "The image server failed while drawing."
+            return _("The image server ran out of GPU memory; try a smaller size or fewer images.")
+        return _("The image server failed while drawing.")
     # A 4xx says what was wrong with the request (an unknown sampler, a bad value): one short line of it.
-    reason = " ".join((exc.message or "bad request").split())
-    return f"The image server refused the request: {reason[:200]}"
+    reason = " ".join((exc.message or _("bad request")).split())
+    return _("The image server refused the request: {value}").format(value=reason[:200])
