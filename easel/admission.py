@@ -181,6 +181,8 @@ class Admission:
                     channel_id=ctx.channel_id or 0,
                     guild_id=ctx.guild_id,
                     reply=reply,
+                    locale=ctx.locale,
+                    public_locale=public_locale(settings, ctx),
                 )
                 position = await self.queue.submit(job, **queue_limits)
             except RequestError as exc:
@@ -230,6 +232,12 @@ class Admission:
         if verdict.flagged:
             log.info("admission: init image flagged by the image check (%s)", verdict.labels)
             raise PolicyError(_("This server doesn't accept that init image here (the image check flagged it)."))
+
+
+def public_locale(settings: EffectiveSettings, ctx: RequestContext) -> str | None:
+    """The language of a job's public result: the server's ``language`` setting, or with "auto" the server's
+    Discord language (``guild_locale``; None in a DM: English)."""
+    return ctx.guild_locale if settings.language == "auto" else settings.language
 
 
 def nsfw_mode(settings: EffectiveSettings, ctx: RequestContext) -> NsfwCheck:

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from easel.backends.webui import image_kind
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import _, format_number
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,14 @@ def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | 
                 w, h = probe.size
                 if fmt not in ACCEPTED_FORMATS:
                     raise RequestError(
-                        _("The init image is {value}; use PNG, JPEG or WebP.").format(value=fmt or "an unknown format")
+                        _("The init image is {format}; use PNG, JPEG or WebP.").format(
+                            format=fmt or _("an unknown format")
+                        )
                     )
                 if w * h > max_pixels:
                     raise RequestError(
-                        _("The init image is {w}x{h}; the limit is {max_pixels:,} pixels. Scale it down first.").format(
-                            w=w, h=h, max_pixels=max_pixels
+                        _("The init image is {w}x{h}; the limit is {max_pixels} pixels. Scale it down first.").format(
+                            w=w, h=h, max_pixels=format_number(max_pixels)
                         )
                     )
                 turned = probe.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
@@ -73,7 +75,9 @@ def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RequestError(
-            _("The init image is too large; the limit is {max_pixels:,} pixels.").format(max_pixels=max_pixels)
+            _("The init image is too large; the limit is {max_pixels} pixels.").format(
+                max_pixels=format_number(max_pixels)
+            )
         ) from None
     except UnidentifiedImageError:
         raise RequestError(_("The init image could not be read as an image (PNG, JPEG or WebP).")) from None
@@ -100,8 +104,8 @@ async def prepare_init_image(
     """
     if len(data) > max_bytes:
         raise RequestError(
-            _("The init image is {value:.1f} MiB; the limit is {value2:.0f} MiB.").format(
-                value=len(data) / 2**20, value2=max_bytes / 2**20
+            _("The init image is {size} MiB; the limit is {limit} MiB.").format(
+                size=format_number(len(data) / 2**20, 1), limit=format_number(max_bytes / 2**20, 0)
             )
         )
     if not data:

@@ -92,6 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX result_parts_message ON result_parts(message_id);
     """,
+    # 4: the languages of a job: its requester's (private answers) and its public result's (NULL: English)
+    """
+    ALTER TABLE jobs ADD COLUMN locale TEXT;
+    ALTER TABLE jobs ADD COLUMN public_locale TEXT;
+    """,
 )
 
 
@@ -123,7 +128,7 @@ def _release_process_lock(fd: int | None) -> None:
 
 _COLUMNS = (
     "seq, id, state, user_id, guild_id, channel_id, request, created_at, started_at, finished_at, "
-    "backend, attempts, error, error_id, reply, result_message_id, elapsed"
+    "backend, attempts, error, error_id, reply, result_message_id, elapsed, locale, public_locale"
 )
 
 
@@ -282,8 +287,8 @@ class Store:
     @_serialized
     async def add_job(self, job: Job) -> Job:
         cur = await self._db.execute(
-            "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply, "
+            "locale, public_locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.id,
                 job.state.value,
@@ -294,6 +299,8 @@ class Store:
                 job.request.init_image,
                 job.created_at,
                 _reply_to_json(job.reply),
+                job.locale,
+                job.public_locale,
             ),
         )
         await self._db.commit()
@@ -337,6 +344,8 @@ class Store:
             reply=_reply_from_json(row["reply"]),
             result_message_id=row["result_message_id"],
             elapsed=row["elapsed"],
+            locale=row["locale"] or "en-US",  # a job stored before the languages: English
+            public_locale=row["public_locale"],
         )
 
     async def _jobs(

@@ -44,6 +44,7 @@ class EffectiveSettings:
     guild_id: int | None = None
     channel_id: int | None = None
     log_channel: tuple[int, ...] = ()  # the guild's channel for safety notices (none: ())
+    language: str = "auto"  # the public results' language ("auto": the server's Discord language)
 
     @property
     def defaults(self) -> Defaults:
@@ -156,4 +157,5 @@ def effective(
         guild_id=guild_id,
         channel_id=channel_id,
         log_channel=g.log_channel,
+        language=pick("language", "auto"),
     )

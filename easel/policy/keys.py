@@ -17,7 +17,7 @@ from typing import Any
 
 from easel.config import MAX_DAILY_QUOTA, MAX_PREFIX_LENGTH, Config, ExtraNetworks, Limits, NsfwCheck
 from easel.errors import PolicyError
-from easel.i18n import N_, _
+from easel.i18n import LANGUAGES, N_, _
 from easel.options import (
     BY_LIMIT,
     BY_NAME,
@@ -86,6 +86,7 @@ IMG2IMG_CHOICES = tuple(Img2img)
 EXTRA_NETWORK_CHOICES = tuple(ExtraNetworks)
 NSFW_CHECK_CHOICES = tuple(NsfwCheck)
 ROLE_OVERRIDE_KEYS = ("max_queued_per_user", "cooldown_seconds", "daily_quota")
+LANGUAGE_CHOICES = ("auto", *LANGUAGES)  # the public results' language: "auto" = the server's Discord language
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,14 @@ SETTINGS: dict[str, SettingSpec] = {
             T.IDS,
             N_("Channel told of refused prompts and held-back images (id or #mention; 'none' = off)"),
             channel=False,
+        ),
+        _spec(
+            "language",
+            P,
+            T.CHOICE,
+            N_("Language of the public results: auto (the server's Discord language) or a catalog"),
+            channel=False,
+            choices=LANGUAGE_CHOICES,
         ),
     )
 }

@@ -1,0 +1,41 @@
+"""Easel in the member's language on Discord's side.
+
+- :class:`EaselTranslator`: command and option descriptions and choice labels from the message catalogs
+  (:mod:`easel.i18n`), sent with the commands when they are synced; command, group and option names stay English
+  (people share them in chat). Discord allows 100 characters for each: a longer translation is left out and
+  Discord shows the English text.
+- :class:`EaselTree`: every slash command, context menu and autocomplete answers in the member's language (their
+  ``interaction.locale``): the tree's ``interaction_check`` sets it for the task that handles the interaction.
+  Buttons and modals get theirs from :func:`cogs.utils.errors.guarded`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import TranslationContextLocation as Where
+
+from easel.i18n import set_locale, translate
+
+DISCORD_TEXT_LIMIT = 100  # characters of a description or a choice label
+_NAMES = frozenset({Where.command_name, Where.group_name, Where.parameter_name})
+
+
+class EaselTranslator(app_commands.Translator):
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        if context.location in _NAMES:
+            return None
+        text = translate(string.message, locale.value)
+        if text is None or len(text) > DISCORD_TEXT_LIMIT:
+            return None
+        return text
+
+
+class EaselTree(app_commands.CommandTree[Any]):
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        set_locale(str(interaction.locale))  # this interaction's task only (each runs in its own task)
+        return True
