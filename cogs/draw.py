@@ -166,8 +166,8 @@ def _check_attachment(att: discord.Attachment, max_bytes: int) -> None:
     content_type = (att.content_type or "").split(";")[0].strip().lower()
     if content_type not in IMAGE_TYPES:
         raise RequestError(
-            _("init_image must be a PNG, JPEG or WebP image (got {value}).").format(
-                value=content_type or _("an unknown type")
+            _("init_image must be a PNG, JPEG or WebP image (got {type}).").format(
+                type=content_type or _("an unknown type")
             )
         )
     if att.size > max_bytes:

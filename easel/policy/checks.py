@@ -76,7 +76,7 @@ def check_channel_and_nsfw(
     ``parent_id`` is the parent channel of a thread: a thread of an allowed channel is allowed."""
     allowed = settings.allowed_channels
     if allowed and channel_id not in allowed and (parent_id is None or parent_id not in allowed):
-        raise PolicyError(_("Easel doesn't draw in this channel; try <#{value}>.").format(value=allowed[0]))
+        raise PolicyError(_("Easel doesn't draw in this channel; try <#{channel}>.").format(channel=allowed[0]))
     if not is_nsfw_channel:
         if settings.nsfw == "refuse":
             raise PolicyError(_("On this server Easel draws only in age-restricted channels."))
@@ -154,5 +154,7 @@ def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
         value = getattr(req, opt.name, None)
         if value is not None and value > top:
             raise PolicyError(
-                _("This server allows at most {top} {value}.").format(top=top, value=opt.noun or opt.name)
+                _("This server allows at most {top} {what}.").format(
+                    top=top, what=_(opt.noun) if opt.noun else opt.name
+                )
             )

@@ -232,8 +232,8 @@ class PolicyService:
             used = await self.store.count_user_jobs_since(user_id, start, guild_id=settings.guild_id)
             if used >= limits.daily_quota:
                 raise PolicyError(
-                    _("You have used your {daily_quota} drawings for today; more <t:{value}:R>.").format(
-                        daily_quota=limits.daily_quota, value=int(start + 86400)
+                    _("You have used your {daily_quota} drawings for today; more <t:{time}:R>.").format(
+                        daily_quota=limits.daily_quota, time=int(start + 86400)
                     )
                 )
         return limits

@@ -548,4 +548,4 @@ def _user_message(exc: WebuiError) -> str:
         return _("The image server failed while drawing.")
     # A 4xx says what was wrong with the request (an unknown sampler, a bad value): one short line of it.
     reason = " ".join((exc.message or _("bad request")).split())
-    return _("The image server refused the request: {value}").format(value=reason[:200])
+    return _("The image server refused the request: {reason}").format(reason=reason[:200])
