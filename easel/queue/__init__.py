@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from easel.catalog import Catalog
 from easel.config import Config
 from easel.errors import QueueFull
-from easel.i18n import _
+from easel.i18n import _, format_number
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
@@ -257,7 +257,9 @@ class JobQueue(BackendWorkers):
         if cooldown and last is not None:
             left = last + cooldown - self._clock()
             if left > 0:
-                raise QueueFull(_("Slow down: you can draw again in {left:.0f} s.").format(left=left))
+                raise QueueFull(
+                    _("Slow down: you can draw again in {seconds} s.").format(seconds=format_number(left, 0))
+                )
 
     async def submit(self, job: Job, **limits: float | int | None) -> int:
         """Store the job and put it in line; returns its 1-based position. Raises QueueFull."""

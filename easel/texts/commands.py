@@ -141,9 +141,12 @@ def status_text(
     if counts is not None:
         delivered = counts.get("delivered", 0)
         extra = [_(_COUNT_STATES[s]).format(n=counts[s]) for s in ("failed", "cancelled") if counts.get(s)]
-        footer.append(_("**Delivered:** {n} job(s)").format(n=delivered) + (f" ({', '.join(extra)})" if extra else ""))
+        footer.append(
+            _("**Delivered:** {n} job(s)").format(n=format_number(delivered))
+            + (f" ({', '.join(extra)})" if extra else "")
+        )
     if generated_since_start is not None:
-        footer.append(_("**Drawn since the bot started:** {n}").format(n=generated_since_start))
+        footer.append(_("**Drawn since the bot started:** {n}").format(n=format_number(generated_since_start)))
     backend_lines = [_backend_line(b, viewer_id) for b in backends]
     head = "\n".join(lines)
     tail = "\n".join(footer)
