@@ -26,7 +26,7 @@ from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
 from easel.admission import Ask
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import N_, _
 from easel.images import fit_for_upload
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
@@ -72,7 +72,7 @@ def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.
 class Results(commands.Cog, name=RESULTS_COG):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Image info", callback=self.image_info)
+        self.menu = app_commands.ContextMenu(name=N_("Image info"), callback=self.image_info)
         self.menu.allowed_installs = app_commands.AppInstallationType(guild=True, user=True)
         self.menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 

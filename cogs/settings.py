@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
 from cogs.utils.replies import reply
-from easel.i18n import N_
+from easel.i18n import N_, _, language_name
 from easel.policy import SETTINGS, PolicyService, split_entries
 from easel.texts import settings as texts
 
@@ -66,7 +66,7 @@ async def setting_key_autocomplete(
     for key, spec in SETTINGS.items():
         if not spec.text:
             continue
-        if low in key or low in spec.description.lower():
+        if low in key or low in spec.description.lower() or low in _(spec.description).lower():
             choices.append(app_commands.Choice(name=texts.setting_choice(key), value=key))
     return choices[:25]
 
@@ -78,6 +78,13 @@ async def reset_key_autocomplete(
     return [
         app_commands.Choice(name=texts.setting_choice(key), value=key) for key, spec in SETTINGS.items() if low in key
     ][:25]
+
+
+def language_label(value: str) -> str:
+    """A choice of the ``language`` setting: "de (Deutsch)", "auto (the server's Discord language)"."""
+    if value == "auto":
+        return _("auto (the server's Discord language)")
+    return f"{value} ({language_name(value)})"
 
 
 async def setting_value_autocomplete(
@@ -97,6 +104,8 @@ async def setting_value_autocomplete(
         names = ["all"]
     else:
         return []
+    if spec.key == "language":  # the catalog ids, named in their own language
+        return [app_commands.Choice(name=language_label(n)[:100], value=n) for n in names[:25]]
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
 

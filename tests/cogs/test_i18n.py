@@ -90,6 +90,26 @@ async def test_a_server_can_choose_the_language_of_its_results(tmp_path: Path) -
         e.discord.add_member(GUILD, ADMIN, name="admin", permissions=MANAGE_GUILD)
         bad = await command(e, "settings", ADMIN, "set", key="language", value="xx")
         assert "language must be one of: auto, de" in bad.response["data"]["content"]
+        e.discord.user_locales[ADMIN] = "de"  # a German admin finds the key in German and sees the languages named
+        keys = await e.discord.autocomplete(
+            "settings", {"key": "sprache"}, "key", user_id=ADMIN, guild_id=GUILD, channel_id=CHANNEL, subcommand="set"
+        )
+        assert [c["value"] for c in keys] == ["language"]
+        assert keys[0]["name"].startswith("language: Sprache der öffentlichen Ergebnisse")
+        values = await e.discord.autocomplete(
+            "settings",
+            {"key": "language", "value": ""},
+            "value",
+            user_id=ADMIN,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            subcommand="set",
+        )
+        assert [(c["name"], c["value"]) for c in values] == [
+            ("auto (die Discord-Sprache des Servers)", "auto"),
+            ("de (Deutsch)", "de"),
+        ]
+        e.discord.user_locales[ADMIN] = "en-US"
         ok = await command(e, "settings", ADMIN, "set", key="language", value="de")
         assert "`language` is now `de` for this server." in ok.response["data"]["content"]
 
@@ -121,4 +141,6 @@ async def test_commands_carry_german_descriptions_and_keep_english_names(tmp_pat
                 o.get("description_localizations", {}).values() for o in cmd.get("options", [])
             ]:
                 assert all(len(t) <= 100 for t in text)
+        menu = e.discord._find_command("Image info", GUILD, 3)  # read in the Apps menu, not typed: translated
+        assert menu["name_localizations"]["de"] == "Bildinfo"
         assert e.discord.validation_errors == []
