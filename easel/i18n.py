@@ -23,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -37,7 +36,6 @@ __all__ = [
     "catalog_id",
     "current_locale",
     "format_number",
-    "format_seconds",
     "language_name",
     "ngettext",
     "translate",
@@ -167,11 +165,6 @@ def format_number(value: float, digits: int | None = None) -> str:
     many decimals."""
     fmt = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
     return format_decimal(value, format=fmt, locale=_babel_locale(current_locale()))
-
-
-def format_seconds(seconds: float) -> str:
-    """A rough duration in the current locale ("3 minutes", "3 Minuten")."""
-    return format_timedelta(seconds, threshold=1.0, locale=_babel_locale(current_locale()))
 
 
 def language_name(cid: str) -> str:

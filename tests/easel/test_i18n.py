@@ -391,6 +391,20 @@ def test_numbers_follow_the_locale() -> None:
         assert format_number(2.5, 1) == "2,5"
 
 
+def test_durations_and_sizes_follow_the_locale() -> None:
+    from easel.texts.markup import duration
+
+    assert (duration(4.25), duration(187)) == ("4.2 s", "3 min 07 s")
+    with use_locale("de"):
+        assert (duration(4.25), duration(187)) == ("4,2 s", "3 min 07 s")
+        assert (
+            _("{width}x{height} is {pixels} pixels; the limit is {max_pixels} (e.g. {side}x{side}).").format(
+                width=2048, height=2048, pixels=format_number(2048 * 2048), max_pixels=format_number(1048576), side=1024
+            )
+            == "2048x2048 sind 4.194.304 Pixel; das Limit liegt bei 1.048.576 (z. B. 1024x1024)."
+        )
+
+
 def test_a_broken_catalog_leaves_that_language_in_english(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     good = tmp_path / "de" / "LC_MESSAGES"
     good.mkdir(parents=True)
