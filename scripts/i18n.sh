@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 POT=easel/locales/easel.pot
 extract() {
-  "$PYBABEL" -q extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output \
+  "$PYBABEL" -q extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -w 120 \
     --project=Easel --copyright-holder="Easel contributors" --msgid-bugs-address="" \
     -o "$POT" .
 }
@@ -16,7 +16,7 @@ case "${1:-}" in
   extract) extract ;;
   update)
     extract
-    "$PYBABEL" -q update -i "$POT" -d easel/locales -D easel --no-fuzzy-matching --ignore-obsolete
+    "$PYBABEL" -q update -i "$POT" -d easel/locales -D easel --ignore-obsolete -w 120
     ;;
   init)
     [ -n "${2:-}" ] || { echo "usage: $0 init LANG" >&2; exit 2; }
