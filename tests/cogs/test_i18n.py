@@ -144,3 +144,28 @@ async def test_commands_carry_german_descriptions_and_keep_english_names(tmp_pat
         menu = e.discord._find_command("Image info", GUILD, 3)  # read in the Apps menu, not typed: translated
         assert menu["name_localizations"]["de"] == "Bildinfo"
         assert e.discord.validation_errors == []
+
+
+async def test_a_failure_reaches_a_german_member_in_german(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.discord.user_locales[ALICE] = "de"
+        e.webui.fail_next("txt2img", 422, {"detail": [{"loc": ["body", "steps"], "msg": "bad", "type": "x"}]})
+        inter = await e.draw(prompt="wird scheitern")
+        text = await e.wait_reply(inter, lambda t: "fehlgeschlagen" in t)
+        assert "Der Bildserver hat die Anfrage abgelehnt:" in text and "(Fehler-ID `" in text
+
+
+async def test_the_languages_of_a_job_survive_a_restart(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        e.discord.user_locales[ALICE] = "de"
+        e.discord.guild_locales[GUILD] = "fr"  # no French yet: the result falls back to English
+        e.webui.hold()
+        inter = await e.draw(prompt="ein Fuchs")
+        await e.wait_reply(inter, lambda t: t.startswith("Zeichne"))
+        await e.stop_bot()
+        e.discord.user_locales[ALICE] = "en-US"  # what counts is the language the job was asked in
+        await e.start_bot()
+        e.webui.release()
+        result = await e.result_for(ALICE)
+        assert "here is your drawing" in result.content
+        assert (await e.wait_reply(inter, lambda t: t.startswith("Fertig:"))).endswith(str(result.id))
