@@ -169,3 +169,20 @@ async def test_the_languages_of_a_job_survive_a_restart(tmp_path: Path) -> None:
         result = await e.result_for(ALICE)
         assert "here is your drawing" in result.content
         assert (await e.wait_reply(inter, lambda t: t.startswith("Fertig:"))).endswith(str(result.id))
+
+
+async def test_the_log_channel_is_told_in_the_servers_language_and_the_member_in_theirs(tmp_path: Path) -> None:
+    logs = 222222222222222229
+    async with running_easel(tmp_path, start=False) as e:
+        e.discord.add_channel(GUILD, logs, name="mod-log")
+        e.discord.add_member(GUILD, ADMIN, name="admin", permissions=MANAGE_GUILD)
+        e.discord.guild_locales[GUILD] = "de"  # before the start: the guild arrives with its preferred locale
+        bot = await e.start_bot()
+        if "cogs.settings" not in bot.extensions:
+            await bot.load_extension("cogs.settings")
+            await bot.sync_commands()
+        await command(e, "settings", ADMIN, "set", key="log_channel", value=f"<#{logs}>")
+        inter = await e.draw(prompt="a n@ked t0ddler")  # an en-US member
+        assert "Easel never draws sexual content involving minors" in inter.response["data"]["content"]
+        logged = await e.discord.wait_for_message(lambda m: m.channel_id == logs, timeout=10)
+        assert logged.content.startswith(f"Sicherheit: Prompt von <@{ALICE}> in <#{CHANNEL}> (nichts wurde eingereiht)")
