@@ -188,7 +188,7 @@ class Results(commands.Cog, name=RESULTS_COG):
                 discord.File(io.BytesIO(fitted[i][0]), filename=f"easel-{job.id}-{images[i].index + 1}.{fitted[i][1]}")
                 for i in group
             ]
-            text = _("The original of `{id}`, for you only.").format(id=job.id) if n == 0 else None
+            text = _("The original of `{job}`, for you only.").format(job=job.id) if n == 0 else None
             if n == 0:
                 await interaction.edit_original_response(content=text, attachments=files)
             else:

@@ -392,16 +392,16 @@ class JobQueue(BackendWorkers):
             log.info("job %s: cancelled while queued by user %s", job.id, user_id)
             self._notify()
             await self._safe(self.publisher.cancelled(job), job)
-            return CancelResult(True, _("Cancelled job `{id}`.").format(id=job.id))
+            return CancelResult(True, _("Cancelled job `{job}`.").format(job=job.id))
         self._cancel_requested.add(job.id)
         backend = self.backends.get(job.backend or "")
         if backend is not None and not await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
             # Waiting inside the webui, or a shared webui that cannot say whose picture is running: no interrupt
             # (it could stop someone else's); the result is dropped when it returns.
             log.info("job %s: not interrupted on %s; its result will be dropped", job.id, backend.name)
-            return CancelResult(True, _("Cancelled job `{id}`; its picture will not be posted.").format(id=job.id))
+            return CancelResult(True, _("Cancelled job `{job}`; its picture will not be posted.").format(job=job.id))
         log.info("job %s: cancel requested while running on %s by user %s", job.id, job.backend, user_id)
-        return CancelResult(True, _("Stopping job `{id}` on {backend}.").format(id=job.id, backend=job.backend))
+        return CancelResult(True, _("Stopping job `{job}` on {backend}.").format(job=job.id, backend=job.backend))
 
     async def clear_guild(self, guild_id: int, *, by: int) -> int:
         """Cancel every waiting (not running) job of a guild (/mod clear-queue). Returns how many."""
