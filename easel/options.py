@@ -163,6 +163,7 @@ class Option:
                 value = float(value)
             except OverflowError:
                 raise RangeError(
+                    # TRANSLATORS: {range} is 'between 1 and 50' or 'above 0 and at most 1' (translated on its own)
                     _("{name} must be {range} (got {value}).").format(
                         name=self.name, range=self.range_text(limits), value=_fmt(value)
                     )
@@ -185,6 +186,7 @@ class Option:
             elif self.unset is not None:
                 special = _(", or {n} for the webui's own setting").format(n=self.unset)
             raise RangeError(
+                # TRANSLATORS: {range} as above; {special} is ', or -1 for random' (or empty)
                 _("{name} must be {range}{special} (got {value}).").format(
                     name=self.name, range=self.range_text(limits), special=special, value=_fmt(value)
                 )
@@ -552,6 +554,7 @@ def help_line(opt: Option, defaults: Any, limits: Any, show: Callable[[Any], str
     """One /help line: ``name`` range (default): text. ``show`` formats a default value (escaping)."""
     head = f"`{opt.name}`"
     if opt.type is OptionType.STR and opt.limit:
+        # TRANSLATORS: a /help line: {head} the option name in code, {help} its text, {unit} 'characters'
         return _("{head} {help}, up to {n} {unit}").format(
             head=head, help=_(opt.help), n=opt.top(limits), unit=_(opt.unit or N_("characters"))
         )

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 POT=easel/locales/easel.pot
 extract() {
-  "$PYBABEL" -q extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -w 120 \
+  "$PYBABEL" -q extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -w 120 -c TRANSLATORS: \
     --project=Easel --copyright-holder="Easel contributors" --msgid-bugs-address="" \
     -o "$POT" .
 }

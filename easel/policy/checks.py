@@ -154,6 +154,7 @@ def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
         value = getattr(req, opt.name, None)
         if value is not None and value > top:
             raise PolicyError(
+                # TRANSLATORS: {what} is 'pixels wide', 'pixels high', 'images per request' or an option name
                 _("This server allows at most {top} {what}.").format(
                     top=top, what=_(opt.noun) if opt.noun else opt.name
                 )

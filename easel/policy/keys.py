@@ -308,6 +308,7 @@ def parse_ids(text: str, what: str = "id") -> tuple[int, ...]:
         m = _ID.match(part)
         if not m:
             raise PolicyError(
+                # TRANSLATORS: {what} is 'id', 'channel' or 'user' (English); {part} what the admin typed
                 _("{part} is not a {what}: use the numeric id or a mention.").format(part=_quote(part), what=what)
             )
         value = int(m.group(1))
@@ -339,10 +340,12 @@ def _catalog_pick(kind: str, name: str, catalog: CatalogView | None) -> str:
         return resolved
     items = {"sampler": catalog.samplers, "scheduler": catalog.schedulers, "style": catalog.styles}[kind]()
     if not items:
+        # TRANSLATORS: {kind} is 'sampler', 'scheduler' or 'style' (English)
         raise PolicyError(_("The backends list no {kind}s, so none can be set.").format(kind=kind))
     low = name.lower()
     hit = next((i for i in items if i.lower() == low), None)
     if hit is None:
+        # TRANSLATORS: {kind} is 'sampler', 'scheduler' or 'style' (English); {name} what the admin typed
         raise PolicyError(_("Unknown {kind} {name}: pick one from the list.").format(kind=kind, name=_quote(name)))
     return hit
 
