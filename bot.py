@@ -24,6 +24,7 @@ from discord.ext import commands
 from cogs.utils.errors import on_app_command_error
 from cogs.utils.notices import DiscordNotifier
 from cogs.utils.publisher import DiscordPublisher
+from cogs.utils.translator import EaselTranslator, EaselTree
 from easel.admission import Admission
 from easel.backends.factory import make_client
 from easel.backends.horde.client import from_config as horde_client
@@ -70,6 +71,7 @@ class EaselBot(commands.AutoShardedBot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
+            tree_cls=EaselTree,  # answers in the member's language (cogs.utils.translator)
             # Nothing a user typed can ping anyone; the result message mentions its requester explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
@@ -102,6 +104,7 @@ class EaselBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         cfg = self.config
+        await self.tree.set_translator(EaselTranslator())  # descriptions and choices in every shipped language
         self.webui_session = aiohttp.ClientSession()
         self.store = await Store.open(cfg.storage.path)
         self.policy = PolicyService(self.store, cfg)

@@ -13,6 +13,7 @@ from cogs.utils.enqueue import admit
 from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
 from easel.errors import RequestError
+from easel.i18n import N_, _, format_number
 from easel.images import prepare_init_image
 from easel.jobs import new_error_id
 from easel.loras import complete
@@ -90,7 +91,7 @@ class Draw(commands.Cog):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="draw", description="Draw an image with Stable Diffusion")
+    @app_commands.command(name="draw", description=N_("Draw an image with Stable Diffusion"))
     @app_commands.describe(**{o.name: o.description for o in OPTIONS})
     @app_commands.autocomplete(
         model=model_autocomplete,
@@ -183,7 +184,9 @@ def _attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.
         except discord.HTTPException as exc:
             error_id = new_error_id()
             log.warning("draw: downloading the init image failed: %s [error %s]", exc, error_id)
-            raise RequestError(f"Couldn't download the init image; try again (error id `{error_id}`).") from exc
+            raise RequestError(
+                _("Couldn't download the init image; try again (error id `{error_id}`).").format(error_id=error_id)
+            ) from exc
         return await prepare_init_image(
             data,
             max_bytes=limits.max_init_image_bytes,
@@ -197,9 +200,17 @@ def _attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.
 def _check_attachment(att: discord.Attachment, max_bytes: int) -> None:
     content_type = (att.content_type or "").split(";")[0].strip().lower()
     if content_type not in IMAGE_TYPES:
-        raise RequestError(f"init_image must be a PNG, JPEG or WebP image (got {content_type or 'an unknown type'}).")
+        raise RequestError(
+            _("init_image must be a PNG, JPEG or WebP image (got {type}).").format(
+                type=content_type or _("an unknown type")
+            )
+        )
     if att.size > max_bytes:
-        raise RequestError(f"init_image is {att.size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB.")
+        raise RequestError(
+            _("init_image is {size} MiB; the limit is {limit} MiB.").format(
+                size=format_number(att.size / 2**20, 1), limit=format_number(max_bytes / 2**20, 0)
+            )
+        )
 
 
 async def setup(bot: EaselBot) -> None:

@@ -10,8 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.replies import reply
+from easel.i18n import N_
 from easel.store import StoreError
-from easel.texts.commands import help_text, models_text, status_text
+from easel.texts.commands import help_options_text, help_text, models_text, status_text
 from easel.texts.presets import model_label
 
 if TYPE_CHECKING:
@@ -26,13 +27,14 @@ class Info(commands.Cog):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="help", description="What Easel can do and what every /draw option means")
+    @app_commands.command(name="help", description=N_("What Easel can do and what every /draw option means"))
     async def help_command(self, interaction: discord.Interaction[EaselBot]) -> None:
-        await reply(interaction, help_text(self.bot.config))
+        options = discord.Embed(description=help_options_text(self.bot.config))
+        await reply(interaction, help_text(self.bot.config), embeds=[options])
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="models", description="The models you can draw with")
+    @app_commands.command(name="models", description=N_("The models you can draw with"))
     async def models_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         loaded = {name: b.loaded_model for name, b in q.backends.items()}
@@ -44,7 +46,7 @@ class Info(commands.Cog):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="status", description="The line, what is being drawn and each image server")
+    @app_commands.command(name="status", description=N_("The line, what is being drawn and each image server"))
     async def status_command(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         try:

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from cogs.utils.permissions import moderates
 from cogs.utils.replies import reply
+from easel.i18n import N_
 from easel.texts.commands import (
     BackendState,
     QueueEntry,
@@ -29,7 +30,7 @@ class Queue(commands.Cog):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="queue", description="Your jobs, the length of the line and the backends' state")
+    @app_commands.command(name="queue", description=N_("Your jobs, the length of the line and the backends' state"))
     async def queue(self, interaction: discord.Interaction[EaselBot]) -> None:
         q = self.bot.queue
         entries = [
@@ -50,8 +51,8 @@ class Queue(commands.Cog):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: any of this server's)")
-    @app_commands.describe(job="The job id (from /queue); default: your latest job")
+    @app_commands.command(name="cancel", description=N_("Cancel one of your jobs (moderators: any of this server's)"))
+    @app_commands.describe(job=N_("The job id (from /queue); default: your latest job"))
     async def cancel(self, interaction: discord.Interaction[EaselBot], job: str | None = None) -> None:
         q = self.bot.queue
         if job is None:

@@ -27,6 +27,7 @@ from cogs.utils.replies import reply
 from cogs.utils.views import DYNAMIC_ITEMS, RESULTS_COG, RemixModal, again_view
 from easel.admission import Ask
 from easel.errors import RequestError
+from easel.i18n import N_, _
 from easel.images import fit_for_upload
 from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
@@ -72,7 +73,7 @@ def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.
 class Results(commands.Cog, name=RESULTS_COG):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Image info", callback=self.image_info)
+        self.menu = app_commands.ContextMenu(name=N_("Image info"), callback=self.image_info)
         self.menu.allowed_installs = app_commands.AppInstallationType(guild=True, user=True)
         self.menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 
@@ -98,7 +99,7 @@ class Results(commands.Cog, name=RESULTS_COG):
     async def handle(self, interaction: discord.Interaction[EaselBot], action: str, job_id: str, index: int) -> None:
         job = self.bot.queue.find(job_id) or await self.bot.store.get_job(job_id)
         if job is None:
-            raise RequestError("That result is no longer known to Easel.")
+            raise RequestError(_("That result is no longer known to Easel."))
         if action == "original":  # the requester alone, whatever anyone_can_use_buttons says
             if interaction.user.id != job.user_id:
                 raise RequestError(refusal_for(action))
@@ -111,7 +112,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         if action == "cancel":
             moderator = moderates(interaction, job, self.bot.config.discord.moderator_role_ids)
             result = await self.bot.queue.cancel(job.id, interaction.user.id, moderator=moderator)
-            await reply(interaction, result.message if result.ok else "That job is already finished.")
+            await reply(interaction, result.message if result.ok else _("That job is already finished."))
         elif action == "delete":
             # The button sits on the first message; a result split over several messages goes as a whole.
             await interaction.response.defer()
@@ -128,7 +129,12 @@ class Results(commands.Cog, name=RESULTS_COG):
             except discord.HTTPException as exc:
                 failed.insert(0, exc.status)
             if failed:
-                await reply(interaction, f"Couldn't delete {len(failed)} of the result's messages ({failed[0]}).")
+                await reply(
+                    interaction,
+                    _("Couldn't delete {n} of the result's messages ({status}).").format(
+                        n=len(failed), status=failed[0]
+                    ),
+                )
         elif action == "info":
             await self.show_info(interaction, job, view=save_preset_view(job))
         elif action == "remix":
@@ -170,7 +176,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         await interaction.response.defer(ephemeral=True, thinking=True)
         images = [im for im in await self.bot.store.load_result(job.id) if im.data]
         if not images:
-            raise RequestError("The images of that result are no longer kept; draw it again instead.")
+            raise RequestError(_("The images of that result are no longer kept; draw it again instead."))
         clf = self.bot.classifier
         if clf is not None:
             flagged = await flagged_images(clf, images)
@@ -183,7 +189,7 @@ class Results(commands.Cog, name=RESULTS_COG):
                 discord.File(io.BytesIO(fitted[i][0]), filename=f"easel-{job.id}-{images[i].index + 1}.{fitted[i][1]}")
                 for i in group
             ]
-            text = f"The original of `{job.id}`, for you only." if n == 0 else None
+            text = _("The original of `{job}`, for you only.").format(job=job.id) if n == 0 else None
             if n == 0:
                 await interaction.edit_original_response(content=text, attachments=files)
             else:
@@ -196,7 +202,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         images = await self.bot.store.load_result(job.id)
         image = next((im for im in images if im.index == index), None)
         if image is None or not image.data:
-            raise RequestError("The images of that result are no longer kept; draw it again instead.")
+            raise RequestError(_("The images of that result are no longer kept; draw it again instead."))
         return image
 
     async def submit_derived(self, interaction: discord.Interaction[EaselBot], job: Job, **changes: Any) -> None:
@@ -207,7 +213,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         images = await self.bot.store.load_result(job.id)
         seed = next((im.seed for im in images if im.index == index), None)
         if seed is None:
-            raise RequestError("That image is not part of the result.")
+            raise RequestError(_("That image is not part of the result."))
         strength = self.bot.config.results.vary_strength
         ask = Ask.derived(job.request, f"{job.id}:{index}", seed=wrap_seed(seed), subseed=-1, subseed_strength=strength)
         await admit(self.bot, interaction, ask)
@@ -268,7 +274,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         await interaction.response.defer(ephemeral=True, thinking=True)
         infotext = await self._infotext_of(message)
         if infotext is None:
-            raise RequestError("No generation info found in this message's images.")
+            raise RequestError(_("No generation info found in this message's images."))
         title, body = image_info_section(infotext)
         embed = discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
         await interaction.edit_original_response(embed=embed, view=view)
@@ -307,7 +313,7 @@ class Results(commands.Cog, name=RESULTS_COG):
                 channel = self.bot.get_partial_messageable(channel_id)
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
-                raise RequestError("Easel can't read that message any more.") from exc
+                raise RequestError(_("Easel can't read that message any more.")) from exc
             job = await self._job_of(message)
             if job is None and self._is_mine(message):
                 # An Easel result whose job is no longer kept: still its requester's (the one it mentions).
@@ -324,7 +330,7 @@ class Results(commands.Cog, name=RESULTS_COG):
         assert message is not None
         infotext = await self._infotext_of(message)
         if infotext is None:
-            raise RequestError("No generation info found in that message's images.")
+            raise RequestError(_("No generation info found in that message's images."))
         opts = options_from_infotext(await parse_infotext_async(infotext))
         if opts.model and self.bot.catalog.known and self.bot.catalog.resolve_model(opts.model) is None:
             opts = replace(opts, model=None)  # not on our backends: draw with the default model

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
 from cogs.utils.replies import reply
+from easel.i18n import N_, _, language_name
 from easel.policy import SETTINGS, PolicyService, split_entries
 from easel.texts import settings as texts
 
@@ -65,7 +66,7 @@ async def setting_key_autocomplete(
     for key, spec in SETTINGS.items():
         if not spec.text:
             continue
-        if low in key or low in spec.description.lower():
+        if low in key or low in spec.description.lower() or low in _(spec.description).lower():
             choices.append(app_commands.Choice(name=texts.setting_choice(key), value=key))
     return choices[:25]
 
@@ -77,6 +78,13 @@ async def reset_key_autocomplete(
     return [
         app_commands.Choice(name=texts.setting_choice(key), value=key) for key, spec in SETTINGS.items() if low in key
     ][:25]
+
+
+def language_label(value: str) -> str:
+    """A choice of the ``language`` setting: "de (Deutsch)", "auto (the server's Discord language)"."""
+    if value == "auto":
+        return _("auto (the server's Discord language)")
+    return f"{value} ({language_name(value)})"
 
 
 async def setting_value_autocomplete(
@@ -96,21 +104,23 @@ async def setting_value_autocomplete(
         names = ["all"]
     else:
         return []
+    if spec.key == "language":  # the catalog ids, named in their own language
+        return [app_commands.Choice(name=language_label(n)[:100], value=n) for n in names[:25]]
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
 
 class Settings(commands.Cog):
     settings = app_commands.Group(
         name="settings",
-        description="Easel's settings for this server (admins)",
+        description=N_("Easel's settings for this server (admins)"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
-    channels = app_commands.Group(name="channels", description="Channels Easel answers in", parent=settings)
-    ban_word = app_commands.Group(name="ban-word", description="Words refused in prompts", parent=settings)
+    channels = app_commands.Group(name="channels", description=N_("Channels Easel answers in"), parent=settings)
+    ban_word = app_commands.Group(name="ban-word", description=N_("Words refused in prompts"), parent=settings)
     mod = app_commands.Group(
         name="mod",
-        description="Moderate Easel on this server",
+        description=N_("Moderate Easel on this server"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_messages=True),
     )
@@ -162,8 +172,8 @@ class Settings(commands.Cog):
 
     # ---- /settings -----------------------------------------------------------------------------
 
-    @settings.command(name="show", description="Easel's settings here and where each comes from")
-    @app_commands.describe(channel="Show the settings of another channel (default: this one)")
+    @settings.command(name="show", description=N_("Easel's settings here and where each comes from"))
+    @app_commands.describe(channel=N_("Show the settings of another channel (default: this one)"))
     async def show(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel | None = None) -> None:
         guild_id = self._require_admin(interaction)
         if channel is not None:
@@ -174,9 +184,11 @@ class Settings(commands.Cog):
         eff = await self.policy.for_draw(guild_id, channel_id, parent_id)
         await reply(interaction, texts.settings_show_text(channel_id, eff.value, eff.sources))
 
-    @settings.command(name="set", description="Change a setting for this server or one channel")
+    @settings.command(name="set", description=N_("Change a setting for this server or one channel"))
     @app_commands.describe(
-        key="The setting", value="The new value", channel="Only for this channel (default: the whole server)"
+        key=N_("The setting"),
+        value=N_("The new value"),
+        channel=N_("Only for this channel (default: the whole server)"),
     )
     @app_commands.autocomplete(key=setting_key_autocomplete, value=setting_value_autocomplete)
     async def set_(
@@ -197,8 +209,8 @@ class Settings(commands.Cog):
         )
         await reply(interaction, texts.setting_set_text(key.strip(), stored, channel.id if channel else None))
 
-    @settings.command(name="reset", description="Back to the inherited value (one setting, or all)")
-    @app_commands.describe(key="The setting (default: all of them)", channel="Only this channel's value")
+    @settings.command(name="reset", description=N_("Back to the inherited value (one setting, or all)"))
+    @app_commands.describe(key=N_("The setting (default: all of them)"), channel=N_("Only this channel's value"))
     @app_commands.autocomplete(key=reset_key_autocomplete)
     async def reset(
         self, interaction: discord.Interaction[EaselBot], key: str | None = None, channel: AnyChannel | None = None
@@ -210,13 +222,13 @@ class Settings(commands.Cog):
         )
         await reply(interaction, texts.reset_text(key, count, channel.id if channel else None))
 
-    @settings.command(name="role", description="Give a role its own queue, cooldown or daily quota")
+    @settings.command(name="role", description=N_("Give a role its own queue, cooldown or daily quota"))
     @app_commands.describe(
-        role="The role",
-        max_queued_per_user="Jobs a member may have waiting",
-        cooldown_seconds="Seconds between two /draw",
-        daily_quota="Drawings per UTC day (0 = no quota)",
-        remove="Remove this role's override",
+        role=N_("The role"),
+        max_queued_per_user=N_("Jobs a member may have waiting"),
+        cooldown_seconds=N_("Seconds between two /draw"),
+        daily_quota=N_("Drawings per UTC day (0 = no quota)"),
+        remove=N_("Remove this role's override"),
     )
     async def role(
         self,
@@ -242,15 +254,15 @@ class Settings(commands.Cog):
         )
         await reply(interaction, texts.role_override_text(role.id, overrides.get(role.id, {})))
 
-    @settings.command(name="block", description="Stop a user from drawing on this server")
-    @app_commands.describe(user="The member to block")
+    @settings.command(name="block", description=N_("Stop a user from drawing on this server"))
+    @app_commands.describe(user=N_("The member to block"))
     async def block(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.add_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
         await reply(interaction, texts.blocked_text(user.id))
 
-    @settings.command(name="unblock", description="Let a blocked user draw again")
-    @app_commands.describe(user="The member to unblock")
+    @settings.command(name="unblock", description=N_("Let a blocked user draw again"))
+    @app_commands.describe(user=N_("The member to unblock"))
     async def unblock(self, interaction: discord.Interaction[EaselBot], user: discord.User) -> None:
         guild_id = self._require_admin(interaction)
         await self.policy.remove_items(guild_id, "blocked_users", [user.id], by=interaction.user.id)
@@ -258,21 +270,21 @@ class Settings(commands.Cog):
 
     # ---- /settings channels --------------------------------------------------------------------
 
-    @channels.command(name="add", description="Let Easel draw in a channel (then only listed channels)")
-    @app_commands.describe(channel="The channel (its threads count too)")
+    @channels.command(name="add", description=N_("Let Easel draw in a channel (then only listed channels)"))
+    @app_commands.describe(channel=N_("The channel (its threads count too)"))
     async def channels_add(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.add_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
         await reply(interaction, texts.allowed_channels_text(ids))
 
-    @channels.command(name="remove", description="Stop Easel drawing in a listed channel")
-    @app_commands.describe(channel="The channel")
+    @channels.command(name="remove", description=N_("Stop Easel drawing in a listed channel"))
+    @app_commands.describe(channel=N_("The channel"))
     async def channels_remove(self, interaction: discord.Interaction[EaselBot], channel: AnyChannel) -> None:
         guild_id = self._require_admin(interaction)
         ids = await self.policy.remove_items(guild_id, "allowed_channels", [channel.id], by=interaction.user.id)
         await reply(interaction, texts.channels_removed_text(ids))
 
-    @channels.command(name="list", description="The channels Easel draws in")
+    @channels.command(name="list", description=N_("The channels Easel draws in"))
     async def channels_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
@@ -280,8 +292,8 @@ class Settings(commands.Cog):
 
     # ---- /settings ban-word --------------------------------------------------------------------
 
-    @ban_word.command(name="add", description="Refuse prompts with these words (comma-separated; re: = regex)")
-    @app_commands.describe(words="e.g. gore, hot dog, re:\\bnud(e|ity)\\b")
+    @ban_word.command(name="add", description=N_("Refuse prompts with these words (comma-separated; re: = regex)"))
+    @app_commands.describe(words=N_("e.g. gore, hot dog, re:\\bnud(e|ity)\\b"))
     async def ban_word_add(
         self, interaction: discord.Interaction[EaselBot], words: app_commands.Range[str, 1, 1000]
     ) -> None:
@@ -290,8 +302,8 @@ class Settings(commands.Cog):
         items = await self.policy.add_items(guild_id, "banned_words", entries, by=interaction.user.id)
         await reply(interaction, texts.words_added_text(len(entries), len(items)))
 
-    @ban_word.command(name="remove", description="Allow banned words again (comma-separated)")
-    @app_commands.describe(words="The words or patterns, as listed")
+    @ban_word.command(name="remove", description=N_("Allow banned words again (comma-separated)"))
+    @app_commands.describe(words=N_("The words or patterns, as listed"))
     async def ban_word_remove(
         self, interaction: discord.Interaction[EaselBot], words: app_commands.Range[str, 1, 1000]
     ) -> None:
@@ -299,7 +311,7 @@ class Settings(commands.Cog):
         items = await self.policy.remove_items(guild_id, "banned_words", split_entries(words), by=interaction.user.id)
         await reply(interaction, texts.words_removed_text(len(items)))
 
-    @ban_word.command(name="list", description="This server's banned words (only you see them)")
+    @ban_word.command(name="list", description=N_("This server's banned words (only you see them)"))
     async def ban_word_list(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_admin(interaction)
         eff = await self.policy.for_draw(guild_id, None)
@@ -307,19 +319,19 @@ class Settings(commands.Cog):
 
     # ---- /mod ----------------------------------------------------------------------------------
 
-    @mod.command(name="pause", description="Stop new drawings on this server until /mod resume")
+    @mod.command(name="pause", description=N_("Stop new drawings on this server until /mod resume"))
     async def pause(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, True, by=interaction.user.id, channel_id=interaction.channel_id)
         await reply(interaction, texts.paused_text())
 
-    @mod.command(name="resume", description="Take drawings again on this server")
+    @mod.command(name="resume", description=N_("Take drawings again on this server"))
     async def resume(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         await self.policy.set_paused(guild_id, False, by=interaction.user.id, channel_id=interaction.channel_id)
         await reply(interaction, texts.resumed_text())
 
-    @mod.command(name="clear-queue", description="Cancel every waiting job of this server")
+    @mod.command(name="clear-queue", description=N_("Cancel every waiting job of this server"))
     async def clear_queue(self, interaction: discord.Interaction[EaselBot]) -> None:
         guild_id = self._require_mod(interaction)
         count = await self.bot.queue.clear_guild(guild_id, by=interaction.user.id)

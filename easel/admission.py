@@ -31,6 +31,7 @@ from typing import Any
 from easel.config import Limits, NsfwCheck
 from easel.context import RequestContext
 from easel.errors import PolicyError, RequestError
+from easel.i18n import _
 from easel.jobs import Job, Reply, new_id
 from easel.options import CatalogView
 from easel.policy import EffectiveSettings, PolicyService, check_request_limits
@@ -86,7 +87,7 @@ class Ask:
         keep = {"subseed": req.subseed, "subseed_strength": req.subseed_strength, "source": source}
         if req.img2img:
             if req.init_image is None:
-                raise RequestError("The starting image of that result is no longer kept.")
+                raise RequestError(_("The starting image of that result is no longer kept."))
             keep["init_image"] = req.init_image
         for key in ("subseed", "subseed_strength"):
             if key in changes:
@@ -193,7 +194,7 @@ class Admission:
                     settings, ctx, ask.prompt, ask.negative(settings), img2img=ask.img2img, spoiler=ask.spoiler
                 )
                 if not prompt.strip() and ask.needs_prompt:
-                    raise PolicyError("Nothing is left of the prompt after this server's word filters.")
+                    raise PolicyError(_("Nothing is left of the prompt after this server's word filters."))
                 await self.guard.check(ctx, prompt)  # the prompt only: a negative prompt says what not to draw
                 limits = await self.policy.check_quota(settings, ctx)
                 queue_limits = limits.queue_kwargs()
@@ -202,7 +203,7 @@ class Admission:
                 mode = nsfw_mode(settings, ctx)
                 request = await self._build(ask, settings, prompt, negative, spoiler, mode)
                 if request.prompt != prompt and not ask.upscale:  # LoRA trigger words joined it: check them too
-                    _, added, _ = await self.policy.gate(
+                    _spoiler, added, _negative = await self.policy.gate(
                         settings, ctx, request.prompt, request.negative_prompt, img2img=ask.img2img, spoiler=spoiler
                     )
                     await self.guard.check(ctx, added)
@@ -216,6 +217,8 @@ class Admission:
                     channel_id=ctx.channel_id or 0,
                     guild_id=ctx.guild_id,
                     reply=reply,
+                    locale=ctx.locale,
+                    public_locale=public_locale(settings, ctx),
                 )
                 position = await self.queue.submit(job, **queue_limits)
             except RequestError as exc:
@@ -305,13 +308,19 @@ class Admission:
         try:
             verdict = await self.classifier.classify(image)
         except UnreadableImage as exc:
-            raise RequestError(f"The init image could not be checked: {exc}.") from None
+            raise RequestError(_("The init image could not be checked: {exc}.").format(exc=exc)) from None
         except ClassifierError as exc:
             log.warning("admission: the image check failed on an init image: %s", exc)
-            raise RequestError("The init image could not be checked right now; try again later.") from None
+            raise RequestError(_("The init image could not be checked right now; try again later.")) from None
         if verdict.flagged:
             log.info("admission: init image flagged by the image check (%s)", verdict.labels)
-            raise PolicyError("This server doesn't accept that init image here (the image check flagged it).")
+            raise PolicyError(_("This server doesn't accept that init image here (the image check flagged it)."))
+
+
+def public_locale(settings: EffectiveSettings, ctx: RequestContext) -> str | None:
+    """The language of a job's public result: the server's ``language`` setting, or with "auto" the server's
+    Discord language (``guild_locale``; None in a DM: English)."""
+    return ctx.guild_locale if settings.language == "auto" else settings.language
 
 
 def nsfw_mode(settings: EffectiveSettings, ctx: RequestContext) -> NsfwCheck:

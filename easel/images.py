@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from easel.backends.webui import image_kind
 from easel.errors import RequestError
+from easel.i18n import _, format_number
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,16 @@ def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | 
                 fmt = probe.format
                 w, h = probe.size
                 if fmt not in ACCEPTED_FORMATS:
-                    raise RequestError(f"The init image is {fmt or 'an unknown format'}; use PNG, JPEG or WebP.")
+                    raise RequestError(
+                        _("The init image is {format}; use PNG, JPEG or WebP.").format(
+                            format=fmt or _("an unknown format")
+                        )
+                    )
                 if w * h > max_pixels:
                     raise RequestError(
-                        f"The init image is {w}x{h}; the limit is {max_pixels:,} pixels. Scale it down first."
+                        _("The init image is {w}x{h}; the limit is {max_pixels} pixels. Scale it down first.").format(
+                            w=w, h=h, max_pixels=format_number(max_pixels)
+                        )
                     )
                 turned = probe.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
                 shown = (h, w) if turned else (w, h)  # the size as viewers show it
@@ -67,11 +74,15 @@ def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | 
     except RequestError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RequestError(f"The init image is too large; the limit is {max_pixels:,} pixels.") from None
+        raise RequestError(
+            _("The init image is too large; the limit is {max_pixels} pixels.").format(
+                max_pixels=format_number(max_pixels)
+            )
+        ) from None
     except UnidentifiedImageError:
-        raise RequestError("The init image could not be read as an image (PNG, JPEG or WebP).") from None
+        raise RequestError(_("The init image could not be read as an image (PNG, JPEG or WebP).")) from None
     except (OSError, ValueError, SyntaxError, EOFError):
-        raise RequestError("The init image is damaged or truncated.") from None
+        raise RequestError(_("The init image is damaged or truncated.")) from None
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=1)
     return out.getvalue(), shown
@@ -92,9 +103,13 @@ async def prepare_init_image(
     anything is decoded, so a decompression bomb costs nothing. Runs in a worker thread.
     """
     if len(data) > max_bytes:
-        raise RequestError(f"The init image is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB.")
+        raise RequestError(
+            _("The init image is {size} MiB; the limit is {limit} MiB.").format(
+                size=format_number(len(data) / 2**20, 1), limit=format_number(max_bytes / 2**20, 0)
+            )
+        )
     if not data:
-        raise RequestError("The init image is empty.")
+        raise RequestError(_("The init image is empty."))
     return await asyncio.to_thread(_check_and_reencode, data, max_pixels, fit_to)
 
 
@@ -107,7 +122,7 @@ def _fit_init(png: bytes, width: int, height: int) -> bytes:
             img.load()
             small = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise RequestError("The init image is damaged or truncated.") from None
+        raise RequestError(_("The init image is damaged or truncated.")) from None
     out = io.BytesIO()
     small.save(out, format="PNG", compress_level=1)
     return out.getvalue()

@@ -65,6 +65,8 @@ class Job:
     is_moderated_cancel: bool = False
     # the backend's own id of this job's request (the AI Horde's), stored once the backend accepted it
     remote_id: str | None = None
+    locale: str = "en-US"  # the requester's language (their private answers)
+    public_locale: str | None = None  # the language of the public result (the server's); None: English
     # backends this job stalled on (in memory only): it is retried elsewhere, not there again
     avoid_backends: set[str] = field(default_factory=set)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from easel.i18n import N_, _
+
 MAX_SEED = 4294967294
 
 
@@ -140,8 +142,8 @@ class Option:
     def range_text(self, limits: Any = None) -> str:
         low, high = _fmt(self.minimum), _fmt(self.top(limits))
         if self.exclusive_minimum:
-            return f"above {low} and at most {high}"
-        return f"between {low} and {high}"
+            return _("above {low} and at most {high}").format(low=low, high=high)
+        return _("between {low} and {high}").format(low=low, high=high)
 
     def check(self, value: Any, limits: Any = None) -> Any:
         """``value`` converted to the option's type and within its range (``limits``: the effective [limits]).
@@ -149,34 +151,54 @@ class Option:
         if self.type is OptionType.CHOICE:
             text = str(value).strip().lower()
             if text not in self.choices:
-                raise RangeError(f"{self.name} must be one of {', '.join(self.choices)} (got {_fmt(value)}).")
+                raise RangeError(
+                    _("{name} must be one of {choices} (got {value}).").format(
+                        name=self.name, choices=", ".join(self.choices), value=_fmt(value)
+                    )
+                )
             return text
         if not self.numeric:
             return value
         value = _finite(self.name, value)
         if self.type is OptionType.INT:
             if value != int(value):
-                raise RangeError(f"{self.name} must be a whole number (got {value:g}).")
+                raise RangeError(
+                    _("{name} must be a whole number (got {value}).").format(name=self.name, value=f"{value:g}")
+                )
             value = int(value)
         else:
             try:
                 value = float(value)
             except OverflowError:
-                raise RangeError(f"{self.name} must be {self.range_text(limits)} (got {_fmt(value)}).") from None
+                raise RangeError(
+                    # TRANSLATORS: {range} is 'between 1 and 50' or 'above 0 and at most 1' (translated on its own)
+                    _("{name} must be {range} (got {value}).").format(
+                        name=self.name, range=self.range_text(limits), value=_fmt(value)
+                    )
+                ) from None
         if value in (self.random, self.unset):
             return value
         if self.multiple_of and value % self.multiple_of:
-            hint = f"; try {int(value - value % self.multiple_of)}" if value.bit_length() <= 64 else ""
-            raise RangeError(f"{self.name} must be a multiple of {self.multiple_of} (got {_fmt(value)}){hint}.")
+            hint = _("; try {n}").format(n=int(value - value % self.multiple_of)) if value.bit_length() <= 64 else ""
+            raise RangeError(
+                _("{name} must be a multiple of {multiple} (got {value}){hint}.").format(
+                    name=self.name, multiple=self.multiple_of, value=_fmt(value), hint=hint
+                )
+            )
         low, high = self.minimum, self.top(limits)
         below = low is not None and (value <= low if self.exclusive_minimum else value < low)
         if below or (high is not None and value > high):
             special = ""
             if self.random is not None:
-                special = f", or {self.random} for random"
+                special = _(", or {n} for random").format(n=self.random)
             elif self.unset is not None:
-                special = f", or {self.unset} for the webui's own setting"
-            raise RangeError(f"{self.name} must be {self.range_text(limits)}{special} (got {_fmt(value)}).")
+                special = _(", or {n} for the webui's own setting").format(n=self.unset)
+            raise RangeError(
+                # TRANSLATORS: {range} as above; {special} is ', or -1 for random' (or empty)
+                _("{name} must be {range}{special} (got {value}).").format(
+                    name=self.name, range=self.range_text(limits), special=special, value=_fmt(value)
+                )
+            )
         return value
 
     def check_limit(self, value: Any, ceiling: float | None = None) -> Any:
@@ -186,17 +208,31 @@ class Option:
         value = _finite(name, value)
         if self.type is OptionType.INT:
             if value != int(value):
-                raise RangeError(f"{name} must be a whole number (got {value:g}).")
+                raise RangeError(
+                    _("{name} must be a whole number (got {value}).").format(name=name, value=f"{value:g}")
+                )
             value = int(value)
         if self.multiple_of and value % self.multiple_of:
-            raise RangeError(f"{name} must be a multiple of {self.multiple_of} (got {_fmt(value)}).")
+            raise RangeError(
+                _("{name} must be a multiple of {multiple} (got {value}).").format(
+                    name=name, multiple=self.multiple_of, value=_fmt(value)
+                )
+            )
         low = max(self.minimum or 1, 1)
         if value < low:
-            raise RangeError(f"{name} must be at least {_fmt(low)} (got {_fmt(value)}).")
+            raise RangeError(
+                _("{name} must be at least {low} (got {value}).").format(name=name, low=_fmt(low), value=_fmt(value))
+            )
         if self.limit_max is not None and value > self.limit_max:
-            raise RangeError(f"{name} must be at most {_fmt(self.limit_max)} (got {_fmt(value)}).")
+            raise RangeError(
+                _("{name} must be at most {high} (got {value}).").format(
+                    name=name, high=_fmt(self.limit_max), value=_fmt(value)
+                )
+            )
         if ceiling is not None and value > ceiling:
-            raise RangeError(f"{name} can't exceed the global ceiling {_fmt(ceiling)}.")
+            raise RangeError(
+                _("{name} can't exceed the global ceiling {ceiling}.").format(name=name, ceiling=_fmt(ceiling))
+            )
         return value
 
     @property
@@ -212,9 +248,9 @@ class Option:
 def _finite(name: str, value: Any) -> int | float:
     """``value`` if it is a real, finite number (an int of any size is), else RangeError."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RangeError(f"{name} must be a number (got {_fmt(value)}).")
+        raise RangeError(_("{name} must be a number (got {value}).").format(name=name, value=_fmt(value)))
     if isinstance(value, float) and not math.isfinite(value):
-        raise RangeError(f"{name} must be a finite number (got {value}).")
+        raise RangeError(_("{name} must be a finite number (got {value}).").format(name=name, value=value))
     return value
 
 
@@ -225,7 +261,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return "a number with too many digits"
+        return _("a number with too many digits")
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
@@ -255,142 +291,142 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "prompt",
         OptionType.STR,
-        "What to draw",
-        "what to draw",
+        N_("What to draw"),
+        N_("what to draw"),
         limit="max_prompt_length",
         minimum=1,
         maximum=6000,  # Discord allows 6000 characters in a string option
-        unit="characters",
+        unit=N_("characters"),
         command_line=True,
     ),
     Option(
         "negative_prompt",
         OptionType.STR,
-        "What to keep out of the image",
-        "what to keep out of the image",
+        N_("What to keep out of the image"),
+        N_("what to keep out of the image"),
         default="",
         defaults_key=True,
         limit="max_prompt_length",
         minimum=0,
         maximum=6000,
         server_default=True,
-        setting_description="Default negative prompt (users can replace it)",
+        setting_description=N_("Default negative prompt (users can replace it)"),
     ),
     Option(
         "model",
         OptionType.STR,
-        "Checkpoint to draw with (default: the server's)",
-        "the checkpoint; see /models",
+        N_("Checkpoint to draw with (default: the server's)"),
+        N_("the checkpoint; see /models"),
         defaults_key=True,
         server_default=True,
-        setting_description="Default checkpoint for /draw",
+        setting_description=N_("Default checkpoint for /draw"),
         catalog=Catalog.MODEL,
     ),
     Option(
         "sampler",
         OptionType.STR,
-        "Sampling method, e.g. Euler a, DPM++ 2M",
-        "sampling method",
+        N_("Sampling method, e.g. Euler a, DPM++ 2M"),
+        N_("sampling method"),
         default="Euler a",
         defaults_key=True,
         server_default=True,
-        setting_description="Default sampling method",
+        setting_description=N_("Default sampling method"),
         catalog=Catalog.SAMPLER,
         payload=(PayloadKey(("sampler_name",)),),
     ),
     Option(
         "scheduler",
         OptionType.STR,
-        "Noise schedule, e.g. Karras (default: automatic)",
-        "noise schedule, e.g. Karras",
+        N_("Noise schedule, e.g. Karras (default: automatic)"),
+        N_("noise schedule, e.g. Karras"),
         defaults_key=True,
         server_default=True,
-        setting_description="Default noise schedule",
+        setting_description=N_("Default noise schedule"),
         catalog=Catalog.SCHEDULER,
         payload=(PayloadKey(("scheduler",)),),
     ),
     Option(
         "steps",
         OptionType.INT,
-        "Sampling steps (more is slower)",
-        "more is slower, rarely better past 30",
+        N_("Sampling steps (more is slower)"),
+        N_("more is slower, rarely better past 30"),
         default=25,
         defaults_key=True,
         minimum=1,
         maximum=150,
         limit="max_steps",
-        limit_description="Most sampling steps a user may ask for",
+        limit_description=N_("Most sampling steps a user may ask for"),
         server_default=True,
-        setting_description="Default sampling steps",
+        setting_description=N_("Default sampling steps"),
         payload=(PayloadKey(("steps",)),),
         infotext="Steps",
     ),
     Option(
         "width",
         OptionType.INT,
-        "Width in pixels, a multiple of 8",
-        "image width in pixels",
+        N_("Width in pixels, a multiple of 8"),
+        N_("image width in pixels"),
         default=512,
         defaults_key=True,
         minimum=64,
         maximum=2048,
         multiple_of=8,
-        unit="pixels",
+        unit=N_("pixels"),
         limit="max_width",
-        noun="pixels wide",
-        limit_description="Largest width (multiple of 8)",
+        noun=N_("pixels wide"),
+        limit_description=N_("Largest width (multiple of 8)"),
         server_default=True,
-        setting_description="Default width in pixels (multiple of 8)",
+        setting_description=N_("Default width in pixels (multiple of 8)"),
         payload=(PayloadKey(("width",)),),
     ),
     Option(
         "height",
         OptionType.INT,
-        "Height in pixels, a multiple of 8",
-        "image height in pixels",
+        N_("Height in pixels, a multiple of 8"),
+        N_("image height in pixels"),
         default=512,
         defaults_key=True,
         minimum=64,
         maximum=2048,
         multiple_of=8,
-        unit="pixels",
+        unit=N_("pixels"),
         limit="max_height",
-        noun="pixels high",
-        limit_description="Largest height (multiple of 8)",
+        noun=N_("pixels high"),
+        limit_description=N_("Largest height (multiple of 8)"),
         server_default=True,
-        setting_description="Default height in pixels (multiple of 8)",
+        setting_description=N_("Default height in pixels (multiple of 8)"),
         payload=(PayloadKey(("height",)),),
     ),
     Option(
         "aspect",
         OptionType.CHOICE,
-        "Shape of the image; sets width and height from the default size",
-        "the shape at about the default size; with width or height given the other follows, with both they win",
+        N_("Shape of the image; sets width and height from the default size"),
+        N_("the shape at about the default size; with width or height given the other follows, with both they win"),
         default="default",
         defaults_key=True,
         server_default=True,
-        setting_description="Default aspect ratio (default = the default width and height)",
+        setting_description=N_("Default aspect ratio (default = the default width and height)"),
         choices=("default", *ASPECT_RATIOS),
     ),
     Option(
         "cfg_scale",
         OptionType.FLOAT,
-        "How closely to follow the prompt (1-30)",
-        "how strictly to follow the prompt",
+        N_("How closely to follow the prompt (1-30)"),
+        N_("how strictly to follow the prompt"),
         default=7.0,
         defaults_key=True,
         minimum=1.0,
         maximum=30.0,
         server_default=True,
-        setting_description="Default CFG scale (1-30)",
+        setting_description=N_("Default CFG scale (1-30)"),
         payload=(PayloadKey(("cfg_scale",)),),
         infotext="CFG scale",
     ),
     Option(
         "seed",
         OptionType.INT,
-        "Seed for reproducible results (-1: random)",
-        "the same seed and settings give the same image; -1 or empty: random",
+        N_("Seed for reproducible results (-1: random)"),
+        N_("the same seed and settings give the same image; -1 or empty: random"),
         default=-1,
         minimum=0,
         maximum=MAX_SEED,
@@ -401,15 +437,15 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "clip_skip",
         OptionType.INT,
-        "CLIP layers to skip (1-12; some models want 2)",
-        "CLIP layers to skip; some models (often anime ones) want 2",
+        N_("CLIP layers to skip (1-12; some models want 2)"),
+        N_("CLIP layers to skip; some models (often anime ones) want 2"),
         default=0,
         defaults_key=True,
         minimum=1,
         maximum=12,
         unset=0,
         server_default=True,
-        setting_description="Default clip skip (1-12; 0 = the webui's own setting)",
+        setting_description=N_("Default clip skip (1-12; 0 = the webui's own setting)"),
         infotext="Clip skip",
         payload=(
             PayloadKey(("override_settings", "CLIP_stop_at_last_layers"), frozenset({Flavor.A1111, Flavor.FORGE})),
@@ -419,26 +455,26 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "count",
         OptionType.INT,
-        "Number of images",
-        "how many images",
+        N_("Number of images"),
+        N_("how many images"),
         default=1,
         defaults_key=True,
         minimum=1,
         maximum=10,
         limit="max_count",
         limit_max=10,  # Discord allows 10 attachments per message
-        noun="images per request",
-        limit_description="Most images per /draw",
+        noun=N_("images per request"),
+        limit_description=N_("Most images per /draw"),
         payload=(PayloadKey(("n_iter",)),),
         command_line=False,
     ),
     Option(
         "style",
         OptionType.STR,
-        "A prompt style saved in the webui",
-        "a prompt style saved in the webui, added to your prompt",
+        N_("A prompt style saved in the webui"),
+        N_("a prompt style saved in the webui, added to your prompt"),
         server_default=True,
-        setting_description="Default webui prompt style",
+        setting_description=N_("Default webui prompt style"),
         catalog=Catalog.STYLE,
     ),
     Option(
@@ -462,22 +498,22 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "hires_fix",
         OptionType.BOOL,
-        "Upscale while generating for more detail (slower)",
-        "draw, then upscale adding detail (much slower)",
+        N_("Upscale while generating for more detail (slower)"),
+        N_("draw, then upscale adding detail (much slower)"),
         default=False,
     ),
     Option(
         "init_image",
         OptionType.ATTACHMENT,
-        "An image to start from (img2img)",
-        "start from your picture (img2img) instead of noise",
+        N_("An image to start from (img2img)"),
+        N_("start from your picture (img2img) instead of noise"),
         command_line=False,
     ),
     Option(
         "strength",
         OptionType.FLOAT,
-        "With init_image: how much to change it (0.05-1)",
-        "with `init_image`: how much to change it",
+        N_("With init_image: how much to change it (0.05-1)"),
+        N_("with `init_image`: how much to change it"),
         default=0.6,
         defaults_key=True,
         minimum=0.0,
@@ -489,8 +525,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "spoiler",
         OptionType.BOOL,
-        "Post the images behind a spoiler",
-        "post the images behind a spoiler",
+        N_("Post the images behind a spoiler"),
+        N_("post the images behind a spoiler"),
         default=False,
         command_line=False,
     ),
@@ -560,18 +596,21 @@ def help_line(opt: Option, defaults: Any, limits: Any, show: Callable[[Any], str
     """One /help line: ``name`` range (default): text. ``show`` formats a default value (escaping)."""
     head = f"`{opt.name}`"
     if opt.type is OptionType.STR and opt.limit:
-        return f"{head} {opt.help}, up to {opt.top(limits)} {opt.unit or 'characters'}"
+        # TRANSLATORS: a /help line: {head} the option name in code, {help} its text, {unit} 'characters'
+        return _("{head} {help}, up to {n} {unit}").format(
+            head=head, help=_(opt.help), n=opt.top(limits), unit=_(opt.unit or N_("characters"))
+        )
     parts: list[str] = []
     if opt.type is OptionType.CHOICE:
         parts.append(", ".join(opt.choices))
     if opt.numeric and opt.random is None:
         low = opt.minimum if not opt.exclusive_minimum else opt.discord_min
         rng = f"{_fmt(low)}-{_fmt(opt.top(limits))}"
-        parts.append(f"multiples of {opt.multiple_of}, {rng}" if opt.multiple_of else rng)
+        parts.append(_("multiples of {n}, {range}").format(n=opt.multiple_of, range=rng) if opt.multiple_of else rng)
     default = getattr(defaults, opt.name, None) if opt.defaults_key else None
     nothing = opt.choices[0] if opt.choices else None  # a choice default that asks for nothing
     if default not in (None, "", opt.unset, nothing) and opt.type is not OptionType.BOOL:
-        parts.append(f"(default {show(_fmt(default) if opt.numeric else default)})")
+        parts.append(_("(default {value})").format(value=show(_fmt(default) if opt.numeric else default)))
     if not parts:
-        return f"{head} {opt.help}"
-    return f"{head} {' '.join(parts)}: {opt.help}"
+        return f"{head} {_(opt.help)}"
+    return f"{head} {' '.join(parts)}: {_(opt.help)}"

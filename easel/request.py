@@ -14,7 +14,7 @@ from typing import Any
 from easel.config import ZERO_WIDTH, Config, NsfwCheck
 from easel.errors import RequestError
 from easel.faces import FaceFixer, apply_face_fix, face_fix_from_infotext
-from easel.i18n import _
+from easel.i18n import _, format_number
 from easel.infotext import Infotext
 from easel.loras import LoraRef, add_triggers, extract_tags, format_spec, format_tags, merge, parse_spec, resolve
 from easel.options import (
@@ -235,10 +235,20 @@ def aspect_size(
         if w > max_w or h > max_h or w * h > lim.max_pixels:  # rounding up went past a limit: round down
             w, h = int(a * scale) // multiple * multiple, int(b * scale) // multiple * multiple
     if w < low or h < low or w > max_w or h > max_h or w * h > lim.max_pixels:
-        given = f" with width {width}" if width is not None else f" with height {height}" if height is not None else ""
+        given = (
+            _(" with width {width}").format(width=width)
+            if width is not None
+            else _(" with height {height}").format(height=height)
+            if height is not None
+            else ""
+        )
         raise RequestError(
-            f"aspect {aspect}{given} doesn't fit the limits here (sides {low}-{max_w} wide, {low}-{max_h} high, "
-            f"{lim.max_pixels:,} pixels): pick another ratio or give width and height."
+            _(
+                "aspect {aspect}{given} doesn't fit the limits here (sides {low}-{max_w} wide, {low}-{max_h} high, "
+                "{max_pixels} pixels): pick another ratio or give width and height."
+            ).format(
+                aspect=aspect, given=given, low=low, max_w=max_w, max_h=max_h, max_pixels=format_number(lim.max_pixels)
+            )
         )
     return w, h
 
@@ -311,12 +321,20 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
     d, lim = cfg.defaults, cfg.limits
     prompt = (opts.prompt or "").strip()
     if not _visible(prompt):
-        raise RequestError("The prompt is empty: describe what to draw.")
+        raise RequestError(_("The prompt is empty: describe what to draw."))
     if len(prompt) > lim.max_prompt_length:
-        raise RequestError(f"The prompt is {len(prompt)} characters; the limit is {lim.max_prompt_length}.")
+        raise RequestError(
+            _("The prompt is {n} characters; the limit is {max_prompt_length}.").format(
+                n=len(prompt), max_prompt_length=lim.max_prompt_length
+            )
+        )
     negative = (opts.negative_prompt if opts.negative_prompt is not None else d.negative_prompt).strip()
     if len(negative) > lim.max_prompt_length:
-        raise RequestError(f"The negative prompt is {len(negative)} characters; the limit is {lim.max_prompt_length}.")
+        raise RequestError(
+            _("The negative prompt is {n} characters; the limit is {max_prompt_length}.").format(
+                n=len(negative), max_prompt_length=lim.max_prompt_length
+            )
+        )
 
     img2img = opts.init_image_size is not None
     given = {o.name: getattr(opts, o.name) for o in NUMERIC}
@@ -334,12 +352,17 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
     width, height = numbers["width"], numbers["height"]
     if width * height > lim.max_pixels:
         raise RequestError(
-            f"{width}x{height} is {width * height:,} pixels; the limit is {lim.max_pixels:,} "
-            f"(e.g. {int(lim.max_pixels**0.5) // 8 * 8}x{int(lim.max_pixels**0.5) // 8 * 8})."
+            _("{width}x{height} is {pixels} pixels; the limit is {max_pixels} (e.g. {side}x{side}).").format(
+                width=width,
+                height=height,
+                pixels=format_number(width * height),
+                max_pixels=format_number(lim.max_pixels),
+                side=int(lim.max_pixels**0.5) // 8 * 8,
+            )
         )
     for o in NUMERIC:
         if o.requires == "init_image" and given[o.name] is not None and not img2img:
-            raise RequestError(f"{o.name} only applies with an init_image (img2img).")
+            raise RequestError(_("{name} only applies with an init_image (img2img).").format(name=o.name))
 
     model = (opts.model or d.model or "").strip() or None
     sampler = (opts.sampler or d.sampler).strip()
@@ -349,21 +372,25 @@ def build_request(opts: DrawOptions, cfg: Config, catalog: CatalogView | None = 
         if model is not None:
             resolved = catalog.resolve_model(model)
             if resolved is None:
-                raise RequestError(f"Unknown model {model!r}: pick one from the list (see /models).")
+                raise RequestError(
+                    _("Unknown model {model!r}: pick one from the list (see /models).").format(model=model)
+                )
             model = resolved
         if not catalog.has_sampler(sampler):
-            raise RequestError(f"Unknown sampler {sampler!r}: pick one from the list.")
+            raise RequestError(_("Unknown sampler {sampler!r}: pick one from the list.").format(sampler=sampler))
         if scheduler is not None and not catalog.has_scheduler(scheduler):
-            raise RequestError(f"Unknown scheduler {scheduler!r}: pick one from the list.")
+            raise RequestError(
+                _("Unknown scheduler {scheduler!r}: pick one from the list.").format(scheduler=scheduler)
+            )
         if style is not None and not catalog.has_style(style):
-            raise RequestError(f"Unknown style {style!r}: pick one from the list.")
+            raise RequestError(_("Unknown style {style!r}: pick one from the list.").format(style=style))
 
     prompt, lora = _loras(prompt, opts, cfg, catalog, model)
     face_fix = _face_fix(opts, cfg, catalog)
 
     hires = bool(opts.hires_fix) and not img2img
     if opts.hires_fix and img2img:
-        raise RequestError("hires_fix applies to text-to-image only; leave it off with an init_image.")
+        raise RequestError(_("hires_fix applies to text-to-image only; leave it off with an init_image."))
     h = cfg.hires
     return DrawRequest(
         prompt=prompt,
@@ -418,7 +445,7 @@ def build_payload(
     _profile_payload(payload, req, Flavor(flavor))
     if req.img2img:
         if req.init_image is None:
-            raise RequestError("img2img needs an init image.")
+            raise RequestError(_("img2img needs an init image."))
         payload["init_images"] = [base64.b64encode(req.init_image).decode("ascii")]
         payload["denoising_strength"] = req.strength
         if req.mask is not None:  # zoom out / pan: repaint the white area, over the whole picture

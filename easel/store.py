@@ -124,6 +124,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN remote_id TEXT;
     """,
+    # 6 (i18n): the languages of a job: its requester's (private answers) and its public result's (NULL: English)
+    """
+    ALTER TABLE jobs ADD COLUMN locale TEXT;
+    ALTER TABLE jobs ADD COLUMN public_locale TEXT;
+    """,
 )
 
 
@@ -155,7 +160,7 @@ def _release_process_lock(fd: int | None) -> None:
 
 _COLUMNS = (
     "seq, id, state, user_id, guild_id, channel_id, request, created_at, started_at, finished_at, "
-    "backend, attempts, error, error_id, reply, result_message_id, elapsed, remote_id"
+    "backend, attempts, error, error_id, reply, result_message_id, elapsed, remote_id, locale, public_locale"
 )
 
 
@@ -318,8 +323,8 @@ class Store:
     @_serialized
     async def add_job(self, job: Job) -> Job:
         cur = await self._db.execute(
-            "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, state, user_id, guild_id, channel_id, request, init_image, created_at, reply, "
+            "locale, public_locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.id,
                 job.state.value,
@@ -330,6 +335,8 @@ class Store:
                 job.request.init_image,
                 job.created_at,
                 _reply_to_json(job.reply),
+                job.locale,
+                job.public_locale,
             ),
         )
         await self._db.commit()
@@ -374,6 +381,8 @@ class Store:
             result_message_id=row["result_message_id"],
             elapsed=row["elapsed"],
             remote_id=row["remote_id"],
+            locale=row["locale"] or "en-US",  # a job stored before the languages: English
+            public_locale=row["public_locale"],
         )
 
     async def _jobs(

@@ -21,6 +21,7 @@ from discord import app_commands
 
 from cogs.utils.replies import reply
 from easel.errors import RequestError
+from easel.i18n import _, use_locale
 from easel.jobs import new_error_id
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,11 @@ async def answer_error(interaction: discord.Interaction[Any], error: BaseExcepti
         text = str(error)
     elif isinstance(error, app_commands.CheckFailure | app_commands.TransformerError):
         log.info("refused %s: %s", _describe(interaction), error)
-        text = str(error) or "You can't use this here."
+        text = str(error) or _("You can't use this here.")
     else:
         error_id = new_error_id()
         log.error("error %s in %s", error_id, _describe(interaction), exc_info=error)
-        text = f"Something went wrong (error id `{error_id}`)."
+        text = _("Something went wrong (error id `{error_id}`).").format(error_id=error_id)
     try:
         await reply(interaction, text)
     except discord.HTTPException as exc:  # the token expired, or the answer was a modal: nothing more to do
@@ -73,9 +74,10 @@ def guarded(
 
     @functools.wraps(callback)
     async def wrapper(self: S, interaction: discord.Interaction[Any], *args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            await callback(self, interaction, *args, **kwargs)
-        except Exception as exc:
-            await answer_error(interaction, exc)
+        with use_locale(str(interaction.locale)):  # the answers are in the member's language
+            try:
+                await callback(self, interaction, *args, **kwargs)
+            except Exception as exc:
+                await answer_error(interaction, exc)
 
     return wrapper

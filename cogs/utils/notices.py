@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from easel.i18n import use_locale
 from easel.safety import AdminNotice
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ class DiscordNotifier:
                     )
                     return
                 channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
-                await channel.send(notice.line(), allowed_mentions=discord.AllowedMentions.none())
+                guild = self.bot.get_guild(guild_id)  # the server's language, or the one it chose
+                auto = str(guild.preferred_locale) if guild is not None else None
+                with use_locale(auto if settings.language == "auto" else settings.language):
+                    line = notice.line()
+                await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
         except Exception as exc:  # Forbidden, NotFound, a timeout, the store: logged, never the user's problem
             log.warning(
                 "notices: couldn't tell guild %s of %s (rule %s): %s",

@@ -11,6 +11,7 @@ from typing import Any
 import discord
 
 from easel.errors import RequestError
+from easel.i18n import _
 from easel.jobs import Job
 
 
@@ -72,5 +73,6 @@ def may_use_result(
 
 def refusal_for(action: str) -> str:
     """What someone who may not use a job's button is told."""
-    who = "the person who asked for it or a moderator" if action in ("delete", "cancel") else "its requester"
-    return f"Only {who} can use this button."
+    if action in ("delete", "cancel"):
+        return _("Only the person who asked for it or a moderator can use this button.")
+    return _("Only its requester can use this button.")

@@ -38,6 +38,7 @@ from PIL import Image, ImageFilter
 
 from cogs.utils.views import cancel_view, describe_view, result_view
 from easel.config import NsfwCheck
+from easel.i18n import _, use_locale
 from easel.images import fit_for_upload
 from easel.jobs import Job, StoredImage
 from easel.metrics import METRICS
@@ -195,10 +196,14 @@ class DiscordPublisher:
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None:
         down = self.bot.queue.all_down
-        await self._edit_reply(job, texts.queued_text(job, position, eta, backends_down=down), running=True)
+        with use_locale(job.locale):  # the requester's private answer: their language
+            text = texts.queued_text(job, position, eta, backends_down=down)
+        await self._edit_reply(job, text, running=True)
 
     async def started(self, job: Job, backend: str) -> None:
-        await self._edit_reply(job, texts.started_text(job, backend), running=True)
+        with use_locale(job.locale):
+            text = texts.started_text(job, backend)
+        await self._edit_reply(job, text, running=True)
 
     async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
         interval = self.bot.config.queue.status_interval
@@ -210,12 +215,14 @@ class DiscordPublisher:
         self._last_progress[job.id] = now
         if not self.bot.config.results.progress_previews or job.request.spoiler:
             preview = None
-        text = texts.progress_text(job, job.backend or "?", fraction, eta)
+        with use_locale(job.locale):
+            text = texts.progress_text(job, job.backend or "?", fraction, eta)
         await self._edit_reply(job, text, running=True, preview=preview)
 
     async def failed(self, job: Job, message: str) -> None:
         self._forget(job)
-        text = texts.failed_text(job, message)
+        with use_locale(job.locale):
+            text = texts.failed_text(job, _(message))  # a message stored in English is looked up here
         if job.reply is not None and job.reply.valid():
             await self._edit_reply(job, text)
             if job.reply is not None:
@@ -226,7 +233,9 @@ class DiscordPublisher:
 
     async def cancelled(self, job: Job) -> None:
         self._forget(job)
-        await self._edit_reply(job, texts.cancelled_text(job))
+        with use_locale(job.locale):
+            text = texts.cancelled_text(job)
+        await self._edit_reply(job, text)
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
         """Post the result, part by part, recording each part in the store as soon as Discord accepts it; a part
@@ -234,7 +243,8 @@ class DiscordPublisher:
         part's message id. A transient Discord failure (5xx, a 429 discord.py does not wait out, a connection
         error or timeout, the store busy) is raised as ``TransientDeliveryError``: the queue keeps retrying."""
         try:
-            return await self._deliver(job, images, recovered=recovered)
+            with use_locale(job.public_locale):  # the public result: the server's language
+                return await self._deliver(job, images, recovered=recovered)
         except TransientDeliveryError:
             raise
         except Exception as exc:
@@ -273,7 +283,8 @@ class DiscordPublisher:
         if not shown:  # refuse, all flagged: nothing is posted, the requester is told privately
             self._forget(job)
             log.info("job %s: all %d image(s) withheld by the image check", job.id, len(images))
-            await self._tell_privately(job, texts.all_withheld_text(job))
+            with use_locale(job.locale):
+                await self._tell_privately(job, texts.all_withheld_text(job))
             return None
         limit = await self._upload_limit(job) - UPLOAD_MARGIN
         fitted = await fit_for_upload(payloads, limit)
@@ -318,11 +329,12 @@ class DiscordPublisher:
         first_id = posted.get(0)
         self._forget(job)
         jump = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_id}" if first_id else ""
-        done = texts.done_with_link(job, jump)
-        if flagged and mode is NsfwCheck.REFUSE:
-            await self._tell_privately(job, f"{done}\n{texts.withheld_text(len(flagged), len(images))}")
-        else:
-            await self._edit_reply(job, done)
+        with use_locale(job.locale):  # back to the requester's language for their private answer
+            done = texts.done_with_link(job, jump)
+            if flagged and mode is NsfwCheck.REFUSE:
+                await self._tell_privately(job, f"{done}\n{texts.withheld_text(len(flagged), len(images))}")
+            else:
+                await self._edit_reply(job, done)
         return first_id
 
     async def _deliver_text(self, job: Job, images: list[StoredImage], posted: dict[int, int]) -> int | None:
@@ -407,7 +419,7 @@ class DiscordPublisher:
         if len(self._flags_reported) > 10_000:
             del self._flags_reported[next(iter(self._flags_reported))]
         rule = f"nsfw_{mode.value}"
-        for _ in range(count):
+        for _n in range(count):
             METRICS.count_refusal(rule)
         self.notices.send(
             job.guild_id, AdminNotice(NoticeKind.IMAGE_FLAGGED, rule, job.user_id, job.channel_id, job_id=job.id)

@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 
 ACTIONS = ("reroll", "vary", "remix", "upscale", "info", "delete", "cancel", "original")
 _LABELS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    "vary": ("Vary", "🔀", discord.ButtonStyle.secondary),
-    "remix": ("Remix", "✏️", discord.ButtonStyle.secondary),
-    "upscale": ("Upscale", "⬆️", discord.ButtonStyle.secondary),
-    "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
-    "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
+    "reroll": (N_("Reroll"), "🎲", discord.ButtonStyle.secondary),
+    "vary": (N_("Vary"), "🔀", discord.ButtonStyle.secondary),
+    "remix": (N_("Remix"), "✏️", discord.ButtonStyle.secondary),
+    "upscale": (N_("Upscale"), "⬆️", discord.ButtonStyle.secondary),
+    "info": (N_("Info"), "ℹ️", discord.ButtonStyle.secondary),
+    "delete": (N_("Delete"), "🗑️", discord.ButtonStyle.danger),
+    "cancel": (N_("Cancel"), "✖️", discord.ButtonStyle.danger),
     # Under a result the image check blurred: the requester gets the originals privately (from the store).
-    "original": ("Show original", "👁️", discord.ButtonStyle.secondary),
+    "original": (N_("Show original"), "👁️", discord.ButtonStyle.secondary),
 }
 RESULTS_COG = "Results"
 TOOLS_COG = "Tools"
@@ -79,6 +79,7 @@ class ResultAction(
 ):
     def __init__(self, action: str, job_id: str, index: int = 0, *, numbered: bool = False, row: int | None = None):
         label, emoji, style = _LABELS[action]
+        label = _(label)
         if numbered:
             label = f"{label} {index + 1}"
         super().__init__(
@@ -115,7 +116,7 @@ class AgainButton(
     def __init__(self, channel_id: int, message_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Draw this again",
+                label=_("Draw this again"),
                 emoji="🎨",
                 style=discord.ButtonStyle.primary,
                 custom_id=f"easel:again:{channel_id}:{message_id}",
@@ -256,22 +257,24 @@ def again_view(channel_id: int, message_id: int) -> discord.ui.View:
 RemixSubmit = Callable[[discord.Interaction["EaselBot"], Job, str, str], Awaitable[None]]
 
 
-class RemixModal(discord.ui.Modal, title="Remix"):
+class RemixModal(discord.ui.Modal, title=N_("Remix")):
     """The prompts of a job to edit. discord.py finds an open modal by its custom_id alone, so every opening gets
     its own (two people, or one person twice, remixing the same job each get their submission)."""
 
     def __init__(self, job: Job, submit: RemixSubmit) -> None:
-        super().__init__(timeout=15 * 60, custom_id=f"easel:remixmodal:{job.id}:{secrets.token_hex(6)}")
+        super().__init__(
+            title=_("Remix"), timeout=15 * 60, custom_id=f"easel:remixmodal:{job.id}:{secrets.token_hex(6)}"
+        )
         self.job, self._submit = job, submit
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt",
+            label=_("Prompt"),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.prompt[:4000],
             max_length=4000,
         )
         self.negative: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Negative prompt",
+            label=_("Negative prompt"),
             custom_id="negative_prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.negative_prompt[:4000] or None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from easel.config import SafetyConfig
 from easel.errors import PolicyError
+from easel.i18n import N_, _
 from easel.loras import check_rules
 from easel.options import SERVER_LIMITS
 from easel.policy.effective import EffectiveSettings
@@ -22,10 +23,10 @@ from easel.policy.words import (
 )
 from easel.request import DrawRequest
 
-REFUSED_WORD = "Your prompt contains a word this server doesn't allow."
-REFUSED_NEGATIVE_WORD = "Your negative prompt contains a word this server doesn't allow."
-REFUSED_BLOCKED = "You can't use Easel on this server."
-REFUSED_PAUSED = "Generation is paused on this server by a moderator."
+REFUSED_WORD = N_("Your prompt contains a word this server doesn't allow.")
+REFUSED_NEGATIVE_WORD = N_("Your negative prompt contains a word this server doesn't allow.")
+REFUSED_BLOCKED = N_("You can't use Easel on this server.")
+REFUSED_PAUSED = N_("Generation is paused on this server by a moderator.")
 
 
 def check_prompt(
@@ -45,9 +46,9 @@ def check_prompt(
     negative = ZERO_WIDTH.sub("", negative)
     banned = matcher(tuple(safety.banned_words) + tuple(settings.banned_words))
     if banned.find(normalise(prompt)) is not None:
-        raise PolicyError(REFUSED_WORD)
+        raise PolicyError(_(REFUSED_WORD))
     if banned.find(normalise(negative)) is not None:
-        raise PolicyError(REFUSED_NEGATIVE_WORD)
+        raise PolicyError(_(REFUSED_NEGATIVE_WORD))
 
     strip = tuple(safety.strip_words) + tuple(settings.strip_words)
     if strip:
@@ -76,12 +77,12 @@ def check_channel_and_nsfw(
     ``parent_id`` is the parent channel of a thread: a thread of an allowed channel is allowed."""
     allowed = settings.allowed_channels
     if allowed and channel_id not in allowed and (parent_id is None or parent_id not in allowed):
-        raise PolicyError(f"Easel doesn't draw in this channel; try <#{allowed[0]}>.")
+        raise PolicyError(_("Easel doesn't draw in this channel; try <#{channel}>.").format(channel=allowed[0]))
     if not is_nsfw_channel:
         if settings.nsfw == "refuse":
-            raise PolicyError("On this server Easel draws only in age-restricted channels.")
+            raise PolicyError(_("On this server Easel draws only in age-restricted channels."))
         if img2img and settings.img2img == "nsfw_only":
-            raise PolicyError("On this server init images (img2img) are allowed only in age-restricted channels.")
+            raise PolicyError(_("On this server init images (img2img) are allowed only in age-restricted channels."))
         if settings.nsfw == "spoiler":
             return True
     return bool(spoiler)
@@ -139,9 +140,9 @@ def check_user_gate(settings: EffectiveSettings, user_id: int, global_lists: Saf
     """Blocked users and a paused server (no I/O)."""
     safety = global_lists or SafetyConfig()
     if user_id in settings.blocked_users or user_id in safety.blocked_users:
-        raise PolicyError(REFUSED_BLOCKED)
+        raise PolicyError(_(REFUSED_BLOCKED))
     if settings.paused:
-        raise PolicyError(REFUSED_PAUSED)
+        raise PolicyError(_(REFUSED_PAUSED))
 
 
 def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
@@ -153,5 +154,10 @@ def check_request_limits(req: DrawRequest, settings: EffectiveSettings) -> None:
         top = getattr(lim, opt.limit or "")
         value = getattr(req, opt.name, None)
         if value is not None and value > top:
-            raise PolicyError(f"This server allows at most {top} {opt.noun or opt.name}.")
+            raise PolicyError(
+                # TRANSLATORS: {what} is 'pixels wide', 'pixels high', 'images per request' or an option name
+                _("This server allows at most {top} {what}.").format(
+                    top=top, what=_(opt.noun) if opt.noun else opt.name
+                )
+            )
     check_rules(req.loras, allow=settings.lora_allow, block=settings.lora_block, max_loras=lim.max_loras)

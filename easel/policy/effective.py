@@ -47,6 +47,7 @@ class EffectiveSettings:
     lora_allow: tuple[str, ...] = ()  # only these LoRAs (none: every LoRA not blocked)
     lora_block: tuple[str, ...] = ()
     horde: HordeMode = HordeMode.OFF  # whether this server's jobs may go to the AI Horde ([horde] mode, /settings)
+    language: str = "auto"  # the public results' language ("auto": the server's Discord language)
 
     @property
     def defaults(self) -> Defaults:
@@ -172,4 +173,5 @@ def effective(
         lora_allow=g.lora_allow,
         lora_block=g.lora_block,
         horde=horde,
+        language=pick("language", "auto"),
     )

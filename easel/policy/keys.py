@@ -25,7 +25,7 @@ from easel.config import (
     NsfwCheck,
 )
 from easel.errors import PolicyError
-from easel.i18n import _
+from easel.i18n import LANGUAGES, N_, _
 from easel.options import (
     BY_LIMIT,
     BY_NAME,
@@ -95,6 +95,7 @@ EXTRA_NETWORK_CHOICES = tuple(ExtraNetworks)
 NSFW_CHECK_CHOICES = tuple(NsfwCheck)
 HORDE_CHOICES = tuple(HordeMode)
 ROLE_OVERRIDE_KEYS = ("max_queued_per_user", "cooldown_seconds", "daily_quota")
+LANGUAGE_CHOICES = ("auto", *LANGUAGES)  # the public results' language: "auto" = the server's Discord language
 
 
 @dataclass(frozen=True)
@@ -167,22 +168,22 @@ SETTINGS: dict[str, SettingSpec] = {
             for o in SERVER_DEFAULTS
         ),
         *(_spec(o.limit, SettingKind.LIMITS, T.INT, o.limit_description) for o in SERVER_LIMITS if o.limit),
-        _spec("max_queued_per_user", SettingKind.LIMITS, T.INT, "Jobs one user may have waiting or running"),
-        _spec("cooldown_seconds", SettingKind.LIMITS, T.FLOAT, "Seconds between two /draw of one user"),
-        _spec("daily_quota", SettingKind.LIMITS, T.INT, "Drawings per user per UTC day (0 = no quota)"),
-        _spec("max_loras", SettingKind.LIMITS, T.INT, "Most LoRAs in one request (lora option and <lora:…> tags)"),
+        _spec("max_queued_per_user", SettingKind.LIMITS, T.INT, N_("Jobs one user may have waiting or running")),
+        _spec("cooldown_seconds", SettingKind.LIMITS, T.FLOAT, N_("Seconds between two /draw of one user")),
+        _spec("daily_quota", SettingKind.LIMITS, T.INT, N_("Drawings per user per UTC day (0 = no quota)")),
+        _spec("max_loras", SettingKind.LIMITS, T.INT, N_("Most LoRAs in one request (lora option and <lora:…> tags)")),
         _spec(
             "allowed_channels",
             P,
             T.IDS,
-            "Channels Easel answers in (ids or #mentions; 'all' = every channel)",
+            N_("Channels Easel answers in (ids or #mentions; 'all' = every channel)"),
             channel=False,
         ),
         _spec(
             "nsfw",
             P,
             T.CHOICE,
-            "Outside age-restricted channels: allow, spoiler every result, or refuse",
+            N_("Outside age-restricted channels: allow, spoiler every result, or refuse"),
             channel=False,
             choices=NSFW_CHOICES,
         ),
@@ -190,7 +191,7 @@ SETTINGS: dict[str, SettingSpec] = {
             "nsfw_check",
             P,
             T.CHOICE,
-            "Image check outside age-restricted channels: off, or spoiler, blur or refuse flagged pictures",
+            N_("Image check outside age-restricted channels: off, or spoiler, blur or refuse flagged pictures"),
             channel=False,
             choices=NSFW_CHECK_CHOICES,
         ),
@@ -198,7 +199,7 @@ SETTINGS: dict[str, SettingSpec] = {
             "img2img",
             P,
             T.CHOICE,
-            "Where init images are allowed: everywhere or nsfw_only (age-restricted channels)",
+            N_("Where init images are allowed: everywhere or nsfw_only (age-restricted channels)"),
             channel=False,
             choices=IMG2IMG_CHOICES,
         ),
@@ -206,35 +207,35 @@ SETTINGS: dict[str, SettingSpec] = {
             "extra_networks",
             P,
             T.CHOICE,
-            "<lora:…>/<hypernet:…> tags in prompts: allow or strip",
+            N_("<lora:…>/<hypernet:…> tags in prompts: allow or strip"),
             choices=EXTRA_NETWORK_CHOICES,
         ),
         _spec(
             "lora_allow",
             P,
             T.WORDS,
-            "Only these LoRAs may be used (comma-separated names; empty = all but lora_block)",
+            N_("Only these LoRAs may be used (comma-separated names; empty = all but lora_block)"),
             channel=False,
         ),
-        _spec("lora_block", P, T.WORDS, "LoRAs that may not be used (comma-separated names)", channel=False),
-        _spec("banned_words", P, T.WORDS, "Words refused in prompts (comma-separated; re: = regex)", channel=False),
-        _spec("strip_words", P, T.WORDS, "Words removed silently from prompts (comma-separated)", channel=False),
-        _spec("negative_prefix", P, T.STR, "Always put at the start of the negative prompt"),
-        _spec("blocked_users", P, T.IDS, "Users who can't draw here (ids or @mentions)", channel=False),
+        _spec("lora_block", P, T.WORDS, N_("LoRAs that may not be used (comma-separated names)"), channel=False),
+        _spec("banned_words", P, T.WORDS, N_("Words refused in prompts (comma-separated; re: = regex)"), channel=False),
+        _spec("strip_words", P, T.WORDS, N_("Words removed silently from prompts (comma-separated)"), channel=False),
+        _spec("negative_prefix", P, T.STR, N_("Always put at the start of the negative prompt")),
+        _spec("blocked_users", P, T.IDS, N_("Users who can't draw here (ids or @mentions)"), channel=False),
         _spec(
             "role_overrides",
             P,
             T.ROLES,
-            "Per-role queue, cooldown and quota (set with /settings role)",
+            N_("Per-role queue, cooldown and quota (set with /settings role)"),
             channel=False,
             text=False,
         ),
-        _spec("paused", P, T.BOOL, "Generation paused by a moderator (true/false)", channel=False),
+        _spec("paused", P, T.BOOL, N_("Generation paused by a moderator (true/false)"), channel=False),
         _spec(
             "horde",
             P,
             T.CHOICE,
-            "AI Horde (volunteers see prompts and images): off, overflow when the line is long, or only",
+            N_("AI Horde (volunteers see prompts and images): off, overflow when the line is long, or only"),
             channel=False,
             choices=HORDE_CHOICES,
         ),
@@ -242,8 +243,16 @@ SETTINGS: dict[str, SettingSpec] = {
             "log_channel",
             P,
             T.IDS,
-            "Channel told of refused prompts and held-back images (id or #mention; 'none' = off)",
+            N_("Channel told of refused prompts and held-back images (id or #mention; 'none' = off)"),
             channel=False,
+        ),
+        _spec(
+            "language",
+            P,
+            T.CHOICE,
+            N_("Language of the public results: auto (the server's Discord language) or a catalog"),
+            channel=False,
+            choices=LANGUAGE_CHOICES,
         ),
     )
 }
@@ -296,7 +305,7 @@ def check_word(entry: str) -> str:
 def spec_of(key: str) -> SettingSpec:
     spec = SETTINGS.get(key)
     if spec is None:
-        raise PolicyError(f"Unknown setting {_quote(key)}: pick one from the list.")
+        raise PolicyError(_("Unknown setting {key}: pick one from the list.").format(key=_quote(key)))
     return spec
 
 
@@ -324,12 +333,15 @@ def parse_ids(text: str, what: str = "id") -> tuple[int, ...]:
             continue
         m = _ID.match(part)
         if not m:
-            raise PolicyError(f"{_quote(part)} is not a {what}: use the numeric id or a mention.")
+            raise PolicyError(
+                # TRANSLATORS: {what} is 'id', 'channel' or 'user' (English); {part} what the admin typed
+                _("{part} is not a {what}: use the numeric id or a mention.").format(part=_quote(part), what=what)
+            )
         value = int(m.group(1))
         if value not in ids:
             ids.append(value)
     if len(ids) > MAX_ID_ENTRIES:
-        raise PolicyError(f"At most {MAX_ID_ENTRIES} ids.")
+        raise PolicyError(_("At most {n} ids.").format(n=MAX_ID_ENTRIES))
     return tuple(ids)
 
 
@@ -344,19 +356,23 @@ def split_entries(text: str) -> list[str]:
 
 def _catalog_pick(kind: str, name: str, catalog: CatalogView | None) -> str:
     if catalog is None or not catalog.known:
-        raise PolicyError(f"The backends' {kind} list isn't loaded yet (is the webui up?); try again in a minute.")
+        raise PolicyError(
+            _("The backends' {kind} list isn't loaded yet (is the webui up?); try again in a minute.").format(kind=kind)
+        )
     if kind == "model":
         resolved = catalog.resolve_model(name)
         if resolved is None:
-            raise PolicyError(f"Unknown model {_quote(name)}: pick one from the list.")
+            raise PolicyError(_("Unknown model {name}: pick one from the list.").format(name=_quote(name)))
         return resolved
     items = {"sampler": catalog.samplers, "scheduler": catalog.schedulers, "style": catalog.styles}[kind]()
     if not items:
-        raise PolicyError(f"The backends list no {kind}s, so none can be set.")
+        # TRANSLATORS: {kind} is 'sampler', 'scheduler' or 'style' (English)
+        raise PolicyError(_("The backends list no {kind}s, so none can be set.").format(kind=kind))
     low = name.lower()
     hit = next((i for i in items if i.lower() == low), None)
     if hit is None:
-        raise PolicyError(f"Unknown {kind} {_quote(name)}: pick one from the list.")
+        # TRANSLATORS: {kind} is 'sampler', 'scheduler' or 'style' (English); {name} what the admin typed
+        raise PolicyError(_("Unknown {kind} {name}: pick one from the list.").format(kind=kind, name=_quote(name)))
     return hit
 
 
@@ -367,18 +383,20 @@ def _parse_number(key: str, text: str, kind: type[int] | type[float]) -> float |
             raise ValueError(text)
         return value
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise PolicyError(f"{key} must be {what} (got {_quote(text)}).") from None
+        what = _("a whole number") if kind is int else _("a number")
+        raise PolicyError(
+            _("{key} must be {what} (got {text}).").format(key=key, what=what, text=_quote(text))
+        ) from None
 
 
 def _ceiling(key: str, value: float, top: float) -> None:
     if value > top:
-        raise PolicyError(f"{key} can't exceed the global ceiling {top:g}.")
+        raise PolicyError(_("{key} can't exceed the global ceiling {top:g}.").format(key=key, top=top))
 
 
 def _finite(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PolicyError(f"{key} must be a finite number (got {_quote(str(value))}).")
+        raise PolicyError(_("{key} must be a finite number (got {value}).").format(key=key, value=_quote(str(value))))
     return value
 
 
@@ -398,7 +416,9 @@ def validate_value(
     if spec.catalog is not None:
         value = str(value).strip()
         if not value:
-            raise PolicyError(f"Give a {spec.catalog} name, or use /settings reset {key}.")
+            raise PolicyError(
+                _("Give a {catalog} name, or use /settings reset {key}.").format(catalog=spec.catalog, key=key)
+            )
         return _catalog_pick(spec.catalog, value, catalog)
     try:
         if spec.kind is SettingKind.DEFAULTS and checked(BY_NAME[key]):
@@ -410,19 +430,29 @@ def validate_value(
     if spec.kind is SettingKind.DEFAULTS:  # a text default, e.g. negative_prompt
         value = str(value).strip()
         if len(value) > top.max_prompt_length:
-            raise PolicyError(f"{key} is {len(value)} characters; the limit is {top.max_prompt_length}.")
+            raise PolicyError(
+                _("{key} is {n} characters; the limit is {max_prompt_length}.").format(
+                    key=key, n=len(value), max_prompt_length=top.max_prompt_length
+                )
+            )
     elif key in ("max_queued_per_user", "max_loras"):
         value = _finite(key, value)
         if value < 1 or value != int(value):
-            raise PolicyError(f"{key} must be a whole number, at least 1 (got {value:g}).")
+            raise PolicyError(
+                _("{key} must be a whole number, at least 1 (got {value:g}).").format(key=key, value=value)
+            )
         value = int(value)
         _ceiling(key, value, getattr(top, key))
     elif key == "cooldown_seconds":
         value = float(_finite(key, value))
         if value < top.cooldown_seconds:
-            raise PolicyError(f"cooldown_seconds can't go below the global {top.cooldown_seconds:g} s.")
+            raise PolicyError(
+                _("cooldown_seconds can't go below the global {cooldown_seconds:g} s.").format(
+                    cooldown_seconds=top.cooldown_seconds
+                )
+            )
         if value > MAX_COOLDOWN:
-            raise PolicyError(f"cooldown_seconds can be at most {MAX_COOLDOWN:g} (a day).")
+            raise PolicyError(_("cooldown_seconds can be at most {n:g} (a day).").format(n=MAX_COOLDOWN))
     elif key == "daily_quota":
         value = _check_quota(value, safety.daily_quota)
     elif key in ("allowed_channels", "blocked_users"):
@@ -430,19 +460,19 @@ def validate_value(
             value = parse_ids(value)
         value = tuple(dict.fromkeys(int(i) for i in value))
         if len(value) > MAX_ID_ENTRIES:
-            raise PolicyError(f"{key} can hold at most {MAX_ID_ENTRIES} ids.")
+            raise PolicyError(_("{key} can hold at most {n} ids.").format(key=key, n=MAX_ID_ENTRIES))
     elif key == "log_channel":
         value = parse_ids(value, "channel") if isinstance(value, str) else tuple(dict.fromkeys(int(i) for i in value))
         if len(value) > 1:
-            raise PolicyError("log_channel is one channel.")
+            raise PolicyError(_("log_channel is one channel."))
     elif spec.type is SettingType.CHOICE:
         value = str(value).strip().lower()
         if value not in spec.choices:
-            raise PolicyError(f"{key} must be one of: {', '.join(spec.choices)}.")
+            raise PolicyError(_("{key} must be one of: {choices}.").format(key=key, choices=", ".join(spec.choices)))
         if key == "extra_networks" and value == "allow" and safety.extra_networks == "strip":
-            raise PolicyError("extra_networks is set to strip for the whole bot; a server can't allow them.")
+            raise PolicyError(_("extra_networks is set to strip for the whole bot; a server can't allow them."))
         if key == "nsfw_check" and value != "refuse" and safety.nsfw_check == "refuse":
-            raise PolicyError("nsfw_check is set to refuse for the whole bot; a server can't loosen it.")
+            raise PolicyError(_("nsfw_check is set to refuse for the whole bot; a server can't loosen it."))
     elif key in ("lora_allow", "lora_block"):
         value = _lora_names(key, value)
     elif spec.type is SettingType.WORDS:
@@ -450,19 +480,19 @@ def validate_value(
             value = split_entries(value)
         value = tuple(dict.fromkeys(check_word(str(v)) for v in value if str(v).strip()))
         if len(value) > MAX_LIST_ENTRIES:
-            raise PolicyError(f"{key} can hold at most {MAX_LIST_ENTRIES} entries.")
+            raise PolicyError(_("{key} can hold at most {n} entries.").format(key=key, n=MAX_LIST_ENTRIES))
         if sum(1 for v in value if v.startswith("re:")) > MAX_PATTERNS:
-            raise PolicyError(f"{key} can hold at most {MAX_PATTERNS} re: patterns.")
+            raise PolicyError(_("{key} can hold at most {n} re: patterns.").format(key=key, n=MAX_PATTERNS))
     elif key == "negative_prefix":
         value = str(value).strip()
         if len(value) > MAX_PREFIX_LENGTH:
-            raise PolicyError(f"negative_prefix can be at most {MAX_PREFIX_LENGTH} characters.")
+            raise PolicyError(_("negative_prefix can be at most {n} characters.").format(n=MAX_PREFIX_LENGTH))
     elif key == "paused":
         value = bool(value)
     elif key == "role_overrides":
         value = {int(r): check_role_override(v, cfg) for r, v in dict(value).items()}
         if len(value) > MAX_ROLE_OVERRIDES:
-            raise PolicyError(f"At most {MAX_ROLE_OVERRIDES} role overrides.")
+            raise PolicyError(_("At most {n} role overrides.").format(n=MAX_ROLE_OVERRIDES))
     return value
 
 
@@ -487,10 +517,14 @@ def _lora_names(key: str, value: Any) -> tuple[str, ...]:
 def _check_quota(value: int, global_quota: int) -> int:
     _finite("daily_quota", value)
     if value != int(value) or value < 0 or value > MAX_DAILY_QUOTA:
-        raise PolicyError(f"daily_quota must be 0–{MAX_DAILY_QUOTA} (0 = no quota).")
+        raise PolicyError(_("daily_quota must be 0–{n} (0 = no quota).").format(n=MAX_DAILY_QUOTA))
     if global_quota:
         if value == 0:
-            raise PolicyError(f"daily_quota can't be unlimited: the global ceiling is {global_quota}.")
+            raise PolicyError(
+                _("daily_quota can't be unlimited: the global ceiling is {global_quota}.").format(
+                    global_quota=global_quota
+                )
+            )
         _ceiling("daily_quota", value, global_quota)
     return int(value)
 
@@ -499,13 +533,13 @@ def check_role_override(values: Mapping[str, Any], cfg: Config) -> dict[str, flo
     """A role override ``{max_queued_per_user, cooldown_seconds, daily_quota}`` (any subset) within the ceilings."""
     unknown = sorted(set(values) - set(ROLE_OVERRIDE_KEYS))
     if unknown:
-        raise PolicyError(f"A role override can set only {', '.join(ROLE_OVERRIDE_KEYS)}.")
+        raise PolicyError(_("A role override can set only {n}.").format(n=", ".join(ROLE_OVERRIDE_KEYS)))
     out: dict[str, float | int] = {}
     for key, value in values.items():
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise PolicyError(f"{key} must be a finite number.")
+            raise PolicyError(_("{key} must be a finite number.").format(key=key))
         if key == "max_queued_per_user":
             out[key] = validate_value(key, int(value), cfg)
         elif key == "cooldown_seconds":
@@ -513,7 +547,7 @@ def check_role_override(values: Mapping[str, Any], cfg: Config) -> dict[str, flo
         else:
             out[key] = _check_quota(int(value), cfg.safety.daily_quota)
     if not out:
-        raise PolicyError("Give at least one of max_queued_per_user, cooldown_seconds, daily_quota.")
+        raise PolicyError(_("Give at least one of max_queued_per_user, cooldown_seconds, daily_quota."))
     return out
 
 
@@ -527,7 +561,7 @@ def parse_value(
     """What an admin typed for ``key`` → a checked value. Raises PolicyError with the reason."""
     spec = spec_of(key)
     if not spec.text:
-        raise PolicyError(f"{key} has its own command (/settings role).")
+        raise PolicyError(_("{key} has its own command (/settings role).").format(key=key))
     text = text.strip()
     value: Any
     if spec.type is SettingType.INT:
@@ -537,7 +571,7 @@ def parse_value(
     elif spec.type is SettingType.BOOL:
         low = text.lower()
         if low not in _TRUE | _FALSE:
-            raise PolicyError(f"{key} must be true or false.")
+            raise PolicyError(_("{key} must be true or false.").format(key=key))
         value = low in _TRUE
     elif spec.type is SettingType.IDS:
         value = parse_ids(text, "channel" if key in ("allowed_channels", "log_channel") else "user")

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from easel.config import Config, SafetyConfig
 from easel.context import RequestContext
 from easel.errors import PolicyError
+from easel.i18n import _
 from easel.policy.checks import (
     UserLimits,
     check_channel_and_nsfw,
@@ -113,7 +114,7 @@ class PolicyService:
         if channel_id is None:
             return Scope.GUILD, guild_id
         if not spec.channel:
-            raise PolicyError(f"{key} applies to the whole server; leave out the channel.")
+            raise PolicyError(_("{key} applies to the whole server; leave out the channel.").format(key=key))
         return Scope.CHANNEL, channel_id
 
     async def _write(self, key: str, value: Any, guild_id: int, channel_id: int | None, by: int) -> None:
@@ -165,7 +166,7 @@ class PolicyService:
         """Add to a list setting (allowed_channels, blocked_users, banned_words, strip_words)."""
         spec = spec_of(key)
         if spec.type not in (SettingType.IDS, SettingType.WORDS):
-            raise PolicyError(f"{key} is not a list.")
+            raise PolicyError(_("{key} is not a list.").format(key=key))
         current = ServerSettings.from_dict(await self._guild(guild_id))
         merged = (*getattr(current, key), *items)
         return await self.set(guild_id, key, merged, by=by)
@@ -174,7 +175,7 @@ class PolicyService:
         """Remove from a list setting; words match case-insensitively. Raises PolicyError if none was there."""
         spec = spec_of(key)
         if spec.type not in (SettingType.IDS, SettingType.WORDS):
-            raise PolicyError(f"{key} is not a list.")
+            raise PolicyError(_("{key} is not a list.").format(key=key))
         current: tuple[Any, ...] = getattr(ServerSettings.from_dict(await self._guild(guild_id)), key)
         if spec.type is SettingType.WORDS:
             drop = {normalise(str(i)).strip() if not str(i).lower().startswith("re:") else str(i) for i in items}
@@ -183,7 +184,7 @@ class PolicyService:
             drop_ids = {int(i) for i in items}
             kept = tuple(i for i in current if i not in drop_ids)
         if len(kept) == len(current):
-            raise PolicyError(f"Not in {key}.")
+            raise PolicyError(_("Not in {key}.").format(key=key))
         if not kept:
             await self.reset(guild_id, key, by=by)
             return ()
@@ -197,7 +198,7 @@ class PolicyService:
         overrides = {int(k): dict(v) for k, v in current.items()}
         if values is None:
             if overrides.pop(int(role_id), None) is None:
-                raise PolicyError("That role has no override.")
+                raise PolicyError(_("That role has no override."))
         else:
             overrides[int(role_id)] = check_role_override(values, self.cfg)
         if not overrides:
@@ -231,7 +232,9 @@ class PolicyService:
             used = await self.store.count_user_jobs_since(user_id, start, guild_id=settings.guild_id)
             if used >= limits.daily_quota:
                 raise PolicyError(
-                    f"You have used your {limits.daily_quota} drawings for today; more <t:{int(start + 86400)}:R>."
+                    _("You have used your {daily_quota} drawings for today; more <t:{time}:R>.").format(
+                        daily_quota=limits.daily_quota, time=int(start + 86400)
+                    )
                 )
         return limits
 

@@ -24,6 +24,7 @@ from easel.backends.base import JobProgress
 from easel.catalog import Catalog
 from easel.config import Config, HordeMode
 from easel.errors import QueueFull
+from easel.i18n import _, format_number
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
@@ -111,7 +112,7 @@ class JobQueue(BackendWorkers):
         """Load unfinished jobs from the store and start one worker per backend."""
         for job in await self.store.active_jobs():
             if job.state == JobState.RUNNING and job.attempts >= self.cfg.webui.max_attempts:
-                await self._fail(job, "The job was interrupted too many times.", error_id=new_error_id())
+                await self._fail(job, _("The job was interrupted too many times."), error_id=new_error_id())
                 continue
             if job.state == JobState.RUNNING:
                 log.info("job %s: was running at shutdown, queued again", job.id)
@@ -241,30 +242,40 @@ class JobQueue(BackendWorkers):
         cooldown = lim.cooldown_seconds if cooldown is None else cooldown
         in_line = len(self._queued) + self._reserved
         if in_line >= lim.max_queue_length:
-            raise QueueFull(f"The line is full ({lim.max_queue_length} jobs); try again in a few minutes.")
+            raise QueueFull(
+                _("The line is full ({max_queue_length} jobs); try again in a few minutes.").format(
+                    max_queue_length=lim.max_queue_length
+                )
+            )
         guild = guild_id or 0
         if guild and self._queued_by_guild[guild] + self._reserved_by_guild[guild] >= lim.max_queued_per_guild:
             raise QueueFull(
-                f"This server's line is full ({lim.max_queued_per_guild} jobs); try again in a few minutes."
+                _("This server's line is full ({max_queued_per_guild} jobs); try again in a few minutes.").format(
+                    max_queued_per_guild=lim.max_queued_per_guild
+                )
             )
         waiting = self._queued_by_user[user_id] + self._reserved_by_user[user_id]
         waiting += sum(1 for j in self._running.values() if j.user_id == user_id)
         if waiting >= max_queued:
             raise QueueFull(
-                f"You already have {waiting} job(s) in line (limit {max_queued}); wait for one to finish "
-                "or /cancel one."
+                _(
+                    "You already have {waiting} job(s) in line (limit {max_queued}); "
+                    "wait for one to finish or /cancel one."
+                ).format(waiting=waiting, max_queued=max_queued)
             )
         self._longest_cooldown = max(self._longest_cooldown, cooldown or 0.0)
         last = self._last_submit.get(user_id)
         if cooldown and last is not None:
             left = last + cooldown - self._clock()
             if left > 0:
-                raise QueueFull(f"Slow down: you can draw again in {left:.0f} s.")
+                raise QueueFull(
+                    _("Slow down: you can draw again in {seconds} s.").format(seconds=format_number(left, 0))
+                )
 
     async def submit(self, job: Job, **limits: float | int | None) -> int:
         """Store the job and put it in line; returns its 1-based position. Raises QueueFull."""
         if self._stopping:
-            raise QueueFull("Easel is shutting down; try again in a minute.")
+            raise QueueFull(_("Easel is shutting down; try again in a minute."))
         # Check and reserve in one step, before any await: concurrent submits cannot all pass the same check.
         self.check_user(job.user_id, guild_id=job.guild_id, **limits)  # type: ignore[arg-type]
         previous_submit = self._last_submit.get(job.user_id)
@@ -282,7 +293,7 @@ class JobQueue(BackendWorkers):
             else:
                 self._last_submit[job.user_id] = previous_submit
             raise QueueFull(
-                "Easel cannot save new jobs right now (its database is busy or full); try again in a minute."
+                _("Easel cannot save new jobs right now (its database is busy or full); try again in a minute.")
             ) from exc
         finally:
             self._reserve(job, -1)
@@ -311,7 +322,7 @@ class JobQueue(BackendWorkers):
             if len(served) <= self.fairness_memory + len(keys):
                 continue
             idle = sorted((t, k) for k, t in served.items() if k not in keys)
-            for _, key in idle[: len(idle) - self.fairness_memory]:
+            for _served_at, key in idle[: len(idle) - self.fairness_memory]:
                 del served[key]
         self._invalidate()
 
@@ -377,9 +388,9 @@ class JobQueue(BackendWorkers):
     async def cancel(self, job_id: str, user_id: int, *, moderator: bool = False) -> CancelResult:
         job = self.find(job_id)
         if job is None:
-            return CancelResult(False, f"No waiting or running job `{job_id}`.")
+            return CancelResult(False, _("No waiting or running job `{job_id}`.").format(job_id=job_id))
         if job.user_id != user_id and not moderator:
-            return CancelResult(False, "You can only cancel your own jobs.")
+            return CancelResult(False, _("You can only cancel your own jobs."))
         if self._is_queued(job):
             self._take(job)
             try:
@@ -388,21 +399,21 @@ class JobQueue(BackendWorkers):
                 log.error("job %s: cancelling failed: %s", job.id, exc)
                 self._put(job)
                 return CancelResult(
-                    False, "Easel cannot save that right now (its database is busy or full); try again soon."
+                    False, _("Easel cannot save that right now (its database is busy or full); try again soon.")
                 )
             log.info("job %s: cancelled while queued by user %s", job.id, user_id)
             self._notify()
             await self._safe(self.publisher.cancelled(job), job)
-            return CancelResult(True, f"Cancelled job `{job.id}`.")
+            return CancelResult(True, _("Cancelled job `{job}`.").format(job=job.id))
         self._cancel_requested.add(job.id)
         backend = self.backends.get(job.backend or "")
         if backend is not None and not await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
             # Waiting inside the webui, or a shared webui that cannot say whose picture is running: no interrupt
             # (it could stop someone else's); the result is dropped when it returns.
             log.info("job %s: not interrupted on %s; its result will be dropped", job.id, backend.name)
-            return CancelResult(True, f"Cancelled job `{job.id}`; its picture will not be posted.")
+            return CancelResult(True, _("Cancelled job `{job}`; its picture will not be posted.").format(job=job.id))
         log.info("job %s: cancel requested while running on %s by user %s", job.id, job.backend, user_id)
-        return CancelResult(True, f"Stopping job `{job.id}` on {job.backend}.")
+        return CancelResult(True, _("Stopping job `{job}` on {backend}.").format(job=job.id, backend=job.backend))
 
     async def clear_guild(self, guild_id: int, *, by: int) -> int:
         """Cancel every waiting (not running) job of a guild (/mod clear-queue). Returns how many."""
@@ -491,7 +502,7 @@ class JobQueue(BackendWorkers):
                         error_id,
                         exc,
                     )
-                    await self._fail(job, "Posting the result failed (Discord is not answering).", error_id=error_id)
+                    await self._fail(job, _("Posting the result failed (Discord is not answering)."), error_id=error_id)
                     return
                 log.warning("job %s: delivery attempt %d failed (%s); retrying in %.0f s", job.id, attempt, exc, delay)
             except Exception:
@@ -499,7 +510,7 @@ class JobQueue(BackendWorkers):
                 error_id = new_error_id()
                 log.exception("job %s: delivery attempt %d failed [error %s]", job.id, attempt, error_id)
                 if permanent >= self.delivery_permanent_tries:
-                    await self._fail(job, "Posting the result failed.", error_id=error_id)
+                    await self._fail(job, _("Posting the result failed."), error_id=error_id)
                     return
             else:
                 break

@@ -31,7 +31,7 @@ from easel.backends.horde.client import HordeClient, HordeRefusal, HordeState
 from easel.catalog import Catalog
 from easel.config import BackendConfig, Config, HordeMode
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import N_, _, set_locale
 from easel.infotext import png_parameters
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
@@ -47,7 +47,9 @@ from easel.tools.outpaint import outpaint_inputs
 
 log = logging.getLogger(__name__)
 
-STORE_FAILED = "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
+STORE_FAILED = N_(
+    "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
+)
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,9 @@ class BackendWorkers(HordeScheduling):
             model = job.request.model
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
-                await self._fail(job, f"The model {model!r} is no longer on any backend.", error_id=None)
+                await self._fail(
+                    job, _("The model {model!r} is no longer on any backend.").format(model=model), error_id=None
+                )
             elif not any(self.catalog.supports(b, job.request) for b in self.backends):  # its LoRAs, its face fix
                 self._take(job)
                 await self._fail(job, _("No image server has this job's LoRAs or face fix any more."), error_id=None)
@@ -195,6 +199,7 @@ class BackendWorkers(HordeScheduling):
                 except TimeoutError:
                     await self._refresh_catalog(backend)
                 continue
+            set_locale(job.locale)  # what the worker tells the requester (failures) is in their language
             try:
                 await self._run(backend, job)
             except asyncio.CancelledError:
@@ -217,7 +222,7 @@ class BackendWorkers(HordeScheduling):
                 self._take(job)
                 self._running.pop(job.id, None)
                 backend.current = None
-                await self._fail(job, "Easel hit an internal error.", error_id=error_id)
+                await self._fail(job, _("Easel hit an internal error."), error_id=error_id)
             store_delay = 0.25
 
     async def _probe(self, backend: Backend) -> bool:
@@ -381,9 +386,9 @@ class BackendWorkers(HordeScheduling):
             )
         except StoreError:
             data = None
-            message = "Easel could not read the starting image from its database."
+            message = _("Easel could not read the starting image from its database.")
         else:
-            message = "The starting image of this job is no longer stored."
+            message = _("The starting image of this job is no longer stored.")
         if data is None:
             self._running.pop(job.id, None)
             backend.current = None
@@ -450,13 +455,13 @@ class BackendWorkers(HordeScheduling):
             with contextlib.suppress(Exception):
                 await self._fail(
                     job,
-                    STORE_FAILED,
+                    _(STORE_FAILED),
                     error_id=error_id,
                 )
 
     async def _store_and_deliver(self, job: Job, result: GenerationResult, seconds: float) -> None:
         if not result.images:
-            await self._fail(job, "The webui returned no image (it was interrupted).", error_id=None)
+            await self._fail(job, _("The webui returned no image (it was interrupted)."), error_id=None)
             return
         images = [
             StoredImage(
@@ -547,7 +552,7 @@ class BackendWorkers(HordeScheduling):
             self._notify()
             return
         await self._fail(
-            job, "The image server stopped responding while drawing this; try again later.", error_id=error_id
+            job, _("The image server stopped responding while drawing this; try again later."), error_id=error_id
         )
 
     async def _on_error(self, backend: Backend, job: Job, exc: WebuiError, *, task_id: str | None = None) -> None:
@@ -599,7 +604,9 @@ class BackendWorkers(HordeScheduling):
             )
         except StoreError:
             pass  # logged; the user is told all the same
-        text = f"{message} (error id `{error_id}`)" if error_id else message
+        text = (
+            _("{message} (error id `{error_id}`)").format(message=message, error_id=error_id) if error_id else message
+        )
         await self._safe(self.publisher.failed(job, text), job)
 
     async def _watch_progress(self, backend: Backend, job: Job, task_id: str) -> None:
@@ -636,16 +643,16 @@ def _user_message(exc: WebuiError) -> str:
             "the picture was not posted. Try again, or pick another model."
         ).format(model=exc.asked.split(" [")[0])
     if isinstance(exc, WebuiUnavailable):
-        return "The image server is down or unreachable, and retries ran out."
+        return _("The image server is down or unreachable, and retries ran out.")
     if isinstance(exc, WebuiTimeout):
-        return "The image server took too long to answer, and retries ran out."
+        return _("The image server took too long to answer, and retries ran out.")
     if isinstance(exc, WebuiAuthError):
-        return "The image server refused Easel's credentials; tell the bot admin."
+        return _("The image server refused Easel's credentials; tell the bot admin.")
     if isinstance(exc, WebuiServerError):
         # The webui's own exception text (paths, addresses, tracebacks) goes to the log, not to the channel.
         if "out of memory" in (exc.message or "").lower():
-            return "The image server ran out of GPU memory; try a smaller size or fewer images."
-        return "The image server failed while drawing."
+            return _("The image server ran out of GPU memory; try a smaller size or fewer images.")
+        return _("The image server failed while drawing.")
     # A 4xx says what was wrong with the request (an unknown sampler, a bad value): one short line of it.
-    reason = " ".join((exc.message or "bad request").split())
-    return f"The image server refused the request: {reason[:200]}"
+    reason = " ".join((exc.message or _("bad request")).split())
+    return _("The image server refused the request: {reason}").format(reason=reason[:200])

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from easel.i18n import _
+
 __all__ = ["AdminNotice", "NoticeKind", "Notices", "Notifier", "NullNotifier", "log"]
 
 log = logging.getLogger("easel.safety")
@@ -50,12 +52,16 @@ class AdminNotice:
 
     def line(self) -> str:
         """The one line posted to the log channel: mentions (never pinging), the job id, the rule; no content."""
-        where = f" in <#{self.channel_id}>" if self.channel_id else " in a DM"
+        where = _(" in <#{channel}>").format(channel=self.channel_id) if self.channel_id else _(" in a DM")
         if self.kind is NoticeKind.PROMPT_REFUSED:
-            job = f" (job `{self.job_id}`)" if self.job_id else " (nothing was queued)"
-            return f"Safety: refused a prompt from <@{self.user_id}>{where}{job}: rule `{self.rule}`."
-        job = f" of job `{self.job_id}`" if self.job_id else ""
-        return f"Safety: the image check flagged an image{job} from <@{self.user_id}>{where}: rule `{self.rule}`."
+            job = _(" (job `{job}`)").format(job=self.job_id) if self.job_id else _(" (nothing was queued)")
+            return _("Safety: refused a prompt from <@{user}>{where}{job}: rule `{rule}`.").format(
+                user=self.user_id, where=where, job=job, rule=self.rule
+            )
+        job = _(" of job `{job}`").format(job=self.job_id) if self.job_id else ""
+        return _("Safety: the image check flagged an image{job} from <@{user}>{where}: rule `{rule}`.").format(
+            job=job, user=self.user_id, where=where, rule=self.rule
+        )
 
 
 class Notifier(Protocol):

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from PIL import Image, UnidentifiedImageError
 
 from easel.config import Config, ConfigError, NsfwCheck, SafetyConfig, load_config
+from easel.i18n import _
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,17 +84,21 @@ def _open(data: bytes) -> Image.Image:
         im = Image.open(io.BytesIO(data))
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and im.width * im.height > limit:
-            raise UnreadableImage(f"the picture is too large to check ({im.width}x{im.height})")
+            raise UnreadableImage(
+                _("the picture is too large to check ({width}x{height})").format(width=im.width, height=im.height)
+            )
         im.draft("RGB", (MODEL_SIDE, MODEL_SIDE))  # JPEG: decode at a reduced scale (a no-op for others)
         im.load()
     except Image.DecompressionBombError as exc:
-        raise UnreadableImage(f"the picture is too large to check ({exc})") from None
+        raise UnreadableImage(_("the picture is too large to check ({exc})").format(exc=exc)) from None
     except UnidentifiedImageError:
-        raise UnreadableImage("not a picture (no image format recognised)") from None
+        raise UnreadableImage(_("not a picture (no image format recognised)")) from None
     except (OSError, ValueError, SyntaxError) as exc:
         if isinstance(exc, UnreadableImage):
             raise
-        raise UnreadableImage(f"not a picture that can be read ({type(exc).__name__}: {exc})") from None
+        raise UnreadableImage(
+            _("not a picture that can be read ({error}: {exc})").format(error=type(exc).__name__, exc=exc)
+        ) from None
     if im.mode == "RGB":
         return im
     try:
@@ -101,7 +106,9 @@ def _open(data: bytes) -> Image.Image:
             im = im.convert("RGBA")  # transparent pixels: their own colour, as NudeNet's reader keeps it
         return im.convert("RGB")
     except (OSError, ValueError) as exc:  # a mode Pillow can't convert
-        raise UnreadableImage(f"not a picture that can be read ({im.mode} pixels: {exc})") from None
+        raise UnreadableImage(
+            _("not a picture that can be read ({mode} pixels: {exc})").format(mode=im.mode, exc=exc)
+        ) from None
 
 
 def to_model_array(data: bytes, side: int = MODEL_SIDE) -> np.ndarray:

@@ -40,6 +40,7 @@ from typing import Final, NamedTuple
 from easel.config import ZERO_WIDTH
 from easel.context import RequestContext
 from easel.errors import PolicyError
+from easel.i18n import N_, _
 from easel.metrics import METRICS, Metrics
 from easel.safety import AdminNotice, NoticeKind, Notices, Notifier, log
 
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 MINORS_SEXUAL: Final = "minors_sexual"  # the rule's name in logs, admin notices and /metrics
-REFUSED_MINORS_SEXUAL: Final = "This can't be drawn: Easel never draws sexual content involving minors."
+REFUSED_MINORS_SEXUAL: Final = N_("This can't be drawn: Easel never draws sexual content involving minors.")
 
 MAX_JOINED = 3  # neighbouring words tried joined ("pre teen" -> "preteen")
 MAX_PHRASE = 3  # words in a phrase entry ("little girl")
@@ -405,7 +406,7 @@ class PromptGuard:
         self.notices.send(
             ctx.guild_id, AdminNotice(NoticeKind.PROMPT_REFUSED, verdict.rule, ctx.user_id, ctx.channel_id)
         )
-        raise PolicyError(REFUSED_MINORS_SEXUAL)
+        raise PolicyError(_(REFUSED_MINORS_SEXUAL))
 
     async def drain(self) -> None:
         """Wait for the notices still being sent (shutdown, tests)."""

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from easel.config import Config
-from easel.i18n import _
+from easel.i18n import N_, _, format_number
 from easel.options import OPTIONS, CatalogView, help_line
-from easel.texts.markup import CONTENT_LIMIT, duration, escape, fit_lines, relative_time, shorten
+from easel.texts.markup import CONTENT_LIMIT, EMBED_LIMIT, duration, escape, fit_lines, relative_time, shorten
 
 __all__ = [
     "BackendState",
     "QueueEntry",
     "cancel_choice",
+    "help_options_text",
     "help_text",
     "models_text",
     "no_jobs_to_cancel_text",
@@ -28,41 +29,50 @@ __all__ = [
     "unknown_job_text",
 ]
 
+_COUNT_STATES = {"failed": N_("{n} failed"), "cancelled": N_("{n} cancelled")}
+
 
 def help_text(config: Config) -> str:
-    """What /help says: every command and every /draw option (from the option table), with this server's
-    defaults and limits."""
-    d, lim = config.defaults, config.limits
-    size_limit = f"up to {lim.max_width}x{lim.max_height}"
-    if lim.max_pixels < lim.max_width * lim.max_height:
-        size_limit += f", {lim.max_pixels:,} pixels at most"
-    per_user = f"You can have {lim.max_queued_per_user} job(s) waiting at a time"
+    """What /help says first (the message, up to 2000 characters): every command and this server's per-user
+    limits; the /draw options follow in :func:`help_options_text`."""
+    lim = config.limits
+    per_user = _("You can have {n} job(s) waiting at a time").format(n=lim.max_queued_per_user)
     if lim.cooldown_seconds:
-        per_user += f", and draw once every {lim.cooldown_seconds:g} s"
-    for width in (60, 30, 16):  # long default names are cut shorter rather than the end of the text
-        lines = _help_lines(d, lim, size_limit, per_user, width)
-        if len("\n".join(lines)) <= CONTENT_LIMIT:
-            break
+        per_user += _(", and draw once every {seconds} s").format(seconds=format_number(lim.cooldown_seconds))
+    lines = [
+        _("**Easel** draws pictures with Stable Diffusion. Jobs wait in a fair line: everyone gets a turn."),
+        "",
+        _("**Commands**"),
+        _("`/draw` draw an image; the result is posted in the channel (its options: below)"),
+        _("`/queue` your jobs, their place in line and when they should start"),
+        _("`/cancel` cancel your latest job, or the one you name"),
+        _("`/models` the models, LoRAs and embeddings you can draw with"),
+        _("`/preset` save options and draw with them (`/draw preset:`)"),
+        _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
+        _("`/status` the line, what is being drawn, each image server"),
+        _("`/help` this text"),
+        "",
+        _("{per_user}. The settings of every image are written in its PNG file.").format(per_user=per_user),
+    ]
     return fit_lines(lines, "…", keep=len(lines))
 
 
-def _help_lines(d: Any, lim: Any, size_limit: str, per_user: str, width: int) -> list[str]:
-    return [
-        "**Easel** draws pictures with Stable Diffusion. Jobs wait in a fair line: everyone gets a turn.",
-        "",
-        "**Commands**",
-        "`/draw` draw an image; the result is posted in the channel",
-        "`/queue` your jobs and their place in line; `/cancel` your latest job, or the one you name",
-        "`/models` the models, LoRAs and embeddings; `/status` the line and each image server; `/help` this text",
-        "`/preset` save options and draw with them (`/draw preset:`)",
-        _("`/upscale`, `/describe` any picture (or a message → Apps); under a drawing 🔍 zoom out, ⬅️➡️⬆️⬇️ pan"),
-        "",
-        "**/draw options** (only `prompt` is required)",
-        *(help_line(o, d, lim, show=lambda v: escape(shorten(str(v), width))) for o in OPTIONS if o.help),
-        f"Images: {size_limit} (default {d.width}x{d.height}).",
-        "",
-        f"{per_user}. The settings of every image are written in its PNG file.",
-    ]
+def help_options_text(config: Config) -> str:
+    """The second part of /help (an embed: up to 4096 characters): every /draw option from the option table, with
+    this server's defaults and limits."""
+    d, lim = config.defaults, config.limits
+    size_limit = _("up to {width}x{height}").format(width=lim.max_width, height=lim.max_height)
+    if lim.max_pixels < lim.max_width * lim.max_height:
+        size_limit += _(", {pixels} pixels at most").format(pixels=format_number(lim.max_pixels))
+    for width in (60, 30, 16):  # long default names are cut shorter rather than the end of the text
+        lines = [
+            _("**/draw options** (only `prompt` is required)"),
+            *(help_line(o, d, lim, show=lambda v, w=width: escape(shorten(str(v), w))) for o in OPTIONS if o.help),
+            _("Images: {size} (default {width}x{height}).").format(size=size_limit, width=d.width, height=d.height),
+        ]
+        if len("\n".join(lines)) <= EMBED_LIMIT:
+            break
+    return fit_lines(lines, "…", EMBED_LIMIT, keep=len(lines))
 
 
 def models_text(
@@ -78,7 +88,7 @@ def models_text(
     model's display name and description (its profile, easel.texts.presets.model_label); ``hidden``: left out."""
     names = [n for n in catalog.model_names() if n not in hidden]
     if not names:
-        return (
+        return _(
             "No models known yet: no image server has answered. Try again in a minute; if it stays like this, "
             "the bot admin can run `python bot.py check`."
         )
@@ -87,7 +97,7 @@ def models_text(
     extra = _extra_networks_text(catalog, backend_names, limit // 3)
     if extra:
         limit -= len(extra) + 1
-    lines = [f"**{len(names)} model(s)** (pick one with /draw's `model` option; it autocompletes):"]
+    lines = [_("**{n} model(s)** (pick one with /draw's `model` option; it autocompletes):").format(n=len(names))]
     for name in names:
         where = catalog.backends_with_model(name)
         line = f"• {escape(shorten((labels or {}).get(name, name), 200))}"
@@ -95,9 +105,13 @@ def models_text(
             line += f" — {', '.join(escape(shorten(b, 40)) for b in where)}"
         busy = [b for b in where if loaded.get(b) == name]
         if busy:
-            line += " (loaded)" if not several else f" (loaded on {', '.join(escape(shorten(b, 40)) for b in busy)})"
+            line += (
+                _(" (loaded)")
+                if not several
+                else _(" (loaded on {backends})").format(backends=", ".join(escape(shorten(b, 40)) for b in busy))
+            )
         lines.append(line)
-    text = fit_lines(lines, "… and {n} more: type in /draw's `model` option to search them all.", limit, keep=1)
+    text = fit_lines(lines, _("… and {n} more: type in /draw's `model` option to search them all."), limit, keep=1)
     return f"{text}\n{extra}" if extra else text
 
 
@@ -141,18 +155,20 @@ def _backend_line(b: Any, viewer_id: int | None = None) -> str:
     is in the log) and never someone else's job: only the viewer's own job id is shown."""
     name = escape(shorten(str(b.name), 40))
     model = getattr(b, "loaded_model", None)
-    model_text = f", model {escape(shorten(model, 60))}" if model else ""
+    model_text = _(", model {model}").format(model=escape(shorten(model, 60))) if model else ""
     horde = getattr(b, "horde_state", None)
     if horde is not None:
         return _horde_line(name, b.up, horde)
     if not b.up:
-        return f"• **{name}**: down"
+        return _("• **{name}**: down").format(name=name)
     current = getattr(b, "current", None)
     if current is not None:
         if viewer_id is not None and getattr(current, "user_id", None) == viewer_id:
-            return f"• **{name}**: busy with your job `{getattr(current, 'id', '?')}`{model_text}"
-        return f"• **{name}**: busy{model_text}"
-    return f"• **{name}**: up, idle{model_text}"
+            return _("• **{name}**: busy with your job `{job}`{model}").format(
+                name=name, job=getattr(current, "id", "?"), model=model_text
+            )
+        return _("• **{name}**: busy{model}").format(name=name, model=model_text)
+    return _("• **{name}**: up, idle{model}").format(name=name, model=model_text)
 
 
 def _horde_line(name: str, up: bool, horde: Any) -> str:
@@ -186,25 +202,28 @@ def status_text(
     backends = list(backends)
     up = sum(1 for b in backends if b.up)
     lines = [
-        f"**Line:** {queued} waiting, {running} being drawn",
-        f"**Image servers:** {up} of {len(backends)} up",
+        _("**Line:** {queued} waiting, {running} being drawn").format(queued=queued, running=running),
+        _("**Image servers:** {up} of {total} up").format(up=up, total=len(backends)),
     ]
     if not store_ok:
         lines.append(
-            "**Store unavailable:** Easel can't save new jobs right now; the bot admin has been told in the log."
+            _("**Store unavailable:** Easel can't save new jobs right now; the bot admin has been told in the log.")
         )
     footer: list[str] = []
     if counts is not None:
         delivered = counts.get("delivered", 0)
-        extra = [f"{counts[s]} {s}" for s in ("failed", "cancelled") if counts.get(s)]
-        footer.append(f"**Delivered:** {delivered} job(s)" + (f" ({', '.join(extra)})" if extra else ""))
+        extra = [_(_COUNT_STATES[s]).format(n=counts[s]) for s in ("failed", "cancelled") if counts.get(s)]
+        footer.append(
+            _("**Delivered:** {n} job(s)").format(n=format_number(delivered))
+            + (f" ({', '.join(extra)})" if extra else "")
+        )
     if generated_since_start is not None:
-        footer.append(f"**Drawn since the bot started:** {generated_since_start}")
+        footer.append(_("**Drawn since the bot started:** {n}").format(n=format_number(generated_since_start)))
     backend_lines = [_backend_line(b, viewer_id) for b in backends]
     head = "\n".join(lines)
     tail = "\n".join(footer)
     room = limit - len(head) - (len(tail) + 1 if tail else 0) - 1
-    middle = fit_lines(backend_lines, "… and {n} more", room) if backend_lines else ""
+    middle = fit_lines(backend_lines, _("… and {n} more"), room) if backend_lines else ""
     return "\n".join(part for part in (head, middle, tail) if part)
 
 
@@ -265,37 +284,43 @@ def queue_text(
         if e.position is None and getattr(e.remote, "queued", False):
             jobs.append(_horde_queue_line(e, prompt))
         elif e.position is None:
-            jobs.append(f"`{e.job_id}` running on **{escape(e.backend or '?')}**: {prompt}")
+            jobs.append(
+                _("`{job}` running on **{backend}**: {prompt}").format(
+                    job=e.job_id, backend=escape(e.backend or "?"), prompt=prompt
+                )
+            )
         else:
-            when = f", starts {relative_time(e.starts)}" if e.starts else ""
-            jobs.append(f"`{e.job_id}` #{e.position} in line{when}: {prompt}")
+            when = _(", starts {when}").format(when=relative_time(e.starts)) if e.starts else ""
+            jobs.append(
+                _("`{job}` #{n} in line{when}: {prompt}").format(job=e.job_id, n=e.position, when=when, prompt=prompt)
+            )
     if not jobs:
-        jobs.append("You have no jobs waiting.")
-    footer = [f"\nLine: {queued} waiting, {running} drawing."]
+        jobs.append(_("You have no jobs waiting."))
+    footer = ["\n" + _("Line: {queued} waiting, {running} drawing.").format(queued=queued, running=running)]
     for b in backends:
-        state = "up" if b.up else "down"
-        busy = " (busy)" if b.busy else ""
+        state = _("up") if b.up else _("down")
+        busy = _(" (busy)") if b.busy else ""
         footer.append(f"• **{escape(b.name)}**: {state}{busy}")
     text = "\n".join([*jobs, *footer])
     if len(text) <= limit:
         return text
-    tail = fit_lines(footer, "… and {n} more", limit // 2, keep=1)
-    head = fit_lines(jobs, "… and {n} more of your jobs", limit - len(tail) - 1)
+    tail = fit_lines(footer, _("… and {n} more"), limit // 2, keep=1)
+    head = fit_lines(jobs, _("… and {n} more of your jobs"), limit - len(tail) - 1)
     return f"{head}\n{tail}"
 
 
 def no_jobs_to_cancel_text() -> str:
-    return "You have no jobs to cancel."
+    return _("You have no jobs to cancel.")
 
 
 def unknown_job_text(job_id: str) -> str:
     """/cancel of a job that isn't waiting or running (or isn't the viewer's to see): the id as typed, reduced to
     letters and digits so it can't carry markup."""
     shown = "".join(c for c in job_id if c.isalnum())[:16]
-    return f"No waiting or running job `{shown}`."
+    return _("No waiting or running job `{job}`.").format(job=shown)
 
 
 def cancel_choice(job_id: str, position: int | None, prompt: str) -> str:
     """A /cancel autocomplete choice (Discord allows 100 characters): id, place in line or "running", prompt."""
-    where = "running" if position is None else f"#{position}"
+    where = _("running") if position is None else f"#{position}"
     return f"{job_id} ({where}): {shorten(prompt, 60) or _('an image tool')}"[:100]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from easel.i18n import _, format_number
+
 __all__ = [
     "CONTENT_LIMIT",
+    "EMBED_LIMIT",
     "code_block",
     "duration",
     "escape",
@@ -23,6 +26,7 @@ __all__ = [
 ]
 
 CONTENT_LIMIT = 2000  # characters of one message's content
+EMBED_LIMIT = 4096  # characters of one embed's description
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<@])")
 
 
@@ -64,11 +68,11 @@ def relative_time(ts: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A duration as "4.2 s" under a minute, else "3 min 07 s"."""
+    """A duration as "4.2 s" under a minute, else "3 min 07 s" (the decimal separator of the current locale)."""
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _("{seconds} s").format(seconds=format_number(seconds, 1))
     minutes, sec = divmod(int(seconds), 60)
-    return f"{minutes} min {sec:02d} s"
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=f"{sec:02d}")
 
 
 def fit_lines(lines: Sequence[str], more: str, limit: int = CONTENT_LIMIT, *, keep: int = 0) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from easel.i18n import _
+from easel.i18n import _, ngettext
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
@@ -41,30 +41,34 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
     schedule = params.get("Schedule type")
     if schedule and schedule != "Automatic":
         sampler = f"{sampler} {schedule}"
-    model = params.get("Model", r.model or "default")
+    model = params.get("Model", r.model or _("default"))
     size = params.get("Size", f"{r.width}x{r.height}")
     if r.aspect:
         size = f"{size} ({r.aspect})"
     kind = tool_kind(r) or ("img2img" if r.img2img else ("txt2img + hires fix" if r.hires_fix else "txt2img"))
     taken = job.elapsed if job.elapsed is not None else 0.0
     lines = [
-        f"<@{job.user_id}> here is your drawing (`{job.id}`, {kind}, {duration(taken)})",
-        f"**Prompt:** {escape(shorten(r.prompt or (info.prompt if info else ''), prompt_limit))}",
+        _("<@{user}> here is your drawing (`{job}`, {kind}, {time})").format(
+            user=job.user_id, job=job.id, kind=kind, time=duration(taken)
+        ),
+        _("**Prompt:** {prompt}").format(
+            prompt=escape(shorten(r.prompt or (info.prompt if info else ""), prompt_limit))
+        ),
     ]
     if r.negative_prompt:
-        lines.append(f"**Negative:** {escape(shorten(r.negative_prompt, prompt_limit // 2))}")
+        lines.append(_("**Negative:** {prompt}").format(prompt=escape(shorten(r.negative_prompt, prompt_limit // 2))))
     details = [
-        f"Seed{'s' if len(images) > 1 else ''}: {seeds}",
-        f"Steps: {params.get('Steps', r.steps)}",
-        f"Sampler: {escape(sampler)}",
-        f"CFG: {params.get('CFG scale', r.cfg_scale)}",
-        f"Size: {size}",
-        f"Model: {escape(shorten(model, 80))}",
+        (_("Seeds: {seeds}") if len(images) > 1 else _("Seed: {seeds}")).format(seeds=seeds),
+        _("Steps: {steps}").format(steps=params.get("Steps", r.steps)),
+        _("Sampler: {sampler}").format(sampler=escape(sampler)),
+        _("CFG: {cfg}").format(cfg=params.get("CFG scale", r.cfg_scale)),
+        _("Size: {size}").format(size=size),
+        _("Model: {model}").format(model=escape(shorten(model, 80))),
     ]
     if r.style:
-        details.append(f"Style: {escape(shorten(r.style, 60))}")
+        details.append(_("Style: {style}").format(style=escape(shorten(r.style, 60))))
     if r.img2img:
-        details.append(f"Strength: {r.strength:g}")
+        details.append(_("Strength: {strength}").format(strength=f"{r.strength:g}"))
     lines.append(" · ".join(details))
     text = "\n".join(lines)
     if len(text) > CONTENT_LIMIT:  # only possible with extreme model/style names; cut the prompt harder
@@ -73,9 +77,9 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
 
 
 def queued_text(job: Job, position: int, eta: float | None, *, backends_down: bool = False) -> str:
-    when = f", expected to start {relative_time(eta)}" if eta and eta > time.time() + 5 else ""
+    when = _(", expected to start {when}").format(when=relative_time(eta)) if eta and eta > time.time() + 5 else ""
     down = (
-        "\nThe image server is not answering right now; your job is safe and starts when it is back."
+        "\n" + _("The image server is not answering right now; your job is safe and starts when it is back.")
         if backends_down
         else ""
     )
@@ -89,9 +93,10 @@ def queued_text(job: Job, position: int, eta: float | None, *, backends_down: bo
             id=job.id, kind=job.request.kind, n=position, when=when, down=down, where=where
         )
     return (
-        f"Queued `{job.id}`: **#{position}** in line{when}.{down}\n"
-        f"> {escape(shorten(job.request.prompt, 200))}\n"
-        "The result will be posted in this channel. Use /queue to see your jobs, /cancel to drop one."
+        _("Queued `{job}`: **#{n}** in line{when}.").format(job=job.id, n=position, when=when)
+        + f"{down}\n"
+        + f"> {escape(shorten(job.request.prompt, 200))}\n"
+        + _("The result will be posted in this channel. Use /queue to see your jobs, /cancel to drop one.")
     )
 
 
@@ -100,48 +105,55 @@ def started_text(job: Job, backend: str) -> str:
         return _("Working on `{id}` ({kind}) on **{backend}**…").format(
             id=job.id, kind=job.request.kind, backend=escape(backend)
         )
-    return f"Drawing `{job.id}` on **{escape(backend)}**…\n> {escape(shorten(job.request.prompt, 200))}"
+    return (
+        _("Drawing `{job}` on **{backend}**…").format(job=job.id, backend=escape(backend))
+        + f"\n> {escape(shorten(job.request.prompt, 200))}"
+    )
 
 
 def progress_text(job: Job, backend: str, fraction: float, eta: float | None) -> str:
     pct = max(0, min(100, int(fraction * 100)))
     bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
-    left = f", about {duration(eta)} left" if eta and eta > 0 else ""
-    return f"Drawing `{job.id}` on **{escape(backend)}**: {bar} {pct}%{left}"
+    left = _(", about {time} left").format(time=duration(eta)) if eta and eta > 0 else ""
+    return _("Drawing `{job}` on **{backend}**: {bar} {pct}%{left}").format(
+        job=job.id, backend=escape(backend), bar=bar, pct=pct, left=left
+    )
 
 
 def done_text(job: Job) -> str:
-    return f"Done: `{job.id}` was posted in the channel."
+    return _("Done: `{job}` was posted in the channel.").format(job=job.id)
 
 
 def failed_text(job: Job, message: str) -> str:
-    return f"Job `{job.id}` failed: {message}"
+    return _("Job `{job}` failed: {message}").format(job=job.id, message=message)
 
 
 def _images(n: int) -> str:
-    return "1 image" if n == 1 else f"{n} images"
+    return ngettext("{n} image", "{n} images", n).format(n=n)
 
 
 def flagged_spoiler_note(count: int) -> str:
     """Under a result whose flagged images were put behind a spoiler by the image check."""
-    return f"-# {_images(count)} flagged by the image check: behind a spoiler."
+    return "-# " + _("{images} flagged by the image check: behind a spoiler.").format(images=_images(count))
 
 
 def flagged_blur_note(count: int) -> str:
     """Under a result whose flagged images are posted blurred (the requester can get the originals)."""
-    return (
-        f"-# {_images(count)} flagged by the image check: blurred here; the requester can get the original privately."
-    )
+    return "-# " + _(
+        "{images} flagged by the image check: blurred here; the requester can get the original privately."
+    ).format(images=_images(count))
 
 
 def all_withheld_text(job: Job) -> str:
     """To the requester alone: the image check held back every image of the result."""
-    return f"Job `{job.id}`: nothing was posted: the image check flagged every image."
+    return _("Job `{job}`: nothing was posted: the image check flagged every image.").format(job=job.id)
 
 
 def withheld_text(flagged: int, total: int) -> str:
     """To the requester alone, under "Done": how many images the image check held back."""
-    return f"{flagged} of {total} images were not posted: the image check flagged them."
+    return _("{flagged} of {total} images were not posted: the image check flagged them.").format(
+        flagged=flagged, total=total
+    )
 
 
 def done_with_link(job: Job, link: str) -> str:
@@ -149,7 +161,7 @@ def done_with_link(job: Job, link: str) -> str:
 
 
 def cancelled_text(job: Job) -> str:
-    return f"Job `{job.id}` was cancelled."
+    return _("Job `{job}` was cancelled.").format(job=job.id)
 
 
 def draw_command(req: DrawRequest, seed: int) -> str:
@@ -176,11 +188,13 @@ def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> li
     for im in images:
         command = draw_command(job.request, im.seed)
         command_part = code_block(command, min(900, per_image // 3))
-        info_part = code_block(im.infotext or "(no infotext)", per_image - len(command_part) - 2)
-        sections.append((f"Image {im.index + 1} · seed {im.seed}", f"{info_part}\n{command_part}"))
+        info_part = code_block(im.infotext or _("(no infotext)"), per_image - len(command_part) - 2)
+        sections.append(
+            (_("Image {n} · seed {seed}").format(n=im.index + 1, seed=im.seed), f"{info_part}\n{command_part}")
+        )
     return sections
 
 
 def image_info_section(infotext: str) -> tuple[str, str]:
     """(title, body) of the "Image info" embed for an image that is not a stored Easel result: its infotext."""
-    return "Image info", code_block(infotext, 4000)
+    return _("Image info"), code_block(infotext, 4000)

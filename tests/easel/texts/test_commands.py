@@ -12,6 +12,7 @@ from easel.texts.commands import (
     BackendState,
     QueueEntry,
     cancel_choice,
+    help_options_text,
     help_text,
     models_text,
     queue_text,
@@ -51,21 +52,22 @@ class StubBackend:
 
 
 def test_help_lists_commands_and_every_draw_option() -> None:
-    text = help_text(parse_config({"backends": BACKENDS, "limits": {"max_steps": 40}}, env={}))
-    assert len(text) <= 2000
-    for command in ("/draw", "/queue", "/cancel", "/models", "/status", "/help"):
+    cfg = parse_config({"backends": BACKENDS, "limits": {"max_steps": 40}}, env={})
+    text, options_text = help_text(cfg), help_options_text(cfg)
+    assert len(text) <= 2000 and len(options_text) <= 4096  # a message and its embed
+    for command in ("/draw", "/queue", "/cancel", "/models", "/preset", "/upscale", "/describe", "/status", "/help"):
         assert f"`{command}`" in text
     options = (
         "prompt negative_prompt model sampler scheduler steps width height aspect cfg_scale seed count style "
-        "hires_fix init_image strength spoiler"
+        "lora face_fix hires_fix init_image strength spoiler"
     ).split()
     for option in options:
-        assert f"`{option}`" in text, option
-    assert "1-40" in text  # the server's own limits
-    assert "512x512" in text
-    assert "`aspect` default, 1:1, 4:3, 3:4, 3:2, 2:3, 16:9, 9:16, 21:9: " in text  # no "(default default)"
-    assert "the other follows, with both they win" in text
-    with_ratio = help_text(parse_config({"backends": BACKENDS, "defaults": {"aspect": "16:9"}}, env={}))
+        assert f"`{option}`" in options_text, option
+    assert "1-40" in options_text  # the server's own limits
+    assert "512x512" in options_text
+    assert "`aspect` default, 1:1, 4:3, 3:4, 3:2, 2:3, 16:9, 9:16, 21:9: " in options_text  # no "(default default)"
+    assert "the other follows, with both they win" in options_text
+    with_ratio = help_options_text(parse_config({"backends": BACKENDS, "defaults": {"aspect": "16:9"}}, env={}))
     assert "21:9 (default 16:9): " in with_ratio
 
 
@@ -75,10 +77,12 @@ def test_help_fits_with_long_config_values() -> None:
         "defaults": {"model": "m" * 300, "sampler": "s_*" * 100},
         "limits": {"max_pixels": 500_000, "cooldown_seconds": 30},
     }
-    text = help_text(parse_config(raw, env={}))
-    assert len(text) <= 2000
-    assert "500,000 pixels" in text and "30 s" in text
-    assert "s\\_\\*" in text  # markdown escaped
+    cfg = parse_config(raw, env={})
+    text, options_text = help_text(cfg), help_options_text(cfg)
+    assert len(text) <= 2000 and len(options_text) <= 4096
+    assert "500,000 pixels" in options_text and "30 s" in text
+    assert "s\\_\\*" in options_text  # markdown escaped
+    assert options_text.rstrip().endswith("(default 512x512).")  # the long names are cut, not the end
 
 
 # ---- /models -----------------------------------------------------------------------------------------

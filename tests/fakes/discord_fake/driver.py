@@ -72,7 +72,7 @@ class DriverMixin:
             "version": 1,
             "channel_id": str(channel_id),
             "channel": self._channel_payload(channel),
-            "locale": "en-US",
+            "locale": self.user_locales.get(user_id, "en-US"),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "app_permissions": str(self.bot_channel_permissions(channel_id)),
@@ -80,8 +80,9 @@ class DriverMixin:
         }
         if guild_id is not None:
             payload["guild_id"] = str(guild_id)
-            payload["guild"] = {"id": str(guild_id), "locale": "en-US", "features": []}
-            payload["guild_locale"] = "en-US"
+            guild_locale = self.guild_locales.get(guild_id, "en-US")
+            payload["guild"] = {"id": str(guild_id), "locale": guild_locale, "features": []}
+            payload["guild_locale"] = guild_locale
             member = self._member_payload(guild_id, user_id)
             member["permissions"] = str(self.member_permissions(guild_id, user_id))
             payload["member"] = member

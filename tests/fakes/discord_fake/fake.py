@@ -102,6 +102,10 @@ class FakeDiscord(
         self.token = token
         self.validate = validate
         self.bot_name = bot_name
+        # Client languages: a user's (interaction.locale) and a guild's (guild_locale, preferred_locale); "en-US"
+        # unless a test sets one.
+        self.user_locales: dict[int, str] = {}
+        self.guild_locales: dict[int, str] = {}
         # a callback later than this after dispatch gets 404 10062 Unknown interaction (None: no deadline)
         self.interaction_timeout = interaction_timeout
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -423,7 +427,7 @@ class FakeDiscord(
             "nsfw_level": 0,
             "premium_tier": guild.premium_tier,
             "premium_subscription_count": {0: 0, 1: 2, 2: 7, 3: 14}.get(guild.premium_tier, 0),
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locales.get(guild_id, "en-US"),
             "system_channel_id": None,
             "system_channel_flags": 0,
             "rules_channel_id": None,
