@@ -26,7 +26,7 @@ from cogs.utils.replies import reply
 from easel.admission import Ask
 from easel.config import PROFILE_KEYS
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import N_, _
 from easel.presets import PresetBook
 from easel.profiles import Profiles, parse_text
 from easel.request import DrawOptions
@@ -75,13 +75,13 @@ async def profile_key_autocomplete(
 class Presets(commands.Cog):
     preset = app_commands.Group(
         name="preset",
-        description="Your saved sets of /draw options, and the server's",
+        description=N_("Your saved sets of /draw options, and the server's"),
         allowed_installs=app_commands.AppInstallationType(guild=True, user=True),  # like /draw: DMs too
         allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
     )
     profile = app_commands.Group(
         name="profile",
-        description="Model profiles on this server: defaults per checkpoint (admins)",
+        description=N_("Model profiles on this server: defaults per checkpoint (admins)"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
@@ -119,11 +119,11 @@ class Presets(commands.Cog):
 
     # ---- /preset -------------------------------------------------------------------------------
 
-    @preset.command(name="save", description="Save the options of your last request (or of one job) as a preset")
+    @preset.command(name="save", description=N_("Save the options of your last request (or of one job) as a preset"))
     @app_commands.describe(
-        name="The preset's name",
-        from_="A job id of yours to take the options from (default: your last request)",
-        server="Save it as a server preset every member can use (admins)",
+        name=N_("The preset's name"),
+        from_=N_("A job id of yours to take the options from (default: your last request)"),
+        server=N_("Save it as a server preset every member can use (admins)"),
     )
     @app_commands.rename(from_="from")
     @app_commands.autocomplete(from_=job_autocomplete)
@@ -150,8 +150,8 @@ class Presets(commands.Cog):
             job = recent[0]  # the latest drawing (an upscale has no options of its own)
         await save_from_job(interaction, job, name, server=server)
 
-    @preset.command(name="use", description="Draw with a preset now")
-    @app_commands.describe(name="The preset", prompt="What to draw (default: the preset's prompt)")
+    @preset.command(name="use", description=N_("Draw with a preset now"))
+    @app_commands.describe(name="The preset", prompt=N_("What to draw (default: the preset's prompt)"))
     @app_commands.autocomplete(name=preset_autocomplete)
     async def use(
         self,
@@ -161,12 +161,12 @@ class Presets(commands.Cog):
     ) -> None:
         await admit(self.bot, interaction, Ask(options=DrawOptions(prompt=prompt or "", preset=name)))
 
-    @preset.command(name="list", description="Your presets and this server's")
+    @preset.command(name="list", description=N_("Your presets and this server's"))
     async def list_(self, interaction: discord.Interaction[EaselBot]) -> None:
         own, server, default = await self.book.listing(interaction.user.id, interaction.guild_id)
         await reply(interaction, texts.preset_list_text(own, server, default, self.bot.config.presets.max_per_user))
 
-    @preset.command(name="show", description="The options a preset holds")
+    @preset.command(name="show", description=N_("The options a preset holds"))
     @app_commands.describe(name="The preset")
     @app_commands.autocomplete(name=preset_autocomplete)
     async def show(self, interaction: discord.Interaction[EaselBot], name: app_commands.Range[str, 1, 100]) -> None:
@@ -175,15 +175,15 @@ class Presets(commands.Cog):
         is_default = default is not None and default.id == preset.id
         await reply(interaction, texts.preset_show_text(preset, is_default=is_default))
 
-    @preset.command(name="delete", description="Delete one of your presets (admins: a server preset)")
+    @preset.command(name="delete", description=N_("Delete one of your presets (admins: a server preset)"))
     @app_commands.describe(name="The preset")
     @app_commands.autocomplete(name=preset_autocomplete)
     async def delete(self, interaction: discord.Interaction[EaselBot], name: app_commands.Range[str, 1, 100]) -> None:
         preset = await self.book.delete(interaction.user.id, interaction.guild_id, name, admin=self._admin(interaction))
         await reply(interaction, texts.preset_deleted_text(preset))
 
-    @preset.command(name="default", description="The preset every /draw of yours starts from (none: no default)")
-    @app_commands.describe(name="The preset (leave it out to have no default)")
+    @preset.command(name="default", description=N_("The preset every /draw of yours starts from (none: no default)"))
+    @app_commands.describe(name=N_("The preset (leave it out to have no default)"))
     @app_commands.autocomplete(name=preset_autocomplete)
     async def default(
         self, interaction: discord.Interaction[EaselBot], name: app_commands.Range[str, 1, 100] | None = None
@@ -201,8 +201,8 @@ class Presets(commands.Cog):
             )
         return resolved
 
-    @profile.command(name="show", description="A model's profile here (configured, inferred, this server's)")
-    @app_commands.describe(model="The checkpoint")
+    @profile.command(name="show", description=N_("A model's profile here (configured, inferred, this server's)"))
+    @app_commands.describe(model=N_("The checkpoint"))
     @app_commands.autocomplete(model=model_autocomplete)
     async def profile_show(self, interaction: discord.Interaction[EaselBot], model: str) -> None:
         guild_id = self._require_admin(interaction)
@@ -211,8 +211,8 @@ class Presets(commands.Cog):
         overrides = (await self.profiles.server_overrides(guild_id)).get(name, {})
         await reply(interaction, texts.profile_show_text(name, profile, overrides))
 
-    @profile.command(name="set", description="Override one key of a model's profile on this server")
-    @app_commands.describe(model="The checkpoint", key="The profile key", value="The new value")
+    @profile.command(name="set", description=N_("Override one key of a model's profile on this server"))
+    @app_commands.describe(model=N_("The checkpoint"), key=N_("The profile key"), value="The new value")
     @app_commands.autocomplete(model=model_autocomplete, key=profile_key_autocomplete)
     async def profile_set(
         self,
@@ -237,8 +237,8 @@ class Presets(commands.Cog):
         stored = await self.profiles.set_override(guild_id, name, key, parsed, by=interaction.user.id)
         await reply(interaction, texts.profile_set_text(name, key, stored))
 
-    @profile.command(name="reset", description="Back to the configured profile (one key, or all)")
-    @app_commands.describe(model="The checkpoint", key="One key (default: every override of this model)")
+    @profile.command(name="reset", description=N_("Back to the configured profile (one key, or all)"))
+    @app_commands.describe(model=N_("The checkpoint"), key=N_("One key (default: every override of this model)"))
     @app_commands.autocomplete(model=model_autocomplete, key=profile_key_autocomplete)
     async def profile_reset(
         self, interaction: discord.Interaction[EaselBot], model: str, key: str | None = None

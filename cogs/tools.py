@@ -28,7 +28,7 @@ from cogs.utils.views import TOOLS_COG, outpaint_view
 from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import N_, _
 from easel.jobs import Job, StoredImage, new_error_id
 from easel.queue.worker import can_describe
 from easel.request import DrawOptions
@@ -211,12 +211,12 @@ class Tools(commands.Cog, name=TOOLS_COG):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="upscale", description="Upscale any picture")
+    @app_commands.command(name="upscale", description=N_("Upscale any picture"))
     @app_commands.describe(
-        image="The picture to upscale (PNG, JPEG or WebP)",
-        factor="How many times larger (1.5 to 4; default from the config)",
-        upscaler="The upscaler (default from the config)",
-        face_fix="Restore faces as well (GFPGAN or CodeFormer; not on SD.Next)",
+        image=N_("The picture to upscale (PNG, JPEG or WebP)"),
+        factor=N_("How many times larger (1.5 to 4; default from the config)"),
+        upscaler=N_("The upscaler (default from the config)"),
+        face_fix=N_("Restore faces as well (GFPGAN or CodeFormer; not on SD.Next)"),
     )
     @app_commands.autocomplete(upscaler=upscaler_autocomplete)
     @app_commands.choices(face_fix=[app_commands.Choice(name=f.name, value=f.value) for f in FaceRestorer])
@@ -264,10 +264,10 @@ class Tools(commands.Cog, name=TOOLS_COG):
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.command(name="describe", description="Describe a picture as a prompt (private)")
+    @app_commands.command(name="describe", description=N_("Describe a picture as a prompt (private)"))
     @app_commands.describe(
-        image="The picture to describe (PNG, JPEG or WebP)",
-        model="clip: a sentence (default); deepdanbooru: tags",
+        image=N_("The picture to describe (PNG, JPEG or WebP)"),
+        model=N_("clip: a sentence (default); deepdanbooru: tags"),
     )
     @app_commands.choices(model=[app_commands.Choice(name=m.value, value=m.value) for m in Interrogator])
     async def describe(

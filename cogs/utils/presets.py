@@ -12,7 +12,7 @@ import discord
 from cogs.utils.errors import guarded
 from cogs.utils.replies import reply
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import N_, _
 from easel.jobs import Job
 from easel.presets import MAX_NAME, options_of_request
 from easel.texts.presets import preset_saved_text
@@ -36,14 +36,16 @@ async def save_from_job(
     await reply(interaction, preset_saved_text(preset, source=job.id))
 
 
-class SavePresetModal(discord.ui.Modal, title="Save as preset"):
+class SavePresetModal(discord.ui.Modal, title=N_("Save as preset")):
     """The preset's name. Each opening has its own custom_id (discord.py finds an open modal by it alone)."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(timeout=15 * 60, custom_id=f"easel:presetmodal:{job_id}:{secrets.token_hex(6)}")
+        super().__init__(
+            title=_("Save as preset"), timeout=15 * 60, custom_id=f"easel:presetmodal:{job_id}:{secrets.token_hex(6)}"
+        )
         self.job_id = job_id
         self.name: discord.ui.TextInput[SavePresetModal] = discord.ui.TextInput(
-            label="Name", custom_id="name", max_length=MAX_NAME, placeholder="e.g. anime"
+            label=_("Name"), custom_id="name", max_length=MAX_NAME, placeholder=_("e.g. anime")
         )
         self.add_item(self.name)
 
@@ -65,7 +67,7 @@ class SavePresetButton(
     def __init__(self, job_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Save as preset",
+                label=_("Save as preset"),
                 emoji="💾",
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"easel:savepreset:{job_id}",

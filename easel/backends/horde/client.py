@@ -465,6 +465,13 @@ class HordeClient:
             route="upscale",
         )
 
+    async def interrogate(self, image: bytes, *, model: str) -> str:
+        raise WebuiRequestError(
+            _("Describing a picture isn't available on the AI Horde here; it needs a local image server."),
+            backend=self.name,
+            route="interrogate",
+        )
+
     async def payload(self, request: DrawRequest, model: str | None) -> dict[str, Any]:
         """The request body for ``request`` (the init image converted to WebP in a thread)."""
         source = None
