@@ -323,4 +323,5 @@ def unknown_job_text(job_id: str) -> str:
 def cancel_choice(job_id: str, position: int | None, prompt: str) -> str:
     """A /cancel autocomplete choice (Discord allows 100 characters): id, place in line or "running", prompt."""
     where = _("running") if position is None else f"#{position}"
-    return f"{job_id} ({where}): {shorten(prompt, 60) or _('an image tool')}"[:100]
+    what = shorten(prompt, 60) or _("an image tool")
+    return f"{job_id} ({where}): {what}"[:100]

@@ -44,7 +44,8 @@ def tool_kind(r: DrawRequest) -> str | None:
         kind, _sep, value = r.outpaint.partition(":")
         if kind == "zoom":
             return _("zoom out {factor}x").format(factor=value)
-        return _(_PAN_LABELS.get(value, N_("pan")))
+        label = _PAN_LABELS.get(value)
+        return _(label) if label else _("pan")
     return None
 
 

@@ -105,10 +105,9 @@ async def test_a_server_can_choose_the_language_of_its_results(tmp_path: Path) -
             channel_id=CHANNEL,
             subcommand="set",
         )
-        assert [(c["name"], c["value"]) for c in values] == [
-            ("auto (die Discord-Sprache des Servers)", "auto"),
-            ("de (Deutsch)", "de"),
-        ]
+        labels = [(c["name"], c["value"]) for c in values]
+        assert labels[:2] == [("auto (die Discord-Sprache des Servers)", "auto"), ("de (Deutsch)", "de")]
+        assert ("ja (日本語)", "ja") in labels and len(labels) == 10  # auto and the nine shipped languages
         e.discord.user_locales[ADMIN] = "en-US"
         ok = await command(e, "settings", ADMIN, "set", key="language", value="de")
         assert "`language` is now `de` for this server." in ok.response["data"]["content"]
@@ -158,7 +157,7 @@ async def test_a_failure_reaches_a_german_member_in_german(tmp_path: Path) -> No
 async def test_the_languages_of_a_job_survive_a_restart(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         e.discord.user_locales[ALICE] = "de"
-        e.discord.guild_locales[GUILD] = "fr"  # no French yet: the result falls back to English
+        e.discord.guild_locales[GUILD] = "fr"  # the server's language: the result is French
         e.webui.hold()
         inter = await e.draw(prompt="ein Fuchs")
         await e.wait_reply(inter, lambda t: t.startswith("Zeichne"))
@@ -167,7 +166,7 @@ async def test_the_languages_of_a_job_survive_a_restart(tmp_path: Path) -> None:
         await e.start_bot()
         e.webui.release()
         result = await e.result_for(ALICE)
-        assert "here is your drawing" in result.content
+        assert "voici ton image" in result.content
         assert (await e.wait_reply(inter, lambda t: t.startswith("Fertig:"))).endswith(str(result.id))
 
 

@@ -348,9 +348,9 @@ def test_a_member_in_german_gets_german_and_english_is_the_fallback() -> None:
     assert _("You have no jobs waiting.") == "You have no jobs waiting."
     with use_locale("zh-TW"):  # no catalog: English
         assert _("You have no jobs waiting.") == "You have no jobs waiting."
-    with use_locale("fr"):  # a catalog with nothing translated yet: English
-        assert _("You have no jobs waiting.") == "You have no jobs waiting."
-        assert ngettext("{n} image", "{n} images", 3) == "{n} images"
+    with use_locale("fr"):  # another member, another catalog; a text it lacks stays English
+        assert _("You have no jobs waiting.") == "Tu n'as aucune tâche en attente."
+        assert _("A text no catalog has") == "A text no catalog has"
 
 
 def test_n_marks_without_translating() -> None:
@@ -369,7 +369,7 @@ def test_discord_locales_map_to_the_catalogs() -> None:
 
 def test_the_command_translator_lookup_leaves_untranslated_text_to_discord() -> None:
     assert translate("Draw an image with Stable Diffusion", "de") == "Ein Bild mit Stable Diffusion zeichnen"
-    assert translate("Draw an image with Stable Diffusion", "fr") is None  # not translated yet
+    assert translate("A description no catalog has", "fr") is None  # left to Discord: it shows the English
     assert translate("Draw an image with Stable Diffusion", "en-US") is None
     assert translate("16:9", "de") is None
 
