@@ -42,7 +42,7 @@ class Quiet:
     async def started(self, job: Job, backend: str) -> None:
         pass
 
-    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None, **kw: object) -> None:
         pass
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:

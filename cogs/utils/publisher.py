@@ -205,7 +205,9 @@ class DiscordPublisher:
             text = texts.started_text(job, backend)
         await self._edit_reply(job, text, running=True)
 
-    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
+    async def progress(
+        self, job: Job, fraction: float, eta: float | None, preview: bytes | None, *, waiting: int | None = None
+    ) -> None:
         interval = self.bot.config.queue.status_interval
         if interval <= 0:
             return
@@ -216,7 +218,7 @@ class DiscordPublisher:
         if not self.bot.config.results.progress_previews or job.request.spoiler:
             preview = None
         with use_locale(job.locale):
-            text = texts.progress_text(job, job.backend or "?", fraction, eta)
+            text = texts.progress_text(job, job.backend or "?", fraction, eta, waiting=waiting)
         await self._edit_reply(job, text, running=True, preview=preview)
 
     async def failed(self, job: Job, message: str) -> None:

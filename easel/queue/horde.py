@@ -176,7 +176,9 @@ class HordeScheduling:
             self._changed.set()  # type: ignore[attr-defined]  # /queue and wait_changed() see the new place
         if p.completed:
             return
-        await self._safe(self.publisher.progress(job, p.fraction or 0.0, p.eta, None), job)  # type: ignore[attr-defined]
+        waiting = (p.queue_position or 0) if p.queued else None  # still in the Horde's line: say so, not "0 %"
+        publish = self.publisher.progress(job, p.fraction or 0.0, p.eta, None, waiting=waiting)  # type: ignore[attr-defined]
+        await self._safe(publish, job)  # type: ignore[attr-defined]
 
     async def _horde_fallback(self, backend: Backend, job: Job, exc: WebuiError) -> bool:
         """A Horde refusal: back in line for a local backend that can draw the job (True), else False (the job

@@ -16,7 +16,13 @@ class Publisher(Protocol):
 
     async def queued(self, job: Job, position: int, eta: float | None) -> None: ...
     async def started(self, job: Job, backend: str) -> None: ...
-    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None: ...
+    async def progress(
+        self, job: Job, fraction: float, eta: float | None, preview: bytes | None, *, waiting: int | None = None
+    ) -> None:
+        """How a running job is doing. ``waiting``: it is still in the backend's own line (the AI Horde's), with
+        that many requests ahead of it; ``eta`` is then the backend's estimate of the wait."""
+        ...
+
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
         """Post the result. ``recovered``: the bot restarted after the images were stored, so the result may
         already be posted; find it instead of posting twice."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from easel.i18n import _, ngettext
+from easel.i18n import _, format_number, ngettext
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
@@ -111,7 +111,16 @@ def started_text(job: Job, backend: str) -> str:
     )
 
 
-def progress_text(job: Job, backend: str, fraction: float, eta: float | None) -> str:
+def progress_text(job: Job, backend: str, fraction: float, eta: float | None, *, waiting: int | None = None) -> str:
+    """The requester's reply while a job runs: a progress bar, or, while the job still waits in the backend's own
+    line (``waiting`` requests ahead: the AI Horde), its place there and the backend's estimate."""
+    if waiting is not None:
+        left = _(", about {time} left").format(time=duration(eta)) if eta and eta > 0 else ""
+        if waiting > 0:
+            return _("`{job}` is waiting in **{backend}**'s line: {n} ahead of it{left}").format(
+                job=job.id, backend=escape(backend), n=format_number(waiting), left=left
+            )
+        return _("`{job}` is next in **{backend}**'s line{left}").format(job=job.id, backend=escape(backend), left=left)
     pct = max(0, min(100, int(fraction * 100)))
     bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
     left = _(", about {time} left").format(time=duration(eta)) if eta and eta > 0 else ""

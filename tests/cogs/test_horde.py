@@ -318,7 +318,7 @@ async def test_queue_shows_the_place_in_the_hordes_own_line(tmp_path: Path) -> N
     async with with_horde(tmp_path, local=False, fake_kw={"workers": [("slow", 30.0)]}) as (easel, fake):
         await easel.draw(user=ALICE, prompt="first")
         await fake.wait_for(lambda: any(r.processing for r in fake.requests.values()), timeout=10)
-        await easel.draw(user=BOB, prompt="second")
+        second = await easel.draw(user=BOB, prompt="second")
         await fake.wait_for(lambda: len(fake.requests) == 2, timeout=10)
         assert easel.bot is not None
         async with asyncio.timeout(10):
@@ -327,6 +327,9 @@ async def test_queue_shows_the_place_in_the_hordes_own_line(tmp_path: Path) -> N
         inter = await easel.discord.invoke("queue", None, user_id=BOB, guild_id=GUILD, channel_id=CHANNEL)
         text = str((await inter.wait_response(5))["data"]["content"])
         assert "waiting on **horde**, next in its line, about 30" in text  # the first one is being drawn
+        # The reply says where the job waits, not "Drawing … 0 %"
+        reply = await easel.wait_reply(second, lambda t: "line" in t)
+        assert "is next in **horde**'s line, about 30" in reply and "0%" not in reply
 
 
 async def test_image_info_and_draw_this_again_on_a_horde_result_redraw_it_locally(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ class Recorder:
     async def started(self, job: Job, backend: str) -> None:
         self._add("started", job, backend)
 
-    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None) -> None:
+    async def progress(self, job: Job, fraction: float, eta: float | None, preview: bytes | None, **kw: Any) -> None:
         self._add("progress", job, fraction)
 
     async def deliver(self, job: Job, images: list[StoredImage], *, recovered: bool = False) -> int | None:
