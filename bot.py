@@ -27,7 +27,6 @@ from cogs.utils.publisher import DiscordPublisher
 from cogs.utils.translator import EaselTranslator, EaselTree
 from easel.admission import Admission
 from easel.backends.factory import make_client
-from easel.backends.horde.client import from_config as horde_client
 from easel.catalog import Catalog
 from easel.config import DEFAULT_CONFIG_PATH, Config, ConfigError, HordeMode, load_config
 from easel.i18n import _
@@ -109,12 +108,7 @@ class EaselBot(commands.AutoShardedBot):
         self.store = await Store.open(cfg.storage.path)
         self.policy = PolicyService(self.store, cfg)
         self.catalog = Catalog()
-        backends = [
-            Backend(b, horde_client(b, self.webui_session, read_timeout=cfg.webui.read_timeout))
-            if b.is_horde
-            else Backend(b, make_client(b, cfg, self.webui_session))
-            for b in cfg.backends
-        ]
+        backends = [Backend(b, make_client(b, cfg, self.webui_session)) for b in cfg.backends]
         self.notifier = DiscordNotifier(self)  # tells a server's admins (easel.safety.Notifier)
         self.publisher = DiscordPublisher(self)
         self.queue = JobQueue(cfg, self.store, self.catalog, backends, self.publisher)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from easel.backends.base import BackendClient
+from easel.backends.horde.client import from_config as horde_client
 from easel.backends.webui import WebuiClient
 from easel.config import BackendConfig, BackendKind, Config
 
@@ -23,4 +24,6 @@ def make_client(backend: BackendConfig, cfg: Config, session: aiohttp.ClientSess
             total_timeout=cfg.webui.total_timeout or None,
             exclusive=backend.exclusive,
         )
+    if backend.kind is BackendKind.HORDE:
+        return horde_client(backend, session, read_timeout=cfg.webui.read_timeout)
     raise ValueError(f"backend {backend.name!r}: kind {str(backend.kind)!r} has no client in this version")
