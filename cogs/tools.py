@@ -30,7 +30,7 @@ from easel.config import Limits
 from easel.errors import RequestError
 from easel.i18n import N_, _
 from easel.jobs import Job, StoredImage, new_error_id
-from easel.queue.worker import can_describe
+from easel.queue.worker import Backend, can_describe, can_restore_faces
 from easel.request import DrawOptions
 from easel.texts import tools as texts
 from easel.tools import (
@@ -229,7 +229,7 @@ class Tools(commands.Cog, name=TOOLS_COG):
         face_fix: str | None = None,
     ) -> None:
         if face_fix:
-            self._need_a1111(_(texts.NO_FACE_FIX))
+            self._need_a1111(_(texts.NO_FACE_FIX), can_restore_faces)
         await self._upscale(interaction, image, factor=factor, upscaler=upscaler, face_fix=face_fix or "")
 
     async def upscale_menu(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
@@ -288,10 +288,10 @@ class Tools(commands.Cog, name=TOOLS_COG):
         request = describe_request(model or Interrogator.CLIP, source=f"attachment:{image.id}")
         await admit(self.bot, interaction, Ask(request=request, init_image=attachment_loader(interaction, image)))
 
-    def _need_a1111(self, refusal: str) -> None:
-        """Refuse when every backend is one that can't run the job (SD.Next: no interrogator, no Extras faces)."""
+    def _need_a1111(self, refusal: str, able: Callable[[Backend], bool] = can_describe) -> None:
+        """Refuse when every backend is one that can't run the job (no interrogator; SD.Next: no Extras faces)."""
         backends = list(self.bot.queue.backends.values())
-        if backends and not any(can_describe(b) for b in backends):
+        if backends and not any(able(b) for b in backends):
             raise RequestError(refusal)
 
     async def _on_message(

@@ -145,7 +145,7 @@ class BackendWorkers(HordeScheduling):
             return False
         if not scheduling.needed_capabilities(job.request) <= backend.capabilities:
             return False
-        if (job.request.describe or job.request.face_restore) and not can_describe(backend):
+        if job.request.face_restore and not can_restore_faces(backend):  # describe: by capability (above)
             return False
         if not self.catalog.supports(backend.name, job.request):  # its LoRAs, its face fix (easel.catalog)
             return False
@@ -630,8 +630,12 @@ class BackendWorkers(HordeScheduling):
 
 
 def can_describe(backend: Backend) -> bool:
-    """SD.Next's API has no ``/sdapi/v1/interrogate`` (it has other caption routes Easel doesn't use yet), and its
-    face restoration is not the Extras tab's GFPGAN / CodeFormer: describe and face-restoring upscale jobs go to
+    """It has an interrogator: A1111 and Forge, SD.Next where ``detect`` found one of its caption routes."""
+    return Capability.INTERROGATE in backend.capabilities
+
+
+def can_restore_faces(backend: Backend) -> bool:
+    """SD.Next's face restoration is not the Extras tab's GFPGAN / CodeFormer: face-restoring upscale jobs go to
     A1111 and Forge backends."""
     return backend.flavor is not Flavor.SDNEXT
 

@@ -15,7 +15,7 @@ from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
 from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, duration, escape, relative_time, shorten
-from easel.texts.tools import tool_kind
+from easel.texts.tools import describe_info_sections, tool_kind
 
 __all__ = [
     "cancelled_text",
@@ -191,7 +191,9 @@ def draw_command(req: DrawRequest, seed: int) -> str:
 
 def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> list[tuple[str, str]]:
     """(title, body) per image for the Info button: the full infotext and a reproducing /draw line, all within
-    Discord's embed limits (4096 per description, 6000 in all)."""
+    Discord's embed limits (4096 per description, 6000 in all). A description: the picture's own parameters."""
+    if job.request.describe:
+        return describe_info_sections(job, images)
     per_image = min(4000, budget // max(1, len(images)))
     sections = []
     for im in images:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from easel.i18n import N_, _
-from easel.jobs import Job
+from easel.jobs import Job, StoredImage
 from easel.request import DrawRequest
 from easel.texts.markup import CONTENT_LIMIT, code_block, escape, shorten
 
@@ -14,6 +14,7 @@ __all__ = [
     "NO_IMAGE",
     "choose_tool_text",
     "describe_done_text",
+    "describe_info_sections",
     "describe_result",
     "image_option_label",
     "original_section",
@@ -23,7 +24,7 @@ __all__ = [
 
 NO_IMAGE = N_("That message has no picture Easel can use (PNG, JPEG or WebP).")
 DESCRIBE_ONLY_FOR_YOU = N_("Only the person who asked for this description can use its buttons.")
-NO_DESCRIBER = N_("No image server here can describe pictures (SD.Next has no interrogator).")
+NO_DESCRIBER = N_("No image server here can describe pictures (none has an interrogator or a caption route).")
 NO_FACE_FIX = N_("No image server here has GFPGAN or CodeFormer face restoration; upscale without face_fix.")
 PICK_IMAGE = N_("That message has {n} pictures: pick one.")
 CHOOSE_TOOL = N_("Zoom out or pan picture {n} of `{job}`:")
@@ -61,6 +62,22 @@ def describe_result(job: Job, description: str) -> str:
 def original_section(infotext: str) -> tuple[str, str]:
     """The embed beside a description: the parameters the picture itself says it was made with."""
     return _("The picture's own parameters"), code_block(infotext, 4000)
+
+
+def describe_info_sections(job: Job, images: list[StoredImage]) -> list[tuple[str, str]]:
+    """Info on a description (its stored rows: the description, then the picture's own infotext when it had one):
+    the picture's own parameters, else a word that this is a description, not a drawing's infotext."""
+    original = images[1].infotext if len(images) > 1 else ""
+    if original:
+        return [original_section(original)]
+    return [
+        (
+            _("Image info"),
+            _("`{id}` is a description of a picture, not a drawing: the picture had no generation parameters.").format(
+                id=job.id
+            ),
+        )
+    ]
 
 
 def pick_image_text(n: int) -> str:

@@ -292,6 +292,66 @@ async def test_describe_and_face_fix_are_refused_where_no_backend_can(tmp_path: 
         assert e.webui.interrogations == []
 
 
+async def test_describe_on_sdnext_uses_its_caption_routes(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, flavor="sdnext", start=False) as e:
+        e.webui.serve_captions("openclip", "tagger")
+        await e.start_bot()
+        inter = await run(e, "describe", {"image": FakeAttachment("p.png", picture(40, 24, (10, 10, 220)))})
+        answer = await e.discord.wait_for_message(
+            lambda m: m.kind == "followup" and "ready to copy" in m.content, timeout=15
+        )
+        assert "```\na blue picture of 40 by 24 pixels\n```" in answer.content
+        await e.wait_reply(inter, lambda t: "Done" in t)
+        await run(
+            e, "describe", {"image": FakeAttachment("g.png", picture(32, 32, (10, 200, 10))), "model": "deepdanbooru"}
+        )
+        tags = await e.discord.wait_for_message(
+            lambda m: m.kind == "followup" and "green theme" in m.content, timeout=15
+        )
+        assert "no humans, simple background, green theme" in tags.content
+        assert [(route, body["model"]) for route, body in e.webui.caption_calls] == [
+            ("openclip", "ViT-L-14/openai"),
+            ("tagger", "deepbooru"),
+        ]
+        assert e.webui.interrogations == []
+
+
+async def test_sdnext_without_caption_routes_refuses_describe_but_draws(tmp_path: Path) -> None:
+    async with running_easel(tmp_path, flavor="sdnext") as e:
+        inter = await run(e, "describe", {"image": FakeAttachment("p.png", picture(32, 32))})
+        text = await e.wait_reply(inter, lambda t: "describe" in t)
+        assert inter.ephemeral and "caption" in text
+        assert e.webui.caption_calls == [] and e.webui.interrogations == []
+        await e.draw(prompt="still drawing")
+        await e.result_for(ALICE)
+
+
+async def test_info_on_a_description_shows_the_pictures_own_parameters(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        posted = await e.discord.user_message(
+            CHANNEL, BOB, "look", attachments=[FakeAttachment("p.png", picture(96, 64, infotext=INFO))]
+        )
+        await menu(e, "Describe", posted)
+        answer = await e.discord.wait_for_message(
+            lambda m: m.kind == "followup" and "ready to copy" in m.content, timeout=15
+        )
+        info = await menu(e, "Image info", answer)
+        (embed,) = info.response["data"]["embeds"]
+        assert "a castle on a hill" in embed["description"] and "Steps: 18" in embed["description"]
+        assert "a red picture" not in embed["description"] and "/draw" not in embed["description"]
+
+        # a picture without parameters: Info says the answer is a description, not a drawing's infotext
+        await run(e, "describe", {"image": FakeAttachment("q.png", picture(24, 24, (10, 200, 10)))})
+        bare = await e.discord.wait_for_message(
+            lambda m: m.kind == "followup" and "green picture" in m.content, timeout=15
+        )
+        info = await menu(e, "Image info", bare)
+        (embed,) = info.response["data"]["embeds"]
+        text = embed["title"] + embed["description"]
+        assert "description" in text and "no generation parameters" in text
+        assert "green picture" not in text and "/draw" not in text
+
+
 async def test_upscale_with_face_restoration(tmp_path: Path) -> None:
     async with running_easel(tmp_path) as e:
         await run(e, "upscale", {"image": FakeAttachment("f.png", picture(40, 40)), "face_fix": "codeformer"})

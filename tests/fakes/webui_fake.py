@@ -8,6 +8,8 @@ auth, and payload validation against the real OpenAPI document (``tests/specs/a1
 Test controls: ``fail_next``, ``hang_next`` / ``release_hung``, ``hold`` / ``release`` (keep a generation
 running until the test says so), ``down`` / ``up`` (close / reopen the listener on the same port),
 ``wait_generation_started`` and ``wait_for(predicate)``. Every wait is bounded; ``stop()`` frees everything.
+SD.Next's caption routes (``/sdapi/v1/openclip``, ``/sdapi/v1/tagger``) are served only when asked for:
+``captions=("openclip", "tagger")`` or ``serve_captions(...)``; without them they 404 like any unknown route.
 
 For benchmarks: ``image_style="noise"`` answers incompressible PNGs (~3 MB at 1024x1024) instead of small
 gradients; ``spans`` and ``answer_times`` record, in event-loop time, when each generation held the lock and
@@ -497,6 +499,7 @@ class FakeWebui:
         version: str | None = None,
         shutdown_timeout: float = 0.25,
         image_style: str = "gradient",
+        captions: Iterable[str] = (),
     ) -> None:
         if flavor not in _FLAVORS:
             raise ValueError(f"flavor must be one of {_FLAVORS}")
@@ -505,6 +508,8 @@ class FakeWebui:
         # "gradient": small, cheap PNGs; "noise": incompressible PNGs about as large as the raw pixels
         self.image_style = image_style
         self.flavor = flavor
+        # SD.Next's caption routes served ("openclip", "tagger"); none by default, like an SD.Next without them
+        self.captions: frozenset[str] = frozenset(captions)
         self.auth = auth
         self.api = api
         self.gen_seconds = gen_seconds
@@ -533,6 +538,7 @@ class FakeWebui:
         # recorded traffic
         self.requests: list[tuple[str, str, Any]] = []
         self.interrogations: list[dict[str, Any]] = []  # bodies of /sdapi/v1/interrogate (image tools)
+        self.caption_calls: list[tuple[str, dict[str, Any]]] = []  # (route, body) of SD.Next's caption POSTs
         self.inpaint_sizes: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (init, mask) sizes per inpaint
         self.generations: list[dict[str, Any]] = []
         self.options_posts: list[dict[str, Any]] = []
@@ -578,6 +584,13 @@ class FakeWebui:
         self._routes = self._route_table()
 
     # ---- lifecycle ------------------------------------------------------------------------------
+
+    def serve_captions(self, *routes: str) -> None:
+        """From now on serve (only) these SD.Next caption routes: "openclip", "tagger"."""
+        if not set(routes) <= {"openclip", "tagger"}:
+            raise ValueError(f"unknown caption routes {routes}")
+        self.captions = frozenset(routes)
+        self._routes = self._route_table()
 
     @property
     def url(self) -> str:
@@ -853,6 +866,11 @@ class FakeWebui:
             r["/sdapi/v1/sd-vae"] = {"GET": self._h_sd_vae}
         if self.flavor == "sdnext":
             r["/sdapi/v1/version"] = {"GET": self._h_version}
+            if "openclip" in self.captions:
+                r["/sdapi/v1/openclip"] = {"GET": self._h_openclip_models, "POST": self._h_openclip}
+            if "tagger" in self.captions:
+                r["/sdapi/v1/tagger"] = {"POST": self._h_tagger}
+                r["/sdapi/v1/tagger/models"] = {"GET": self._h_tagger_models}
         else:  # SD.Next's API has no interrogator on this route (docs/tools.md)
             r["/sdapi/v1/interrogate"] = {"POST": self._h_interrogate}
         if self.internal_progress and self.flavor != "sdnext":
@@ -1765,6 +1783,36 @@ class FakeWebui:
 # file stay apart from them.
 
 
+# SD.Next's caption routes (docs/webui.md, "SD.Next captions"): the request models' fields and types, the models
+# each lists, OpenCLIP's modes.
+SDNEXT_OPENCLIP_MODELS = ("ViT-B-32/laion2b_s34b_b79k", "ViT-L-14/openai", "ViT-H-14/laion2b_s32b_b79k")
+SDNEXT_OPENCLIP_MODES = ("best", "fast", "classic", "caption", "negative")
+SDNEXT_WD_TAGGERS = ("wd-eva02-large-tagger-v3", "wd-vit-tagger-v3")
+_OPT_INT = (int, type(None))
+SDNEXT_OPENCLIP_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "image": str,
+    "model": str,
+    "clip_model": str,
+    "blip_model": str,
+    "mode": str,
+    "analyze": bool,
+    **dict.fromkeys(("max_length", "chunk_size", "min_flavors", "max_flavors", "flavor_count", "num_beams"), _OPT_INT),
+}
+SDNEXT_TAGGER_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "image": str,
+    "model": str,
+    "threshold": (int, float),
+    "character_threshold": (int, float),
+    "max_tags": int,
+    "include_rating": bool,
+    "sort_alpha": bool,
+    "use_spaces": bool,
+    "escape_brackets": bool,
+    "exclude_tags": str,
+    "show_scores": bool,
+}
+
+
 def _interrogate_caption(data: bytes, model: str) -> str:
     """A caption that depends on the picture (its size and average colour), so tests can tell it was read."""
     with Image.open(io.BytesIO(data)) as im:
@@ -1869,6 +1917,72 @@ def _tools_methods() -> None:
             raise _Reply(422, {"detail": [{"loc": ["body"], "msg": m, "type": "value_error"} for m in problems]})
         return faces
 
+    def _caption_body(self: FakeWebui, route: str, payload: Any, fields: Mapping[str, type | tuple[type, ...]]) -> dict:
+        """An SD.Next caption request: a JSON object of known fields of the right types (its Pydantic model
+        ignores unknown keys and answers 422 for a wrong type; the fake notes both as validation errors)."""
+        body = self._require_body(payload)
+        problems = [f"{route}.{k}: not a field of the request model" for k in body if k not in fields]
+        problems += [
+            f"{route}.{k}: not {fields[k]}"
+            for k, v in body.items()
+            if k in fields and (not isinstance(v, fields[k]) or isinstance(v, bool) is not (fields[k] is bool))
+        ]
+        if problems:
+            self.validation_errors.extend(problems)
+            raise _Reply(422, {"detail": [{"loc": ["body"], "msg": m, "type": "type_error"} for m in problems]})
+        self.caption_calls.append((route, body))
+        self._notify()
+        if not body.get("image"):  # SD.Next: an empty or missing image is a 404
+            raise self._webui_error(404, "Image not found")
+        return body
+
+    async def _caption_image(self: FakeWebui, body: dict[str, Any], model: str) -> str:
+        data = self._decode_or_500(body["image"])
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(_interrogate_caption, data, model)
+            except OSError as exc:
+                raise self._webui_error(404, "Image not found") from exc
+
+    async def _h_openclip_models(self: FakeWebui, request: web.Request, payload: Any) -> Any:
+        return list(SDNEXT_OPENCLIP_MODELS)
+
+    async def _h_openclip(self: FakeWebui, request: web.Request, payload: Any) -> Any:
+        body = _caption_body(self, "openclip", payload, SDNEXT_OPENCLIP_FIELDS)
+        if body.get("model", "ViT-L-14/openai") not in SDNEXT_OPENCLIP_MODELS:
+            raise self._webui_error(404, "Model not found")
+        mode = body.get("mode", "best")
+        if mode not in SDNEXT_OPENCLIP_MODES:  # SD.Next answers 200 with the error as the caption
+            self.validation_errors.append(f"openclip.mode: {mode!r} is not a mode")
+            caption = f"Unknown mode {mode}"
+        else:
+            caption = await _caption_image(self, body, "clip")
+        empty = dict.fromkeys(("medium", "artist", "movement", "trending", "flavor"))
+        return {"caption": caption, **empty}
+
+    async def _h_tagger_models(self: FakeWebui, request: web.Request, payload: Any) -> Any:
+        return [{"name": name, "type": "waifudiffusion"} for name in SDNEXT_WD_TAGGERS] + [
+            {"name": "deepbooru", "type": "deepbooru"}
+        ]
+
+    async def _h_tagger(self: FakeWebui, request: web.Request, payload: Any) -> Any:
+        body = _caption_body(self, "tagger", payload, SDNEXT_TAGGER_FIELDS)
+        for key, low, high in (("threshold", 0.0, 1.0), ("character_threshold", 0.0, 1.0), ("max_tags", 1, 512)):
+            if key in body and not low <= body[key] <= high:
+                self.validation_errors.append(f"tagger.{key}: not in {low}..{high}")
+                raise _Reply(422, {"detail": [{"loc": ["body", key], "msg": "out of range", "type": "value_error"}]})
+        model = body.get("model", SDNEXT_WD_TAGGERS[0])
+        if model.lower() not in ("deepbooru", "deepdanbooru") and model not in SDNEXT_WD_TAGGERS:
+            raise self._exception_error("FileNotFoundError", f"tagger model not found: {model}")
+        tags = (await _caption_image(self, body, "deepdanbooru")).split(", ")
+        if not body.get("use_spaces", False):
+            tags = [t.replace(" ", "_") for t in tags]
+        return {"tags": ", ".join(tags), "scores": None}
+
+    FakeWebui._h_openclip_models = _h_openclip_models  # type: ignore[attr-defined]
+    FakeWebui._h_openclip = _h_openclip  # type: ignore[attr-defined]
+    FakeWebui._h_tagger_models = _h_tagger_models  # type: ignore[attr-defined]
+    FakeWebui._h_tagger = _h_tagger  # type: ignore[attr-defined]
     FakeWebui._check_extras = _check_extras  # type: ignore[attr-defined]
     FakeWebui._h_interrogate = _h_interrogate  # type: ignore[attr-defined]
     FakeWebui._check_inpaint = _check_inpaint  # type: ignore[attr-defined]

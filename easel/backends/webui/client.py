@@ -114,6 +114,31 @@ _API_HINT = "is the webui started with --api?"
 
 
 @dataclass(frozen=True)
+class SdnextCaptions:
+    """SD.Next's caption routes as ``detect`` found them (docs/webui.md, "SD.Next captions"): the model each is
+    asked for, None where the route is not offered."""
+
+    openclip_model: str | None = None  # /sdapi/v1/openclip: a sentence (BLIP caption + CLIP flavours)
+    tagger_model: str | None = None  # /sdapi/v1/tagger: booru tags (DeepBooru where listed)
+
+    @property
+    def offered(self) -> bool:
+        return self.openclip_model is not None or self.tagger_model is not None
+
+
+# SD.Next's caption routes (docs/webui.md): GET lists the models, POST captions one image.
+SDNEXT_OPENCLIP = "/sdapi/v1/openclip"
+SDNEXT_TAGGER = "/sdapi/v1/tagger"
+SDNEXT_TAGGER_MODELS = "/sdapi/v1/tagger/models"
+SDNEXT_CLIP_MODEL = "ViT-L-14/openai"  # SD.Next's default OpenCLIP model, used when it lists it
+SDNEXT_OPENCLIP_MODE = "classic"  # BLIP caption + CLIP flavours, like A1111's CLIP interrogator
+# Tags like A1111's DeepDanbooru: spaces for underscores, brackets escaped for prompt syntax.
+SDNEXT_TAGGER_OPTIONS: dict[str, Any] = {"threshold": 0.5, "use_spaces": True, "escape_brackets": True}
+INTERROGATE_CLIP = "clip"
+INTERROGATE_TAGS = "deepdanbooru"
+
+
+@dataclass(frozen=True)
 class _Response:
     status: int
     body: bytes
@@ -172,6 +197,7 @@ class WebuiClient:
         self.exclusive = exclusive
         self.flavor = Flavor.A1111  # until ``detect`` says otherwise
         self.description: BackendDescription | None = None
+        self._captions = SdnextCaptions()  # SD.Next's caption routes, found by ``detect``
 
     def __repr__(self) -> str:
         return f"WebuiClient(name={self._label!r}, url={safe_url(self.base_url)!r})"
@@ -537,19 +563,83 @@ class WebuiClient:
 
     async def interrogate(self, image: bytes, *, model: str) -> str:
         """What the webui's interrogator sees in ``image``: a sentence (``clip``) or comma-separated tags
-        (``deepdanbooru``). SD.Next has no such route: a 404 (``WebuiNotFound``)."""
+        (``deepdanbooru``). On SD.Next, whose API has no ``/sdapi/v1/interrogate``, its caption routes found by
+        ``detect`` (``WebuiNotFound`` where it offers none)."""
+        if self.flavor == Flavor.SDNEXT:
+            return await self._sdnext_caption(image, model)
         route = "/sdapi/v1/interrogate"
+        data, status = await self._caption_call(route, {"image": "", "model": model}, image)
+        caption = data.get("caption") if isinstance(data, dict) else None
+        if not isinstance(caption, str):
+            raise self._error(WebuiServerError, "malformed interrogate response: no caption", route, status)
+        return caption.strip()
+
+    async def _caption_call(self, route: str, payload: dict[str, Any], image: bytes) -> tuple[Any, int]:
+        """POST ``payload`` with ``image`` base64-encoded into its ``image`` key (in a thread when large)."""
 
         def encode() -> bytes:
-            return json.dumps({"image": _b64encode(image), "model": model}).encode()
+            return json.dumps({**payload, "image": _b64encode(image)}).encode()
 
         body = await asyncio.to_thread(encode) if len(image) > LARGE_INPUT else encode()
         resp = await self._send("POST", route, body=body, long=True)
-        data = self._json(resp, route)
-        caption = data.get("caption") if isinstance(data, dict) else None
-        if not isinstance(caption, str):
-            raise self._error(WebuiServerError, "malformed interrogate response: no caption", route, resp.status)
-        return caption.strip()
+        return self._json(resp, route), resp.status
+
+    async def _sdnext_caption(self, image: bytes, model: str) -> str:
+        """SD.Next: ``clip`` is a sentence from ``/sdapi/v1/openclip``, ``deepdanbooru`` tags from
+        ``/sdapi/v1/tagger`` (DeepBooru); where only one of the two routes is offered, it answers both."""
+        found = self._captions
+        if model not in (INTERROGATE_CLIP, INTERROGATE_TAGS):
+            raise self._error(WebuiNotFound, f"no interrogator model {model!r} on SD.Next", SDNEXT_OPENCLIP, 404)
+        wants_tags = model == INTERROGATE_TAGS
+        if found.tagger_model is not None and (wants_tags or found.openclip_model is None):
+            route = SDNEXT_TAGGER
+            payload: dict[str, Any] = {"image": "", "model": found.tagger_model, **SDNEXT_TAGGER_OPTIONS}
+            data, status = await self._caption_call(route, payload, image)
+            text = data.get("tags") if isinstance(data, dict) else None
+        elif found.openclip_model is not None:
+            route = SDNEXT_OPENCLIP
+            payload = {
+                "image": "",
+                "model": found.openclip_model,
+                "clip_model": found.openclip_model,
+                "mode": SDNEXT_OPENCLIP_MODE,
+            }
+            data, status = await self._caption_call(route, payload, image)
+            text = data.get("caption") if isinstance(data, dict) else None
+        else:
+            raise self._error(
+                WebuiNotFound, "this SD.Next offers no caption route (openclip, tagger)", SDNEXT_OPENCLIP, 404
+            )
+        if route != (SDNEXT_TAGGER if wants_tags else SDNEXT_OPENCLIP):
+            log.info("%s: %s asked, only %s offered: answered by it", self._label, model, route)
+        if not isinstance(text, str):
+            raise self._error(WebuiServerError, f"malformed {route} response: no text", route, status)
+        return text.strip()
+
+    async def _probe_captions(self) -> SdnextCaptions:
+        """Which of SD.Next's caption routes answer (their model lists): a 404 means "not offered". Any other
+        failure is logged and counts as not offered until the next ``detect``."""
+        openclip = await self._probe_list(SDNEXT_OPENCLIP)
+        tagger = await self._probe_list(SDNEXT_TAGGER_MODELS)
+        names = [n for n in openclip if isinstance(n, str) and n]
+        clip_model = SDNEXT_CLIP_MODEL if SDNEXT_CLIP_MODEL in names else (names[0] if names else None)
+        taggers = [t.get("name") for t in tagger if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        deepbooru = [t for t in taggers if t.lower() in ("deepbooru", "deepdanbooru")]
+        tag_model = deepbooru[0] if deepbooru else (taggers[0] if taggers else None)
+        found = SdnextCaptions(openclip_model=clip_model, tagger_model=tag_model)
+        log.info("%s: SD.Next captions: openclip=%s tagger=%s", self._label, clip_model, tag_model)
+        return found
+
+    async def _probe_list(self, route: str) -> list[Any]:
+        try:
+            resp = await self._send("GET", route, ok_statuses=(404, 405))
+            if resp.status in (404, 405):
+                return []
+            data = self._json(resp, route)
+        except WebuiError as exc:
+            log.warning("%s: %s did not answer (%s): taken as not offered", self._label, route, exc)
+            return []
+        return data if isinstance(data, list) else []
 
     # ---- the BackendClient protocol ------------------------------------------------------
 
@@ -559,11 +649,15 @@ class WebuiClient:
 
     async def detect(self) -> BackendDescription:
         """Which webui this is and what it can do. Follows one task (``TASK_PROGRESS``) only where
-        ``/internal/progress`` answers (UI mode; never on SD.Next, whose API jobs have no task id)."""
+        ``/internal/progress`` answers (UI mode; never on SD.Next, whose API jobs have no task id). SD.Next
+        interrogates (``INTERROGATE``) where one of its caption routes answers."""
         info = await self.detect_flavor()
         capabilities = set(FLAVOR_CAPABILITIES[info.flavor])
         if info.flavor != Flavor.SDNEXT and await self.task_progress("easel-probe") is not None:
             capabilities.add(Capability.TASK_PROGRESS)
+        self._captions = await self._probe_captions() if info.flavor == Flavor.SDNEXT else SdnextCaptions()
+        if self._captions.offered:
+            capabilities.add(Capability.INTERROGATE)
         self.flavor = info.flavor
         self.description = BackendDescription(
             kind=BackendKind.WEBUI, flavor=info.flavor, version=info.version, capabilities=frozenset(capabilities)
@@ -707,7 +801,7 @@ _ALL_FLAVORS = frozenset(
     }
 )
 # What each flavour can do (per-task progress is probed, see ``WebuiClient.detect``). SD.Next has no
-# /sdapi/v1/interrogate (it offers /openclip, /tagger, /vqa instead).
+# /sdapi/v1/interrogate: it interrogates where ``detect`` finds its /openclip or /tagger route.
 FLAVOR_CAPABILITIES: dict[Flavor, frozenset[Capability]] = {
     Flavor.A1111: _ALL_FLAVORS | {Capability.INTERROGATE},
     Flavor.FORGE: _ALL_FLAVORS | {Capability.INTERROGATE},
