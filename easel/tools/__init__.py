@@ -50,7 +50,7 @@ def face_payload(name: str) -> dict[str, float]:
 
 
 class Interrogator(StrEnum):
-    """``/sdapi/v1/interrogate``'s models: a sentence (CLIP) or booru tags (DeepDanbooru)."""
+    """What /describe asks for: a sentence (CLIP; on SD.Next OpenCLIP) or booru tags (DeepDanbooru; its tagger)."""
 
     CLIP = "clip"
     DEEPDANBOORU = "deepdanbooru"
