@@ -33,7 +33,7 @@ from easel.infotext import parse_infotext_async, read_parameters
 from easel.jobs import Job, StoredImage
 from easel.options import wrap_seed
 from easel.request import DrawRequest, options_from_infotext
-from easel.texts.results import image_info_section, info_sections
+from easel.texts.results import controls_line, image_info_section, info_sections
 
 if TYPE_CHECKING:
     from bot import EaselBot
@@ -53,8 +53,10 @@ _JOB_MARKER = re.compile(r"`([a-z0-9]{4,16})`")  # the job id in a result messag
 
 
 def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.Embed]]:
-    """The Info embeds, a few images per message so each message stays within Discord's 6000 characters."""
+    """The Info embeds, a few images per message so each message stays within Discord's 6000 characters; the last
+    of each message says the LoRAs, the face fix and the preset in its footer."""
     messages: list[list[discord.Embed]] = []
+    controls = controls_line(job.request)
     for start in range(0, len(images), INFO_IMAGES_PER_MESSAGE):
         group = list(images[start : start + INFO_IMAGES_PER_MESSAGE])
         budget = EMBED_TOTAL_LIMIT - 400
@@ -63,6 +65,8 @@ def info_messages(job: Job, images: Sequence[StoredImage]) -> list[list[discord.
                 discord.Embed(title=title, description=body, colour=discord.Colour.blurple())
                 for title, body in info_sections(job, group, budget)
             ]
+            if controls and embeds:  # the LoRAs, face fix and preset, which the infotext doesn't name plainly
+                embeds[-1].set_footer(text=controls)
             if sum(len(e) for e in embeds) <= EMBED_TOTAL_LIMIT or budget <= 400:
                 break
             budget -= 400

@@ -22,6 +22,7 @@ from discord.ext import commands
 from cogs.utils.permissions import NotAllowed, is_admin, is_moderator
 from cogs.utils.replies import reply
 from easel.i18n import N_, _, language_name
+from easel.loras import complete
 from easel.policy import SETTINGS, PolicyService, split_entries
 from easel.texts import settings as texts
 
@@ -87,6 +88,15 @@ def language_label(value: str) -> str:
     return f"{value} ({language_name(value)})"
 
 
+LORA_LISTS = ("lora_allow", "lora_block")  # settings whose value is LoRA names, comma-separated
+
+
+def lora_names_typed(current: str) -> str:
+    """What is typed into lora_allow/lora_block, each item without a weight (those lists hold names only), so
+    completing the last item never offers ``name:weight``."""
+    return ",".join(item.partition(":")[0] for item in current.split(","))
+
+
 async def setting_value_autocomplete(
     interaction: discord.Interaction[EaselBot], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -94,6 +104,11 @@ async def setting_value_autocomplete(
     spec = SETTINGS.get(str(getattr(interaction.namespace, "key", "") or ""))
     if spec is None:
         return []
+    if spec.key in LORA_LISTS:
+        return [
+            app_commands.Choice(name=label, value=value)
+            for label, value in complete(lora_names_typed(current), bot.catalog.lora_infos())
+        ]
     if spec.catalog is not None:
         names = bot.catalog.search(spec.catalog, current)
     elif spec.choices:

@@ -12,8 +12,11 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from easel.backends.webui import image_kind
 from easel.errors import RequestError
@@ -40,7 +43,42 @@ def cover_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int] |
     return None if new == (w, h) else new
 
 
-def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | None) -> tuple[bytes, tuple[int, int]]:
+@dataclass(frozen=True)
+class PictureTexts:
+    """The one-line refusals of :func:`open_picture`, each built when it is raised (so in the language of the moment):
+    ``wrong_format(format)`` (the format's name, or "an unknown format"), ``too_many_pixels(w, h, limit)`` (the
+    limit already formatted for the language), ``too_large(limit)`` (a header Pillow itself calls a decompression
+    bomb), ``unreadable()`` (not an image at all), ``damaged()`` (an image that breaks off or is corrupt)."""
+
+    wrong_format: Callable[[str], str]
+    too_many_pixels: Callable[[int, int, str], str]
+    too_large: Callable[[str], str]
+    unreadable: Callable[[], str]
+    damaged: Callable[[], str]
+
+
+INIT_IMAGE_TEXTS = PictureTexts(
+    wrong_format=lambda fmt: _("The init image is {format}; use PNG, JPEG or WebP.").format(format=fmt),
+    too_many_pixels=lambda w, h, limit: _(
+        "The init image is {w}x{h}; the limit is {max_pixels} pixels. Scale it down first."
+    ).format(w=w, h=h, max_pixels=limit),
+    too_large=lambda limit: _("The init image is too large; the limit is {max_pixels} pixels.").format(
+        max_pixels=limit
+    ),
+    unreadable=lambda: _("The init image could not be read as an image (PNG, JPEG or WebP)."),
+    damaged=lambda: _("The init image is damaged or truncated."),
+)
+
+
+@contextmanager
+def open_picture(data: bytes, max_pixels: int, texts: PictureTexts) -> Iterator[ImageFile.ImageFile]:
+    """An uploaded picture opened for decoding, once its header says it is an accepted format
+    (:data:`ACCEPTED_FORMATS`) of at most ``max_pixels`` pixels: nothing is decoded before that, so a decompression
+    bomb costs nothing (Pillow's own bomb warning counts as an error here).
+
+    Whatever goes wrong, in the checks or in the caller's block (a truncated or corrupt picture shows when it is
+    decoded), comes out as a :class:`RequestError` with one of ``texts``; a RequestError of the block passes as is.
+    CPU work: call it in a worker thread."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -48,41 +86,40 @@ def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | 
                 fmt = probe.format
                 w, h = probe.size
                 if fmt not in ACCEPTED_FORMATS:
-                    raise RequestError(
-                        _("The init image is {format}; use PNG, JPEG or WebP.").format(
-                            format=fmt or _("an unknown format")
-                        )
-                    )
+                    raise RequestError(texts.wrong_format(fmt or _("an unknown format")))
                 if w * h > max_pixels:
-                    raise RequestError(
-                        _("The init image is {w}x{h}; the limit is {max_pixels} pixels. Scale it down first.").format(
-                            w=w, h=h, max_pixels=format_number(max_pixels)
-                        )
-                    )
-                turned = probe.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
-                shown = (h, w) if turned else (w, h)  # the size as viewers show it
-                target = cover_size(shown, fit_to) if fit_to else None
-                probe.seek(0)  # the first frame of an animation
-                if target is not None and fmt == "JPEG":
-                    # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT (never below the target).
-                    probe.draft(probe.mode, (target[1], target[0]) if turned else target)
-                probe.load()
-                img = ImageOps.exif_transpose(probe)
-                img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-                if target is not None and img.size != target:
-                    img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                    raise RequestError(texts.too_many_pixels(w, h, format_number(max_pixels)))
+                yield probe
     except RequestError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RequestError(
-            _("The init image is too large; the limit is {max_pixels} pixels.").format(
-                max_pixels=format_number(max_pixels)
-            )
-        ) from None
+        raise RequestError(texts.too_large(format_number(max_pixels))) from None
     except UnidentifiedImageError:
-        raise RequestError(_("The init image could not be read as an image (PNG, JPEG or WebP).")) from None
+        raise RequestError(texts.unreadable()) from None
     except (OSError, ValueError, SyntaxError, EOFError):
-        raise RequestError(_("The init image is damaged or truncated.")) from None
+        raise RequestError(texts.damaged()) from None
+
+
+def flatten(img: Image.Image) -> Image.Image:
+    """A decoded picture upright (its EXIF rotation applied) in RGB, or RGBA when it has transparency."""
+    img = ImageOps.exif_transpose(img)
+    return img.convert("RGBA" if img.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+
+
+def _check_and_reencode(data: bytes, max_pixels: int, fit_to: tuple[int, int] | None) -> tuple[bytes, tuple[int, int]]:
+    with open_picture(data, max_pixels, INIT_IMAGE_TEXTS) as probe:
+        w, h = probe.size
+        turned = probe.getexif().get(_ORIENTATION) in (5, 6, 7, 8)
+        shown = (h, w) if turned else (w, h)  # the size as viewers show it
+        target = cover_size(shown, fit_to) if fit_to else None
+        probe.seek(0)  # the first frame of an animation
+        if target is not None and probe.format == "JPEG":
+            # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT (never below the target).
+            probe.draft(probe.mode, (target[1], target[0]) if turned else target)
+        probe.load()
+        img = flatten(probe)
+        if target is not None and img.size != target:
+            img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=1)
     return out.getvalue(), shown

@@ -19,6 +19,7 @@ from easel.texts.tools import describe_info_sections, tool_kind
 
 __all__ = [
     "cancelled_text",
+    "controls_line",
     "done_text",
     "draw_command",
     "failed_text",
@@ -29,6 +30,27 @@ __all__ = [
     "result_summary",
     "started_text",
 ]
+
+
+def _controls(r: DrawRequest, lora_limit: int, *, markdown: bool = True) -> list[str]:
+    """The LoRAs with their weights, the face fix when on, and the preset the request was filled from; escaped for
+    message content (``markdown``), as they are for an embed footer (which Discord shows as plain text)."""
+    show = escape if markdown else (lambda text: text)
+    parts = []
+    if r.loras:
+        loras = ", ".join(f"{shorten(ref.name, 60)} {ref.weight:g}" for ref in r.loras)
+        parts.append(_("LoRA: {loras}").format(loras=show(shorten(loras, lora_limit))))
+    if r.face_fix and r.face_fix != "off":
+        parts.append(_("Face fix: {mode}").format(mode=show(r.face_fix)))
+    if r.preset:
+        parts.append(_("Preset: {name}").format(name=show(shorten(r.preset, 60))))
+    return parts
+
+
+def controls_line(req: DrawRequest, limit: int = 1000) -> str:
+    """``LoRA: a 0.8, b 0.5 · Face fix: on · Preset: anime`` (those of them the request has; "" when none) as plain
+    text, for the footer of the Info embeds, within ``limit`` characters."""
+    return shorten(" · ".join(_controls(req, max(60, limit // 2), markdown=False)), limit)
 
 
 def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 600) -> str:
@@ -69,10 +91,13 @@ def result_summary(job: Job, images: list[StoredImage], *, prompt_limit: int = 6
         details.append(_("Style: {style}").format(style=escape(shorten(r.style, 60))))
     if r.img2img:
         details.append(_("Strength: {strength}").format(strength=f"{r.strength:g}"))
+    details += _controls(r, max(60, prompt_limit // 2))
     lines.append(" · ".join(details))
     text = "\n".join(lines)
-    if len(text) > CONTENT_LIMIT:  # only possible with extreme model/style names; cut the prompt harder
-        return result_summary(job, images, prompt_limit=max(50, prompt_limit // 2))
+    if len(text) > CONTENT_LIMIT:  # only with extreme names (model, style, many long LoRAs): cut harder
+        if prompt_limit > 50:
+            return result_summary(job, images, prompt_limit=max(50, prompt_limit // 2))
+        text = text[: CONTENT_LIMIT - 1] + "…"
     return text
 
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from easel.errors import RequestError
 from easel.i18n import _
-from easel.images import ACCEPTED_FORMATS
+from easel.images import PictureTexts, flatten, open_picture
 from easel.infotext import png_parameters
 
 __all__ = ["ToolImage", "image_size", "load_tool_image", "with_parameters"]
@@ -58,40 +57,27 @@ def _exif_comment(img: Image.Image) -> str:
     return raw if isinstance(raw, str) else ""
 
 
+TOOL_PICTURE_TEXTS = PictureTexts(
+    wrong_format=lambda fmt: _("That file is {kind}, not a picture Easel can use (PNG, JPEG or WebP).").format(
+        kind=fmt
+    ),
+    too_many_pixels=lambda w, h, limit: _("That picture is {w}x{h}; the limit is {limit} pixels.").format(
+        w=w, h=h, limit=limit
+    ),
+    too_large=lambda limit: _("That picture is too large; the limit is {limit} pixels.").format(limit=limit),
+    unreadable=lambda: _("That file could not be read as a picture (PNG, JPEG or WebP)."),
+    damaged=lambda: _("That picture is damaged or truncated."),
+)
+
+
 def _load(data: bytes, max_pixels: int) -> ToolImage:
     infotext = png_parameters(data) or ""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                fmt = probe.format
-                w, h = probe.size
-                if fmt not in ACCEPTED_FORMATS:
-                    raise RequestError(
-                        _("That file is {kind}, not a picture Easel can use (PNG, JPEG or WebP).").format(
-                            kind=fmt or _("an unknown format")
-                        )
-                    )
-                if w * h > max_pixels:
-                    raise RequestError(
-                        _("That picture is {w}x{h}; the limit is {limit:,} pixels.").format(w=w, h=h, limit=max_pixels)
-                    )
-                if not infotext and fmt in ("JPEG", "WEBP"):
-                    infotext = _exif_comment(probe)
-                probe.seek(0)
-                probe.load()
-                img = ImageOps.exif_transpose(probe)
-                img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-    except RequestError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RequestError(
-            _("That picture is too large; the limit is {limit:,} pixels.").format(limit=max_pixels)
-        ) from None
-    except UnidentifiedImageError:
-        raise RequestError(_("That file could not be read as a picture (PNG, JPEG or WebP).")) from None
-    except (OSError, ValueError, SyntaxError, EOFError):
-        raise RequestError(_("That picture is damaged or truncated.")) from None
+    with open_picture(data, max_pixels, TOOL_PICTURE_TEXTS) as probe:
+        if not infotext and probe.format in ("JPEG", "WEBP"):
+            infotext = _exif_comment(probe)
+        probe.seek(0)
+        probe.load()
+        img = flatten(probe)
     return ToolImage(_encode(img, infotext), img.size, infotext)
 
 

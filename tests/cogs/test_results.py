@@ -453,3 +453,29 @@ async def test_draw_this_again_on_any_part_of_a_result_is_still_the_requesters(t
                 assert text == "Only its requester can use this button."
         await nth_result(e, ALICE, 3)  # the first result, part 1 of the big one, and Alice's draw again
         assert len(e.webui.generations) == 2  # none for Bob
+
+
+async def test_summary_and_info_name_the_loras_face_fix_and_preset(tmp_path: Path) -> None:
+    async with running_easel(tmp_path) as e:
+        await e.draw(prompt="a harbour", steps=14)
+        plain = await e.result_for(ALICE)
+        assert "LoRA" not in plain.content and "Face fix" not in plain.content and "Preset" not in plain.content
+        inter = await e.discord.invoke(
+            "preset", {"name": "harbour"}, user_id=ALICE, guild_id=GUILD, channel_id=CHANNEL, subcommand="save"
+        )
+        assert "Saved your preset" in (await inter.wait_response(5))["data"]["content"]
+
+        await e.draw(
+            prompt="a harbour at dusk", preset="harbour", lora="add_detail:0.8, lcm-lora-sdv1-5:0.5", face_fix="on"
+        )
+        result = await nth_result(e, ALICE, 2)
+        assert e.webui.generations[-1]["steps"] == 14  # the preset's
+        assert "LoRA: add\\_detail 0.8, lcm-lora-sdv1-5 0.5" in result.content
+        assert "Face fix: on" in result.content and "Preset: harbour" in result.content
+        assert len(result.content) <= 2000
+
+        info = await click(e, result, button(result, "info"))
+        footer = info.response["data"]["embeds"][-1]["footer"]["text"]
+        assert footer == "LoRA: add_detail 0.8, lcm-lora-sdv1-5 0.5 · Face fix: on · Preset: harbour"
+        plain_info = await click(e, plain, button(plain, "info"))
+        assert all("footer" not in embed for embed in plain_info.response["data"]["embeds"])

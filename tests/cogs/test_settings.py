@@ -172,3 +172,29 @@ async def test_refuse_policy_and_img2img_only_in_age_restricted_channels(e: Ease
     await run(e, "settings", "set", key="nsfw", value="refuse")
     assert "age-restricted" in await _draw_text(e, prompt="a cat")
     assert len(e.webui.generations) == 1
+
+
+async def test_lora_lists_complete_the_last_name_from_the_catalog(e: Easel) -> None:
+    async def complete(key: str, typed: str) -> list[str]:
+        choices = await e.discord.autocomplete(
+            "settings",
+            {"key": key, "value": typed},
+            "value",
+            user_id=ADMIN,
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            subcommand="set",
+        )
+        return [c["value"] for c in choices]
+
+    assert await complete("lora_allow", "") == ["add_detail", "lcm-lora-sdv1-5"]
+    assert await complete("lora_allow", "LCM") == ["lcm-lora-sdv1-5"]
+    assert await complete("lora_allow", "add_detail, ") == ["add_detail, lcm-lora-sdv1-5"]  # not listed twice
+    assert await complete("lora_block", "add_detail:0.5, lcm:1") == ["add_detail, lcm-lora-sdv1-5"]  # names only
+    assert await complete("lora_block", "nothing like it") == []
+    chosen = (await complete("lora_block", "add_detail, lc"))[0]
+    assert "`lora_block` is now 2 entries" in await run(e, "settings", "set", key="lora_block", value=chosen)
+    assert e.bot is not None
+    refused = await e.draw(lora="lcm-lora-sdv1-5")
+    assert refused.ephemeral and "lcm-lora-sdv1-5 isn't allowed" in refused.response["data"]["content"]
+    assert e.bot.queue.queued_jobs() == [] and e.webui.generations == []

@@ -12,8 +12,17 @@ import pytest
 from PIL import Image
 
 from easel.errors import RequestError
-from easel.images import cover_size, fit_for_upload, fit_init_image, prepare_init_image
+from easel.i18n import use_locale
+from easel.images import (
+    INIT_IMAGE_TEXTS,
+    cover_size,
+    fit_for_upload,
+    fit_init_image,
+    open_picture,
+    prepare_init_image,
+)
 from easel.infotext import png_parameters
+from easel.tools.images import TOOL_PICTURE_TEXTS, load_tool_image
 
 MiB = 2**20
 LIMITS = {"max_bytes": 10 * MiB, "max_pixels": 4096 * 4096}
@@ -150,6 +159,92 @@ async def test_empty_oversize_and_unaccepted_format() -> None:
         await prepare_init_image(b"x" * (MiB + 1), max_bytes=MiB, max_pixels=10**6)
     with pytest.raises(RequestError, match="TIFF"):
         await prepare_init_image(encode(photo(16, 16), "TIFF"), **LIMITS)
+
+
+# ---- open_picture: the one probe of init images and of the tools' pictures ---------------------------------------
+
+
+def _truncated_png() -> bytes:
+    png = encode(photo(256, 256), "PNG")
+    return png[: len(png) // 2]
+
+
+# (file, max_pixels, what the init image check says, what the tools say): each caller keeps its own words.
+HOSTILE = {
+    "truncated": (
+        _truncated_png(),
+        4096 * 4096,
+        "The init image is damaged or truncated.",
+        "That picture is damaged or truncated.",
+    ),
+    "over the limit": (
+        png_with_header_size(5000, 4000),
+        4096 * 4096,
+        "The init image is 5000x4000; the limit is 16,777,216 pixels. Scale it down first.",
+        "That picture is 5000x4000; the limit is 16,777,216 pixels.",
+    ),
+    # Within a (too generous) limit, but a decompression bomb by Pillow's measure: its warning, and its error.
+    "bomb warning": (
+        png_with_header_size(10_000, 10_000),
+        10**10,
+        "The init image is too large; the limit is 10,000,000,000 pixels.",
+        "That picture is too large; the limit is 10,000,000,000 pixels.",
+    ),
+    "bomb error": (
+        png_with_header_size(60_000, 60_000),
+        10**10,
+        "The init image is too large; the limit is 10,000,000,000 pixels.",
+        "That picture is too large; the limit is 10,000,000,000 pixels.",
+    ),
+    "wrong format": (
+        encode(photo(16, 16), "TIFF"),
+        4096 * 4096,
+        "The init image is TIFF; use PNG, JPEG or WebP.",
+        "That file is TIFF, not a picture Easel can use (PNG, JPEG or WebP).",
+    ),
+    "not a picture": (
+        b"<html>not an image</html>",
+        4096 * 4096,
+        "The init image could not be read as an image (PNG, JPEG or WebP).",
+        "That file could not be read as a picture (PNG, JPEG or WebP).",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+async def test_hostile_pictures_are_refused_in_each_callers_words(case: str) -> None:
+    data, max_pixels, init_text, tool_text = HOSTILE[case]
+    for texts, expected in ((INIT_IMAGE_TEXTS, init_text), (TOOL_PICTURE_TEXTS, tool_text)):
+        with pytest.raises(RequestError) as ei:
+            with open_picture(data, max_pixels, texts) as probe:
+                probe.load()
+        assert str(ei.value) == expected
+    with pytest.raises(RequestError) as ei:
+        await prepare_init_image(data, max_bytes=10 * MiB, max_pixels=max_pixels)
+    assert str(ei.value) == init_text
+    with pytest.raises(RequestError) as ei:
+        await load_tool_image(data, max_bytes=10 * MiB, max_pixels=max_pixels)
+    assert str(ei.value) == tool_text
+
+
+def test_open_picture_passes_a_good_picture_and_the_blocks_own_refusal() -> None:
+    with open_picture(encode(photo(40, 30), "PNG"), 40 * 30, INIT_IMAGE_TEXTS) as probe:
+        probe.load()
+        assert probe.size == (40, 30)
+    with pytest.raises(RequestError, match=r"^the caller's own$"):
+        with open_picture(encode(photo(8, 8), "PNG"), 64, INIT_IMAGE_TEXTS):
+            raise RequestError("the caller's own")
+
+
+async def test_pixel_limits_are_written_the_members_way() -> None:
+    big = png_with_header_size(5000, 4000)
+    with use_locale("de"):
+        with pytest.raises(RequestError) as init:
+            await prepare_init_image(big, max_bytes=10 * MiB, max_pixels=4096 * 4096)
+        with pytest.raises(RequestError) as tool:
+            await load_tool_image(big, max_bytes=10 * MiB, max_pixels=4096 * 4096)
+    for ei in (init, tool):
+        assert "16.777.216" in str(ei.value) and "5000x4000" in str(ei.value), str(ei.value)
 
 
 # ---- fit_for_upload ---------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from easel.config import parse_config
 from easel.jobs import Job, StoredImage
 from easel.options import MAX_SEED
-from easel.request import DrawOptions, build_request
-from easel.texts.results import draw_command, info_sections, result_summary
+from easel.request import DrawOptions, DrawRequest, build_request
+from easel.texts.results import controls_line, draw_command, info_sections, result_summary
 
 CFG = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
 
@@ -67,3 +69,40 @@ def test_image_check_texts_count_and_name_the_job() -> None:
     assert "blurred" in flagged_blur_note(3) and "3 images" in flagged_blur_note(3)
     assert "`abc12345`" in all_withheld_text(job)
     assert withheld_text(1, 2) == "1 of 2 images were not posted: the image check flagged them."
+
+
+def _job(req: DrawRequest) -> Job:
+    return Job(id="abcd1234", request=req, user_id=1, channel_id=2)
+
+
+def test_the_summary_names_the_loras_face_fix_and_preset() -> None:
+    req = build_request(DrawOptions(prompt="a fox", lora="add_detail:0.8, pixel*art:0.5", face_fix="on"), CFG)
+    req = replace(req, preset="server:photo")
+    text = result_summary(_job(req), [StoredImage(0, b"", "a fox\nSeed: 3", 3)])
+    assert " · LoRA: add\\_detail 0.8, pixel\\*art 0.5 · Face fix: on · Preset: server:photo" in text
+    assert controls_line(req) == "LoRA: add_detail 0.8, pixel*art 0.5 · Face fix: on · Preset: server:photo"
+
+
+def test_a_job_stored_before_loras_face_fix_and_presets_names_none() -> None:
+    record = build_request(DrawOptions(prompt="a fox"), CFG).to_record()
+    for key in ("lora", "face_fix", "face_fixer", "preset"):
+        record.pop(key)
+    old = DrawRequest.from_record(record)
+    text = result_summary(_job(old), [])
+    assert "LoRA" not in text and "Face fix" not in text and "Preset" not in text
+    assert controls_line(old) == ""
+    off = build_request(DrawOptions(prompt="a fox", face_fix="off"), CFG)
+    assert "Face fix" not in result_summary(_job(off), [])
+
+
+def test_many_long_loras_stay_within_the_content_limit() -> None:
+    loras = ", ".join(f"{'_' * 190}{k:02d}:-1.25" for k in range(20))  # 20 LoRAs of 192 characters, all escaped
+    req = DrawRequest(
+        prompt="*" * 3000, negative_prompt="_" * 3000, model="~" * 300, style="|" * 300, lora=loras, preset="p" * 60
+    )
+    assert len(req.loras) == 20
+    images = [StoredImage(k, b"", "x\nSeed: 3", 3 + k) for k in range(4)]
+    text = result_summary(_job(req), images)
+    assert len(text) <= 2000
+    assert "LoRA: " in text and "-1.25" in text and "Preset: " + "p" * 60 in text
+    assert len(controls_line(req)) <= 1000
