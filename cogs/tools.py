@@ -28,7 +28,7 @@ from cogs.utils.views import TOOLS_COG, outpaint_view
 from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
 from easel.errors import RequestError
-from easel.i18n import N_, _
+from easel.i18n import N_, _, format_number
 from easel.jobs import Job, StoredImage, new_error_id
 from easel.queue.worker import Backend, can_describe, can_restore_faces
 from easel.request import DrawOptions
@@ -77,8 +77,8 @@ def attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.A
     async def load(limits: Limits) -> tuple[bytes, tuple[int, int]]:
         if att.size > limits.max_init_image_bytes:
             raise RequestError(
-                _("That picture is {size:.1f} MiB; the limit is {limit:.0f} MiB.").format(
-                    size=att.size / 2**20, limit=limits.max_init_image_bytes / 2**20
+                _("That picture is {size} MiB; the limit is {limit} MiB.").format(
+                    size=format_number(att.size / 2**20, 1), limit=format_number(limits.max_init_image_bytes / 2**20, 0)
                 )
             )
         if not interaction.response.is_done():

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from easel.config import Config, ToolsConfig
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import _, format_number
 from easel.request import DrawRequest
 from easel.tools.outpaint import canvas_for, fit_canvas
 
@@ -73,8 +73,8 @@ def upscale_size(size: tuple[int, int], factor: float, tools: ToolsConfig) -> tu
             else ""
         )
         raise RequestError(
-            _("{w}x{h} is more than the {limit:,} pixels an upscale may have{hint}.").format(
-                w=w, h=h, limit=tools.max_upscale_pixels, hint=hint
+            _("{w}x{h} is more than the {limit} pixels an upscale may have{hint}.").format(
+                w=w, h=h, limit=format_number(tools.max_upscale_pixels), hint=hint
             )
         )
     return w, h

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from easel.errors import RequestError
-from easel.i18n import _
+from easel.i18n import _, format_number
 from easel.images import PictureTexts, flatten, open_picture
 from easel.infotext import png_parameters
 
@@ -98,8 +98,8 @@ async def load_tool_image(data: bytes, *, max_bytes: int, max_pixels: int) -> To
         raise RequestError(_("That file is empty."))
     if len(data) > max_bytes:
         raise RequestError(
-            _("That picture is {size:.1f} MiB; the limit is {limit:.0f} MiB.").format(
-                size=len(data) / 2**20, limit=max_bytes / 2**20
+            _("That picture is {size} MiB; the limit is {limit} MiB.").format(
+                size=format_number(len(data) / 2**20, 1), limit=format_number(max_bytes / 2**20, 0)
             )
         )
     return await asyncio.to_thread(_load, data, max_pixels)

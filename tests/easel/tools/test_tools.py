@@ -6,6 +6,7 @@ import pytest
 
 from easel.config import ToolsConfig
 from easel.errors import RequestError
+from easel.i18n import use_locale
 from easel.request import DrawRequest
 from easel.tools import (
     FaceRestorer,
@@ -66,3 +67,10 @@ def test_face_restoration_payload() -> None:
     assert upscale_request(upscaler="x", factor=2, face_restore=FaceRestorer.GFPGAN).face_restore == "gfpgan"
     with pytest.raises(ValueError):
         upscale_request(upscaler="x", factor=2, face_restore="restoreformer")
+
+
+def test_the_upscale_ceiling_is_written_the_members_way() -> None:
+    tools = ToolsConfig(max_upscale_pixels=4_194_304)
+    with use_locale("de"), pytest.raises(RequestError) as err:
+        upscale_size((2048, 2048), 2.0, tools)
+    assert "4.194.304" in str(err.value)
