@@ -514,6 +514,9 @@ class FakeWebui:
         # (task id, started, finished) of each generation while it held the generation lock (the busy time)
         self.spans: list[tuple[str, float, float]] = []
         # (path, force_task_id or None, time) when each answer was handed to the HTTP server
+        # (task id, generations completed by then) when each txt2img/img2img request arrived: a request that
+        # arrives while another runs waits on the lock (prefetch)
+        self.arrivals: list[tuple[str, int]] = []
         self.answer_times: list[tuple[str, str | None, float]] = []
         # counters / flags
         self.swaps = 0
@@ -1337,6 +1340,7 @@ class FakeWebui:
         sampler, scheduler = self._resolve_sampler(p)
         task_id = p.get("force_task_id") or f"task({kind}-{''.join(random.choices(string.ascii_lowercase, k=7))})"
         self._pending[task_id] = time.monotonic()
+        self.arrivals.append((task_id, self.completed_count))
         self._notify()
         try:
             async with self._lock:
