@@ -1349,7 +1349,7 @@ class FakeWebui:
                 self.busy = True
                 began = asyncio.get_running_loop().time()
                 try:
-                    return await self._run(kind, p, sampler, scheduler, task_id)
+                    answer = await self._run(kind, p, sampler, scheduler, task_id)
                 finally:
                     self.spans.append((task_id, began, asyncio.get_running_loop().time()))
                     self._current_task = None
@@ -1358,6 +1358,10 @@ class FakeWebui:
                     self.state = _State(interrupted=self.state.interrupted, skipped=self.state.skipped)
                     self.completed_count += 1
                     self._notify()
+            # Like the webui, the answer is base64-encoded and serialised after the lock is released: the next
+            # request waiting on the lock starts meanwhile.
+            body = await asyncio.to_thread(answer)
+            return web.Response(body=body, content_type="application/json")
         finally:
             self._pending.pop(task_id, None)
 
@@ -1431,7 +1435,10 @@ class FakeWebui:
         if self._held and self._permits > 0 and not (st.interrupted or st.skipped or self._stopping):
             self._permits -= 1
 
-    async def _run(self, kind: str, p: dict[str, Any], sampler: str, scheduler: str, task_id: str) -> Any:
+    async def _run(
+        self, kind: str, p: dict[str, Any], sampler: str, scheduler: str, task_id: str
+    ) -> Callable[[], bytes]:
+        """The generation itself (under the lock); returns the encoder of its answer."""
         self._check_checkpoints(p)
         effective = self._apply_overrides(p)
         model = self._loaded
@@ -1617,5 +1624,4 @@ class FakeWebui:
                 }
             ).encode()
 
-        body = await asyncio.to_thread(build)
-        return web.Response(body=body, content_type="application/json")
+        return build
