@@ -247,6 +247,41 @@ def validation_details(kind: str, payload: Any) -> list[dict[str, Any]]:
     return out
 
 
+# pydantic 2's wording for the type errors pydantic 1 words as in _PYDANTIC_TYPE_ERRORS (Forge, SD.Next)
+_PYDANTIC2_TYPE_ERRORS = {
+    "type_error.integer": ("int_parsing", "Input should be a valid integer"),
+    "type_error.float": ("float_parsing", "Input should be a valid number"),
+    "type_error.str": ("string_type", "Input should be a valid string"),
+    "type_error.bool": ("bool_parsing", "Input should be a valid boolean"),
+    "type_error.list": ("list_type", "Input should be a valid list"),
+    "type_error.dict": ("dict_type", "Input should be a valid dictionary"),
+    "type_error.none.not_allowed": ("none_forbidden", "Input should not be None"),
+}
+
+
+def _pydantic2_item(item: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A pydantic-1 validation item in pydantic 2's form ``{type, loc, msg, input}``."""
+    typ, msg = _PYDANTIC2_TYPE_ERRORS.get(item["type"], (item["type"].rpartition(".")[2], item["msg"]))
+    value: Any = body
+    for part in item["loc"][1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return {"type": typ, "loc": item["loc"], "msg": msg, "input": value}
+
+
+def _forge_field_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Forge's own request fields (not in A1111's schema): numbers, strictly (pydantic 2)."""
+    out = []
+    for key in ("distilled_cfg_scale", "hr_distilled_cfg", "hr_cfg"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            out.append({"loc": ["body", key], "msg": "value is not a valid float", "type": "type_error.float"})
+    return out
+
+
+def body_has(p: dict[str, Any], key: str) -> bool:
+    return p.get(key) is not None
+
+
 def validate_payload(kind: str, payload: Any) -> list[str]:
     """Like ``validation_details`` but as readable strings, e.g. ``"steps: value is not a valid integer"``."""
     out = []
@@ -758,6 +793,14 @@ class FakeWebui:
     # ---- options & models -----------------------------------------------------------------------
 
     def _default_options(self) -> dict[str, Any]:
+        options = self._base_options()
+        if self.flavor == "forge":  # Forge chooses VAE / text encoders as modules: there is no sd_vae setting
+            del options["sd_vae"]
+        else:
+            del options["forge_additional_modules"]
+        return options
+
+    def _base_options(self) -> dict[str, Any]:
         return {
             "samples_save": True,
             "samples_format": "png",
@@ -1276,6 +1319,13 @@ class FakeWebui:
                     p[key] = value
             if kind == "img2img" and payload.get("denoising_strength") is None:
                 p["denoising_strength"] = 0.5
+        if self.flavor == "sdnext":  # no such fields there: a sent value is ignored like any unknown key
+            p.pop("scheduler", None)
+            p.pop("force_task_id", None)
+        if self.flavor == "forge":
+            for key in ("distilled_cfg_scale", "hr_distilled_cfg", "hr_cfg"):  # Forge's own fields
+                if payload.get(key) is not None:
+                    p[key] = payload[key]
         p["styles"] = list(p.get("styles") or [])
         p["override_settings"] = dict(p.get("override_settings") or {})
         return p
@@ -1324,8 +1374,12 @@ class FakeWebui:
         self._notify()
         if self.validate:
             details = validation_details(kind, body)
+            if self.flavor == "forge":
+                details += _forge_field_errors(body)
             if details:
                 self.validation_errors.extend(validate_payload(kind, body))
+                if self.flavor != "a1111":  # pydantic 2: {type, loc, msg, input}
+                    details = [_pydantic2_item(d, body) for d in details]
                 raise _Reply(422, {"detail": details})
         p = self._normalise(kind, body)
         if kind == "img2img":
@@ -1486,6 +1540,8 @@ class FakeWebui:
             extra["Lora hashes"] = lora_hashes
         if kind == "img2img" and p.get("mask"):
             extra["Mask blur"] = int(p.get("mask_blur") or p.get("mask_blur_x") or 4)
+        if self.flavor == "forge" and body_has(p, "distilled_cfg_scale"):
+            extra["Distilled CFG Scale"] = float(p["distilled_cfg_scale"])
 
         def infotext_for(k: int) -> str:
             params: dict[str, Any] = {
