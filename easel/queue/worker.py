@@ -298,11 +298,12 @@ class BackendWorkers:
             backend.up = False
             backend.last_error = str(exc)
             return False
-        if not backend.up:
+        if not backend.up or backend.description is None:  # (asked again while it could not say)
             try:
                 backend.description = await backend.client.detect()
             except WebuiError as exc:
                 log.info("backend %s: can't tell what it is (%s); keeping %s", backend.name, exc, backend.flavor)
+        if not backend.up:
             backend.up = True
             self._changed.set()
         backend.last_error = None
