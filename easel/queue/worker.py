@@ -170,7 +170,17 @@ class BackendWorkers:
         backend.sent.discard(job.id)
 
     async def _orphans(self) -> None:
-        """Fail queued jobs whose model no known backend has any more (all backends listed)."""
+        """Fail queued jobs that no backend can run: one needing a capability no backend has (every backend has
+        said what it can do), or a model no known backend has any more (all backends listed)."""
+        if self.backends and all(b.description is not None for b in self.backends.values()):
+            abilities = [b.capabilities for b in self.backends.values()]
+            for job in list(self._queued.values()):
+                needed = scheduling.needed_capabilities(job.request)
+                if not any(needed <= can for can in abilities):
+                    missing = needed - frozenset().union(*abilities)
+                    self._take(job)
+                    message = _("No image server of this bot can do this ({missing}).")
+                    await self._fail(job, message.format(missing=", ".join(sorted(missing))), error_id=None)
         if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
             return
         for job in list(self._queued.values()):

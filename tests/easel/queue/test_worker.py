@@ -330,3 +330,22 @@ async def test_two_idle_backends_woken_together_run_a_job_once(tmp_path: Path, s
         assert a.completed_count + b.completed_count == 5  # each job generated once, though both workers woke
         await queue.stop()
         await store.close()
+
+
+async def test_a_job_no_backend_can_run_fails_with_the_reason(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    async with FakeWebui() as fake:
+        cfg = make_config([fake.url], tmp_path / "q.db", preset=QUEUE)
+        queue, store, rec = await start(cfg, [WithoutLoras(fake.url, session, name="gpu0")])
+        tagged = job("a cat <lora:detail:0.8>")
+        await queue.submit(tagged)
+        await rec.wait(lambda: any(job_id == tagged.id for job_id, _ in rec.of("failed")))
+        [(_, message)] = rec.of("failed")
+        assert "loras" in message
+        assert fake.generations == []
+        stored = await store.get_job(tagged.id)
+        assert stored is not None and stored.state is JobState.FAILED
+        plain = job("a cat")  # the backend goes on with what it can do
+        await queue.submit(plain)
+        await rec.wait(lambda: plain.id in rec.delivered)
+        await queue.stop()
+        await store.close()
