@@ -74,6 +74,7 @@ class Backend:
     sent: set[str] = field(default_factory=set)  # ids of runs the backend has acknowledged (queued or running)
     run_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     store_delay: float = 0.25  # backoff after the store failed to start a job
+    active_since: dict[str, float] = field(default_factory=dict)  # job id -> when it was sent / began to run
     seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
     swaps: int = 0
     stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
@@ -162,12 +163,21 @@ class BackendWorkers:
         has it to itself (on a shared webui another client's work would sit between the two)."""
         return self.cfg.queue.prefetch and backend.cfg.exclusive and backend.follows_tasks
 
-    @staticmethod
-    def _release(backend: Backend, job: Job) -> None:
+    def _release(self, backend: Backend, job: Job) -> None:
+        """``job`` is no longer in flight on ``backend``. A job sent ahead behind it now runs: its requester is told
+        it started (not before: it waited in the webui's line), and its time is counted from now."""
+        was_first = bool(backend.runs) and backend.runs[0] is job
         with contextlib.suppress(ValueError):
             backend.runs.remove(job)
         backend.sent_models.pop(job.id, None)
         backend.sent.discard(job.id)
+        backend.active_since.pop(job.id, None)
+        if was_first and backend.runs:
+            nxt = backend.runs[0]
+            if nxt.id in backend.active_since:  # it was sent already (waiting at the webui)
+                backend.active_since[nxt.id] = time.monotonic()
+                if nxt.id not in self._cancel_requested:
+                    self._background(self._safe(self.publisher.started(nxt, backend.name), nxt))
 
     async def _orphans(self) -> None:
         """Fail queued jobs that no backend can run: one needing a capability no backend has (every backend has
@@ -366,12 +376,14 @@ class BackendWorkers:
             model or "loaded",
         )
         # Not awaited: the generation starts now, whatever Discord's round trip costs (the publisher keeps a
-        # job's edits in order).
-        self._background(self._safe(self.publisher.started(job, backend.name), job))
+        # job's edits in order). A job sent ahead is announced when the one before it ends (``_release``).
+        if backend.current is job:
+            self._background(self._safe(self.publisher.started(job, backend.name), job))
         task_id = f"easel-{job.id}-{job.attempts}"
         self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
+        backend.active_since[job.id] = started
         if upscale:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
@@ -411,13 +423,14 @@ class BackendWorkers:
             if watchdog is not None:
                 watchdog.cancel()
             self._task_ids.pop(job.id, None)
+            began = backend.active_since.get(job.id, started)  # a job sent ahead: from when it began to run
             self._release(backend, job)
             self._running.pop(job.id, None)
             self._notify()
         if stall is not None:
             await self._on_stall(backend, job, stall, task_id)
             return
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - began
         if model:
             backend.loaded_model = model
         if job.id in self._cancel_requested:

@@ -221,12 +221,16 @@ async def test_prefetch_sends_the_next_job_while_one_runs(tmp_path: Path, sessio
         await fake.wait_for(lambda: len(fake.arrivals) == 2)  # the second waits at the webui behind the first
         assert [done for _, done in fake.arrivals] == [0, 0]
         assert queue.backends["gpu0"].prefetched is not None
+        await rec.wait(lambda: bool(rec.of("started")))
+        assert [j for j, _ in rec.of("started")] == [jobs[0].id]  # the second waits: not "drawing" yet
         stored = [await store.get_job(j.id) for j in jobs]
         assert [s.state for s in stored if s is not None] == [JobState.RUNNING, JobState.RUNNING, JobState.QUEUED]
         fake.release(1)
         await fake.wait_for(lambda: len(fake.arrivals) == 3)
         assert [done for _, done in fake.arrivals] == [0, 0, 1]  # the third was sent while the second ran
         assert fake.completed_count == 1
+        await rec.wait(lambda: len(rec.of("started")) == 2)  # told once the first had ended
+        assert [j for j, _ in rec.of("started")] == [jobs[0].id, jobs[1].id]
         fake.release(2)
         await rec.wait(lambda: len(rec.delivered) == 3)
         assert [g["prompt"] for g in fake.generations] == [j.request.prompt for j in jobs]  # in the fair order
