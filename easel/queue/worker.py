@@ -224,6 +224,11 @@ class BackendWorkers:
                     await self._idle(backend)
                     continue
                 self._claim(backend, job)
+                if not self._prefetching(backend):
+                    # One job at a time: run it here, so that the next job's start is queued in the store before
+                    # this one's result (MBs of images) is (and no task hop sits between two jobs).
+                    await self._run_guarded(backend, job)
+                    continue
                 task = asyncio.create_task(self._run_guarded(backend, job), name=f"easel-run-{job.id}")
                 backend.run_tasks.add(task)
                 task.add_done_callback(backend.run_tasks.discard)

@@ -512,6 +512,7 @@ class FakeWebui:
         version: str | None = None,
         shutdown_timeout: float = 0.25,
         image_style: str = "gradient",
+        encode_in_lock: bool = False,
     ) -> None:
         if flavor not in _FLAVORS:
             raise ValueError(f"flavor must be one of {_FLAVORS}")
@@ -519,6 +520,9 @@ class FakeWebui:
             raise ValueError(f"image_style must be one of {tuple(_IMAGE_STYLES)}")
         # "gradient": small, cheap PNGs; "noise": incompressible PNGs about as large as the raw pixels
         self.image_style = image_style
+        # True: encode each answer before releasing the generation lock (counted in ``spans``), as older versions
+        # of this fake did; the webui itself encodes after releasing it.
+        self.encode_in_lock = encode_in_lock
         self.flavor = flavor
         self.auth = auth
         self.api = api
@@ -1404,6 +1408,7 @@ class FakeWebui:
                 began = asyncio.get_running_loop().time()
                 try:
                     answer = await self._run(kind, p, sampler, scheduler, task_id)
+                    body = await asyncio.to_thread(answer) if self.encode_in_lock else None
                 finally:
                     self.spans.append((task_id, began, asyncio.get_running_loop().time()))
                     self._current_task = None
@@ -1414,7 +1419,8 @@ class FakeWebui:
                     self._notify()
             # Like the webui, the answer is base64-encoded and serialised after the lock is released: the next
             # request waiting on the lock starts meanwhile.
-            body = await asyncio.to_thread(answer)
+            if body is None:
+                body = await asyncio.to_thread(answer)
             return web.Response(body=body, content_type="application/json")
         finally:
             self._pending.pop(task_id, None)
