@@ -185,3 +185,17 @@ def test_aspect_default_is_one_of_the_ratios() -> None:
     assert parse_config(minimal(defaults={"aspect": "16:9"}), env={}).defaults.aspect == "16:9"
     with pytest.raises(ConfigError, match=r"defaults\.aspect: aspect must be one of default, 1:1, .* \(got '5:4'\)"):
         parse_config(minimal(defaults={"aspect": "5:4"}), env={})
+
+
+def test_backend_kind_and_prefetch() -> None:
+    from easel.config import BackendKind
+
+    cfg = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
+    assert cfg.backends[0].kind is BackendKind.WEBUI  # a config from before kind existed
+    assert cfg.queue.prefetch is True
+    cfg = parse_config(
+        {"backends": [{"url": "http://127.0.0.1:7860", "kind": "webui"}], "queue": {"prefetch": False}}, env={}
+    )
+    assert cfg.backends[0].kind is BackendKind.WEBUI and cfg.queue.prefetch is False
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.kind: expected one of 'webui', 'horde', got 'comfy'"):
+        parse_config({"backends": [{"url": "http://127.0.0.1:7860", "kind": "comfy"}]}, env={})
