@@ -118,3 +118,19 @@ async def test_a_picture_from_another_model_is_never_posted(tmp_path: Path, flav
         text = await e.wait_reply(inter, lambda t: "another model" in t)
         assert "sdxl_base" in text
         assert results(e) == []
+
+
+@pytest.mark.parametrize(("flavor", "ahead"), [("a1111", True), ("forge", True), ("sdnext", False)])
+async def test_prefetch_on_an_exclusive_webui_that_follows_tasks(tmp_path: Path, flavor: str, ahead: bool) -> None:
+    async with easel_on(tmp_path, flavor, exclusive=True) as e:
+        e.webui.hold()
+        await e.draw(prompt="first")
+        await e.webui.wait_generation_started(1)
+        await e.draw(prompt="second")
+        if ahead:  # the second waits at the webui while the first runs
+            await e.webui.wait_for(lambda: len(e.webui.arrivals) == 2)
+        e.webui.release(2)
+        await nth_result(e, 2)
+        assert [done for _, done in e.webui.arrivals] == ([0, 0] if ahead else [0, 1])
+        assert [g["prompt"] for g in e.webui.generations] == ["first", "second"]
+        assert len(results(e)) == 2  # each posted once
