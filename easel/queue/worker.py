@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 # How often the worker asks a backend about a task while it waits for it to be acknowledged (before sending the
 # next job behind it) or, cancelled, for it to start (to interrupt it at once).
 PREFETCH_POLL = 0.02
+# A cancelled job waiting at the backend is polled every CANCEL_BEHIND_POLL s while Easel's own job runs before it,
+# every PREFETCH_POLL s for CANCEL_FAST_WINDOW s once that one has ended, then every CANCEL_SLOW_POLL s.
+CANCEL_BEHIND_POLL = 0.05
+CANCEL_FAST_WINDOW = 2.0
+CANCEL_SLOW_POLL = 0.25
 
 STORE_FAILED = "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
 
@@ -534,8 +539,18 @@ class BackendWorkers:
 
     async def _interrupt_when_active(self, backend: Backend, job: Job) -> None:
         """Poll the task of a cancelled job until the backend starts it, then interrupt it; ends when the job's
-        request has come back (it is no longer in flight)."""
+        request has come back (it is no longer in flight); how often: see ``CANCEL_BEHIND_POLL``."""
+        first_since: float | None = None
+        loop = asyncio.get_running_loop()
         while job in backend.runs and job.id in self._cancel_requested:
+            if backend.runs[0] is job and first_since is None:
+                first_since = loop.time()
+            if first_since is None:  # behind Easel's own job: it starts when that one ends at the webui
+                interval = CANCEL_BEHIND_POLL
+            elif loop.time() - first_since < CANCEL_FAST_WINDOW:
+                interval = PREFETCH_POLL
+            else:  # still not started: behind someone else's work on a shared webui
+                interval = CANCEL_SLOW_POLL
             task_id = self._task_ids.get(job.id)
             if task_id is not None:
                 try:
@@ -549,7 +564,7 @@ class BackendWorkers:
                         return
                 elif p is not None and p.completed:
                     return
-            await asyncio.sleep(PREFETCH_POLL)
+            await asyncio.sleep(interval)
 
     async def _interrupt_if_ours(self, backend: Backend, task_id: str | None) -> bool:
         """Stop ``task_id`` on ``backend`` if it is running there (the client knows whether it is ours); False when
