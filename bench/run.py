@@ -32,6 +32,7 @@ BENCHES = (
     "post_latency",
     "throughput",
     "overhead",
+    "prefetch",
     "responsiveness",
     "memory",
     "swaps",

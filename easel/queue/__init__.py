@@ -372,6 +372,7 @@ class JobQueue(BackendWorkers):
             remaining = 0.0
             if cur is not None and cur.started_at is not None:
                 remaining = max(0.0, cur.started_at + b.estimate(cur) - now)
+            remaining += sum(b.estimate(j) for j in b.runs[1:])  # sent ahead, waiting behind it
             free_at.append(now + remaining)
         return scheduling.estimate_starts(self.fair_order(), free_at, [b.estimate for b in up])
 
@@ -407,7 +408,7 @@ class JobQueue(BackendWorkers):
             return CancelResult(True, _("Cancelled job `{job}`.").format(job=job.id))
         self._cancel_requested.add(job.id)
         backend = self.backends.get(job.backend or "")
-        if backend is not None and not await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
+        if backend is not None and not await self._stop_running(backend, job):
             # Waiting inside the webui, or a shared webui that cannot say whose picture is running: no interrupt
             # (it could stop someone else's); the result is dropped when it returns.
             log.info("job %s: not interrupted on %s; its result will be dropped", job.id, backend.name)
@@ -440,9 +441,11 @@ class JobQueue(BackendWorkers):
 
     # ---- workers (the loop is in easel.queue.worker) -----------------------------------------
 
-    def pick(self, backend: Backend) -> Job | None:
-        """Choose the next job for ``backend``: fair order, preferring its loaded model, bounded skips."""
-        order = [j for j in self.fair_order() if self._eligible(j, backend)]
+    def pick(self, backend: Backend, *, prefetch: bool = False) -> Job | None:
+        """Choose the next job for ``backend``: fair order, preferring its loaded model, bounded skips.
+        ``prefetch``: to send while another job runs there (an upscale is never sent ahead: its route has no task
+        to follow, so it could not be stopped while it waits)."""
+        order = [j for j in self.fair_order() if self._eligible(j, backend) and not (prefetch and j.request.upscale)]
         job, skipped = scheduling.pick_with_affinity(
             order,
             matches_loaded=lambda j: self._matches_loaded(j, backend),

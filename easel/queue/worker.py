@@ -47,6 +47,15 @@ from easel.tools.outpaint import outpaint_inputs
 
 log = logging.getLogger(__name__)
 
+# How often the worker asks a backend about a task while it waits for it to be acknowledged (before sending the
+# next job behind it) or, cancelled, for it to start (to interrupt it at once).
+PREFETCH_POLL = 0.02
+# A cancelled job waiting at the backend is polled every CANCEL_BEHIND_POLL s while Easel's own job runs before it,
+# every PREFETCH_POLL s for CANCEL_FAST_WINDOW s once that one has ended, then every CANCEL_SLOW_POLL s.
+CANCEL_BEHIND_POLL = 0.05
+CANCEL_FAST_WINDOW = 2.0
+CANCEL_SLOW_POLL = 0.25
+
 STORE_FAILED = N_(
     "Easel could not save the result (its database is busy or full); the bot admin can see why in the log."
 )
@@ -71,7 +80,14 @@ class Backend:
     up: bool = False
     last_error: str | None = None
     loaded_model: str | None = None
-    current: Job | None = None
+    # Jobs sent and not answered yet, in the order sent: the first is running; with prefetch a second waits in
+    # the backend's own line (its FIFO lock) to start the instant the first ends.
+    runs: list[Job] = field(default_factory=list)
+    sent_models: dict[str, str] = field(default_factory=dict)  # job id -> the model it was sent with (runs only)
+    sent: set[str] = field(default_factory=set)  # ids of runs the backend has acknowledged (queued or running)
+    run_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    store_delay: float = 0.25  # backoff after the store failed to start a job
+    active_since: dict[str, float] = field(default_factory=dict)  # job id -> when it was sent / began to run
     seconds_per_unit: float | None = None  # measured: seconds per (steps × megapixels × images)
     swaps: int = 0
     stalls: int = 0  # generations abandoned by the watchdog (hung or stuck webui)
@@ -81,6 +97,21 @@ class Backend:
     @property
     def name(self) -> str:
         return self.cfg.name
+
+    @property
+    def current(self) -> Job | None:
+        """The job the backend is running (the first sent of those in flight)."""
+        return self.runs[0] if self.runs else None
+
+    @property
+    def prefetched(self) -> Job | None:
+        """The job sent ahead, waiting in the backend's line behind ``current``."""
+        return self.runs[1] if len(self.runs) > 1 else None
+
+    @property
+    def expected_model(self) -> str | None:
+        """The model the backend will have loaded once the jobs in flight are done."""
+        return next(reversed(self.sent_models.values()), None) or self.loaded_model
 
     @property
     def flavor(self) -> Flavor | None:
@@ -159,10 +190,42 @@ class BackendWorkers(HordeScheduling):
         return self.catalog.backend_has_model(backend.name, self.catalog.resolve_model(model) or model)
 
     def _matches_loaded(self, job: Job, backend: Backend) -> bool:
-        return job.request.model is None or job.request.model == backend.loaded_model
+        return job.request.model is None or job.request.model == backend.expected_model
+
+    def _prefetching(self, backend: Backend) -> bool:
+        """Send the next job while one runs: only where the backend can follow one task (a prefetched job that is
+        cancelled must be stopped the moment it starts, and the watchdog must tell waiting from lost) and Easel
+        has it to itself (on a shared webui another client's work would sit between the two)."""
+        return self.cfg.queue.prefetch and backend.cfg.exclusive and backend.follows_tasks
+
+    def _release(self, backend: Backend, job: Job) -> None:
+        """``job`` is no longer in flight on ``backend``. A job sent ahead behind it now runs: its requester is told
+        it started (not before: it waited in the webui's line), and its time is counted from now."""
+        was_first = bool(backend.runs) and backend.runs[0] is job
+        with contextlib.suppress(ValueError):
+            backend.runs.remove(job)
+        backend.sent_models.pop(job.id, None)
+        backend.sent.discard(job.id)
+        backend.active_since.pop(job.id, None)
+        if was_first and backend.runs:
+            nxt = backend.runs[0]
+            if nxt.id in backend.active_since:  # it was sent already (waiting at the webui)
+                backend.active_since[nxt.id] = time.monotonic()
+                if nxt.id not in self._cancel_requested:
+                    self._background(self._safe(self.publisher.started(nxt, backend.name), nxt))
 
     async def _orphans(self) -> None:
-        """Fail queued jobs whose model no known backend has any more (all backends listed)."""
+        """Fail queued jobs that no backend can run: one needing a capability no backend has (every backend has
+        said what it can do), or a model no known backend has any more (all backends listed)."""
+        if self.backends and all(b.description is not None for b in self.backends.values()):
+            abilities = [b.capabilities for b in self.backends.values()]
+            for job in list(self._queued.values()):
+                needed = scheduling.needed_capabilities(job.request)
+                if not any(needed <= can for can in abilities):
+                    missing = needed - frozenset().union(*abilities)
+                    self._take(job)
+                    message = _("No image server of this bot can do this ({missing}).")
+                    await self._fail(job, message.format(missing=", ".join(sorted(missing))), error_id=None)
         if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
             return
         for job in list(self._queued.values()):
@@ -178,52 +241,114 @@ class BackendWorkers(HordeScheduling):
 
     async def _worker(self, backend: Backend) -> None:
         delay = 1.0
-        store_delay = 0.25
-        while not self._stopping:
-            if not backend.up:
-                if await self._probe(backend):
-                    delay = 1.0
-                    self._notify()
-                else:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.cfg.webui.probe_max_interval)
-                continue
-            await self._orphans()
-            await self._horde_orphans()
-            job = self.pick(backend)
-            if job is None:
-                backend.wake.clear()
+        try:
+            while not self._stopping:
+                if not backend.up:
+                    if backend.run_tasks:  # what is in flight ends first (it finishes, or fails and is retried)
+                        await asyncio.wait(set(backend.run_tasks))
+                        continue
+                    if await self._probe(backend):
+                        delay = 1.0
+                        self._notify()
+                    else:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, self.cfg.webui.probe_max_interval)
+                    continue
+                await self._orphans()
+                await self._horde_orphans()
+                if backend.run_tasks and not await self._can_prefetch(backend):
+                    if backend.run_tasks:  # (it may have ended while the backend was asked)
+                        await asyncio.wait(set(backend.run_tasks), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                job = self.pick(backend, prefetch=bool(backend.run_tasks))
+                if job is None:
+                    await self._idle(backend)
+                    continue
+                self._claim(backend, job)
+                set_locale(job.locale)  # what the worker tells the requester (failures) is in their language
+                if not self._prefetching(backend):
+                    # One job at a time: run it here, so that the next job's start is queued in the store before
+                    # this one's result (MBs of images) is (and no task hop sits between two jobs).
+                    await self._run_guarded(backend, job)
+                    continue
+                task = asyncio.create_task(self._run_guarded(backend, job), name=f"easel-run-{job.id}")
+                backend.run_tasks.add(task)
+                task.add_done_callback(backend.run_tasks.discard)
+        finally:
+            for task in list(backend.run_tasks):
+                task.cancel()
+            if backend.run_tasks:
+                await asyncio.gather(*backend.run_tasks, return_exceptions=True)
+
+    async def _idle(self, backend: Backend) -> None:
+        """Nothing to send: wait for a new job (``wake``) or for a run in flight to end; refresh the catalog after
+        ``catalog_refresh`` s of nothing at all."""
+        backend.wake.clear()
+        waker = asyncio.ensure_future(backend.wake.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {waker, *backend.run_tasks}, timeout=self.cfg.webui.catalog_refresh, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waker.cancel()
+        if not done and not backend.run_tasks:
+            await self._refresh_catalog(backend)
+
+    async def _can_prefetch(self, backend: Backend) -> bool:
+        """Whether one more job may be sent to ``backend`` now: prefetch is on for it, exactly one job is in
+        flight, that job follows a task (not an upscale) and the backend has acknowledged it (queued or running),
+        so the next request lines up behind it in the backend's FIFO."""
+        if not self._prefetching(backend) or len(backend.run_tasks) != 1 or len(backend.runs) != 1:
+            return False
+        job = backend.runs[0]
+        if job.request.upscale:
+            return False
+        if job.id in backend.sent:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.webui.lost_task_timeout
+        while job in backend.runs and loop.time() < deadline and backend.up:
+            task_id = self._task_ids.get(job.id)
+            if task_id is not None:
                 try:
-                    async with asyncio.timeout(self.cfg.webui.catalog_refresh):
-                        await backend.wake.wait()
-                except TimeoutError:
-                    await self._refresh_catalog(backend)
-                continue
-            set_locale(job.locale)  # what the worker tells the requester (failures) is in their language
-            try:
-                await self._run(backend, job)
-            except asyncio.CancelledError:
-                raise
-            except StoreError as exc:
-                # The job is back in line (the store still says queued): wait for the store, then go on.
-                log.warning(
-                    "backend %s: could not start job %s (%s); retrying in %.2g s",
-                    backend.name,
-                    job.id,
-                    exc,
-                    store_delay,
-                )
-                await asyncio.sleep(store_delay)
-                store_delay = min(store_delay * 2, 30.0)
-                continue
-            except Exception:  # a bug must not kill the worker
-                error_id = new_error_id()
-                log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
-                self._take(job)
-                self._running.pop(job.id, None)
-                backend.current = None
-                await self._fail(job, _("Easel hit an internal error."), error_id=error_id)
-            store_delay = 0.25
+                    p = await backend.client.progress(task_id)
+                except WebuiError:
+                    return False
+                if p is None:
+                    return False
+                if p.known:
+                    backend.sent.add(job.id)
+                    return job in backend.runs
+            await asyncio.sleep(PREFETCH_POLL)
+        return False
+
+    async def _run_guarded(self, backend: Backend, job: Job) -> None:
+        """``_run`` with the worker's safety net: a store failure puts the job back and backs off; a bug fails the
+        job with an error id and never ends the worker."""
+        try:
+            await self._run(backend, job)
+        except asyncio.CancelledError:
+            raise
+        except StoreError as exc:
+            # The job is back in line (the store still says queued): wait for the store, then go on.
+            log.warning(
+                "backend %s: could not start job %s (%s); retrying in %.2g s",
+                backend.name,
+                job.id,
+                exc,
+                backend.store_delay,
+            )
+            await asyncio.sleep(backend.store_delay)
+            backend.store_delay = min(backend.store_delay * 2, 30.0)
+            return
+        except Exception:  # a bug must not kill the worker
+            error_id = new_error_id()
+            log.exception("job %s: unexpected error on %s [error %s]", job.id, backend.name, error_id)
+            self._take(job)
+            self._running.pop(job.id, None)
+            self._release(backend, job)
+            await self._fail(job, _("Easel hit an internal error."), error_id=error_id)
+        backend.store_delay = 0.25
 
     async def _probe(self, backend: Backend) -> bool:
         ok = await self._refresh_catalog(backend)
@@ -240,11 +365,12 @@ class BackendWorkers(HordeScheduling):
             backend.up = False
             backend.last_error = str(exc)
             return False
-        if not backend.up:
+        if not backend.up or backend.description is None:  # (asked again while it could not say)
             try:
                 backend.description = await backend.client.detect()
             except WebuiError as exc:
                 log.info("backend %s: can't tell what it is (%s); keeping %s", backend.name, exc, backend.flavor)
+        if not backend.up:
             backend.up = True
             self._changed.set()
         backend.last_error = None
@@ -252,21 +378,25 @@ class BackendWorkers(HordeScheduling):
             backend.loaded_model = cat.loaded_model
         return True
 
-    async def _run(self, backend: Backend, job: Job) -> None:
+    def _claim(self, backend: Backend, job: Job) -> None:
+        """Take ``job`` out of the line for ``backend`` (synchronously: no other worker can pick it after this)."""
         self._take(job)
         self._running[job.id] = job
         self._tick += 1
         self._guild_served[job.fairness_guild] = self._tick
         self._user_served[job.user_id] = self._tick
         self._order_cache = None
-        backend.current = job
+        backend.runs.append(job)
+
+    async def _run(self, backend: Backend, job: Job) -> None:
+        """Run a job ``_claim`` took: mark it running, send it, wait for the answer, hand the images on."""
         now = self._clock()
         try:
             await self.store.update(
                 job, state=JobState.RUNNING, backend=backend.name, started_at=now, attempts=job.attempts + 1
             )
         except BaseException:
-            backend.current = None
+            self._release(backend, job)
             self._running.pop(job.id, None)
             self._put(job)
             self._notify()
@@ -283,10 +413,12 @@ class BackendWorkers(HordeScheduling):
                 return
         upscale = request.upscale
         wanted = job.request.model and (self.catalog.resolve_model(job.request.model) or job.request.model)
-        model = None if upscale or request.describe else (wanted or backend.loaded_model)
+        model = None if upscale or request.describe else (wanted or backend.expected_model)
         title = self.catalog.model_title(backend.name, model) if model else None
-        if model and model != backend.loaded_model:
+        if model and model != backend.expected_model:
             backend.swaps += 1
+        if model:
+            backend.sent_models[job.id] = model
         log.info(
             "job %s: started on %s (attempt %d, model %s)",
             job.id,
@@ -295,12 +427,14 @@ class BackendWorkers(HordeScheduling):
             model or "loaded",
         )
         # Not awaited: the generation starts now, whatever Discord's round trip costs (the publisher keeps a
-        # job's edits in order).
-        self._background(self._safe(self.publisher.started(job, backend.name), job))
+        # job's edits in order). A job sent ahead is announced when the one before it ends (``_release``).
+        if backend.current is job:
+            self._background(self._safe(self.publisher.started(job, backend.name), job))
         task_id = f"easel-{job.id}-{job.attempts}"
         self._task_ids[job.id] = task_id
         progress_task = asyncio.create_task(self._watch_progress(backend, job, task_id))
         started = time.monotonic()
+        backend.active_since[job.id] = started
         if upscale:
             generation = asyncio.create_task(self._upscale(backend, request))
             watchdog = None  # the extras route has no task id to follow
@@ -351,13 +485,14 @@ class BackendWorkers(HordeScheduling):
                 watchdog.cancel()
             self._task_ids.pop(job.id, None)
             self.horde_progress.pop(job.id, None)
-            backend.current = None
+            began = backend.active_since.get(job.id, started)  # a job sent ahead: from when it began to run
+            self._release(backend, job)
             self._running.pop(job.id, None)
             self._notify()
         if stall is not None:
             await self._on_stall(backend, job, stall, task_id)
             return
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - began
         if model and not backend.is_horde:
             backend.loaded_model = model
         if job.id in self._cancel_requested:
@@ -391,7 +526,7 @@ class BackendWorkers(HordeScheduling):
             message = _("The starting image of this job is no longer stored.")
         if data is None:
             self._running.pop(job.id, None)
-            backend.current = None
+            self._release(backend, job)
             await self._fail(job, message, error_id=new_error_id())
             self._notify()
             return None
@@ -404,7 +539,7 @@ class BackendWorkers(HordeScheduling):
             return await outpaint_inputs(request)
         except RequestError as exc:
             self._running.pop(job.id, None)
-            backend.current = None
+            self._release(backend, job)
             await self._fail(job, str(exc), error_id=None)
             self._notify()
             return None
@@ -476,6 +611,45 @@ class BackendWorkers(HordeScheduling):
         self.generated_count += 1
         log.info("job %s: generated %d image(s) in %.2f s", job.id, len(images), seconds)
         await self._deliver(job, images, recovered=False)
+
+    async def _stop_running(self, backend: Backend, job: Job) -> bool:
+        """Stop a job in flight on ``backend`` (a user cancelled it). True when it was interrupted now. A job
+        waiting in the backend's line (prefetched) cannot be taken out of it: it is interrupted the moment it
+        becomes active (a background watcher), never left to run."""
+        if await self._interrupt_if_ours(backend, self._task_ids.get(job.id)):
+            return True
+        if backend.follows_tasks and job in backend.runs:
+            self._background(self._interrupt_when_active(backend, job))
+        return False
+
+    async def _interrupt_when_active(self, backend: Backend, job: Job) -> None:
+        """Poll the task of a cancelled job until the backend starts it, then interrupt it; ends when the job's
+        request has come back (it is no longer in flight); how often: see ``CANCEL_BEHIND_POLL``."""
+        first_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while job in backend.runs and job.id in self._cancel_requested:
+            if backend.runs[0] is job and first_since is None:
+                first_since = loop.time()
+            if first_since is None:  # behind Easel's own job: it starts when that one ends at the webui
+                interval = CANCEL_BEHIND_POLL
+            elif loop.time() - first_since < CANCEL_FAST_WINDOW:
+                interval = PREFETCH_POLL
+            else:  # still not started: behind someone else's work on a shared webui
+                interval = CANCEL_SLOW_POLL
+            task_id = self._task_ids.get(job.id)
+            if task_id is not None:
+                try:
+                    p = await backend.client.progress(task_id)
+                except WebuiError as exc:
+                    log.debug("job %s: cancel watch poll failed: %s", job.id, exc)
+                    p = None
+                if p is not None and p.active:
+                    if await backend.client.cancel(task_id):
+                        log.info("job %s: cancelled while waiting on %s; stopped as it started", job.id, backend.name)
+                        return
+                elif p is not None and p.completed:
+                    return
+            await asyncio.sleep(interval)
 
     async def _interrupt_if_ours(self, backend: Backend, task_id: str | None) -> bool:
         """Stop ``task_id`` on ``backend`` if it is running there (the client knows whether it is ours); False when

@@ -158,6 +158,24 @@ async def test_sdnext_flavor(tmp_path: Path) -> None:
     assert "answers: SD.Next" in report
 
 
+@pytest.mark.parametrize(
+    ("flavor", "name", "lacks"),
+    [("sdnext", "SD.Next", ["per-task progress", "interrogate"]), ("forge", "Forge", None), ("a1111", "AUTO", None)],
+)
+async def test_check_names_the_flavour_and_what_it_lacks(
+    tmp_path: Path, flavor: str, name: str, lacks: list[str] | None
+) -> None:
+    async with FakeWebui(flavor=flavor) as fake:
+        rc, report = await check(make_config([fake.url], tmp_path / "easel.db"))
+    assert rc == 0, report
+    assert f"answers: {name}" in report
+    line = next((x for x in report.splitlines() if " lacks: " in x), None)
+    if lacks is None:
+        assert line is None, report
+    else:
+        assert line is not None and all(word in line for word in lacks), report
+
+
 async def test_storage_folder_missing(tmp_path: Path, webui: FakeWebui) -> None:
     raw = {"backends": [{"url": webui.url}], "storage": {"path": str(tmp_path / "nope" / "easel.db")}}
     rc, report = await check(parse_config(raw, env={}))

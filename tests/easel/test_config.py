@@ -261,3 +261,17 @@ def test_lora_weight_face_fix_max_loras_and_lora_triggers() -> None:
         with pytest.raises(ConfigError) as err:
             parse_config({**base, **raw}, env={})
         assert needle in str(err.value), (raw, err.value)
+
+
+def test_backend_kind_and_prefetch() -> None:
+    from easel.config import BackendKind
+
+    cfg = parse_config({"backends": [{"url": "http://127.0.0.1:7860"}]}, env={})
+    assert cfg.backends[0].kind is BackendKind.WEBUI  # a config from before kind existed
+    assert cfg.queue.prefetch is True
+    cfg = parse_config(
+        {"backends": [{"url": "http://127.0.0.1:7860", "kind": "webui"}], "queue": {"prefetch": False}}, env={}
+    )
+    assert cfg.backends[0].kind is BackendKind.WEBUI and cfg.queue.prefetch is False
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.kind: expected one of 'webui', 'horde', got 'comfy'"):
+        parse_config({"backends": [{"url": "http://127.0.0.1:7860", "kind": "comfy"}]}, env={})

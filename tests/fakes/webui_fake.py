@@ -261,6 +261,41 @@ def validation_details(kind: str, payload: Any) -> list[dict[str, Any]]:
     return out
 
 
+# pydantic 2's wording for the type errors pydantic 1 words as in _PYDANTIC_TYPE_ERRORS (Forge, SD.Next)
+_PYDANTIC2_TYPE_ERRORS = {
+    "type_error.integer": ("int_parsing", "Input should be a valid integer"),
+    "type_error.float": ("float_parsing", "Input should be a valid number"),
+    "type_error.str": ("string_type", "Input should be a valid string"),
+    "type_error.bool": ("bool_parsing", "Input should be a valid boolean"),
+    "type_error.list": ("list_type", "Input should be a valid list"),
+    "type_error.dict": ("dict_type", "Input should be a valid dictionary"),
+    "type_error.none.not_allowed": ("none_forbidden", "Input should not be None"),
+}
+
+
+def _pydantic2_item(item: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A pydantic-1 validation item in pydantic 2's form ``{type, loc, msg, input}``."""
+    typ, msg = _PYDANTIC2_TYPE_ERRORS.get(item["type"], (item["type"].rpartition(".")[2], item["msg"]))
+    value: Any = body
+    for part in item["loc"][1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return {"type": typ, "loc": item["loc"], "msg": msg, "input": value}
+
+
+def _forge_field_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Forge's own request fields (not in A1111's schema): numbers, strictly (pydantic 2)."""
+    out = []
+    for key in ("distilled_cfg_scale", "hr_distilled_cfg", "hr_cfg"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            out.append({"loc": ["body", key], "msg": "value is not a valid float", "type": "type_error.float"})
+    return out
+
+
+def body_has(p: dict[str, Any], key: str) -> bool:
+    return p.get(key) is not None
+
+
 def validate_payload(kind: str, payload: Any) -> list[str]:
     """Like ``validation_details`` but as readable strings, e.g. ``"steps: value is not a valid integer"``."""
     out = []
@@ -500,6 +535,7 @@ class FakeWebui:
         shutdown_timeout: float = 0.25,
         image_style: str = "gradient",
         captions: Iterable[str] = (),
+        encode_in_lock: bool = False,
     ) -> None:
         if flavor not in _FLAVORS:
             raise ValueError(f"flavor must be one of {_FLAVORS}")
@@ -507,6 +543,9 @@ class FakeWebui:
             raise ValueError(f"image_style must be one of {tuple(_IMAGE_STYLES)}")
         # "gradient": small, cheap PNGs; "noise": incompressible PNGs about as large as the raw pixels
         self.image_style = image_style
+        # True: encode each answer before releasing the generation lock (counted in ``spans``), as older versions
+        # of this fake did; the webui itself encodes after releasing it.
+        self.encode_in_lock = encode_in_lock
         self.flavor = flavor
         # SD.Next's caption routes served ("openclip", "tagger"); none by default, like an SD.Next without them
         self.captions: frozenset[str] = frozenset(captions)
@@ -549,6 +588,9 @@ class FakeWebui:
         # (task id, started, finished) of each generation while it held the generation lock (the busy time)
         self.spans: list[tuple[str, float, float]] = []
         # (path, force_task_id or None, time) when each answer was handed to the HTTP server
+        # (task id, generations completed by then) when each txt2img/img2img request arrived: a request that
+        # arrives while another runs waits on the lock (prefetch)
+        self.arrivals: list[tuple[str, int]] = []
         self.answer_times: list[tuple[str, str | None, float]] = []
         # counters / flags
         self.swaps = 0
@@ -797,6 +839,14 @@ class FakeWebui:
     # ---- options & models -----------------------------------------------------------------------
 
     def _default_options(self) -> dict[str, Any]:
+        options = self._base_options()
+        if self.flavor == "forge":  # Forge chooses VAE / text encoders as modules: there is no sd_vae setting
+            del options["sd_vae"]
+        else:
+            del options["forge_additional_modules"]
+        return options
+
+    def _base_options(self) -> dict[str, Any]:
         return {
             "samples_save": True,
             "samples_format": "png",
@@ -1413,6 +1463,13 @@ class FakeWebui:
                     p[key] = value
             if kind == "img2img" and payload.get("denoising_strength") is None:
                 p["denoising_strength"] = 0.5
+        if self.flavor == "sdnext":  # no such fields there: a sent value is ignored like any unknown key
+            p.pop("scheduler", None)
+            p.pop("force_task_id", None)
+        if self.flavor == "forge":
+            for key in ("distilled_cfg_scale", "hr_distilled_cfg", "hr_cfg"):  # Forge's own fields
+                if payload.get(key) is not None:
+                    p[key] = payload[key]
         p["styles"] = list(p.get("styles") or [])
         p["override_settings"] = dict(p.get("override_settings") or {})
         if self.flavor == "forge":  # Forge's own request field (Flux), not in the A1111 schema
@@ -1464,8 +1521,12 @@ class FakeWebui:
         self._notify()
         if self.validate:
             details = validation_details(kind, body)
+            if self.flavor == "forge":
+                details += _forge_field_errors(body)
             if details:
                 self.validation_errors.extend(validate_payload(kind, body))
+                if self.flavor != "a1111":  # pydantic 2: {type, loc, msg, input}
+                    details = [_pydantic2_item(d, body) for d in details]
                 raise _Reply(422, {"detail": details})
         p = self._normalise(kind, body)
         if kind == "img2img":
@@ -1481,6 +1542,7 @@ class FakeWebui:
         sampler, scheduler = self._resolve_sampler(p)
         task_id = p.get("force_task_id") or f"task({kind}-{''.join(random.choices(string.ascii_lowercase, k=7))})"
         self._pending[task_id] = time.monotonic()
+        self.arrivals.append((task_id, self.completed_count))
         self._notify()
         try:
             async with self._lock:
@@ -1489,7 +1551,8 @@ class FakeWebui:
                 self.busy = True
                 began = asyncio.get_running_loop().time()
                 try:
-                    return await self._run(kind, p, sampler, scheduler, task_id)
+                    answer = await self._run(kind, p, sampler, scheduler, task_id)
+                    body = await asyncio.to_thread(answer) if self.encode_in_lock else None
                 finally:
                     self.spans.append((task_id, began, asyncio.get_running_loop().time()))
                     self._current_task = None
@@ -1498,6 +1561,11 @@ class FakeWebui:
                     self.state = _State(interrupted=self.state.interrupted, skipped=self.state.skipped)
                     self.completed_count += 1
                     self._notify()
+            # Like the webui, the answer is base64-encoded and serialised after the lock is released: the next
+            # request waiting on the lock starts meanwhile.
+            if body is None:
+                body = await asyncio.to_thread(answer)
+            return web.Response(body=body, content_type="application/json")
         finally:
             self._pending.pop(task_id, None)
 
@@ -1571,7 +1639,10 @@ class FakeWebui:
         if self._held and self._permits > 0 and not (st.interrupted or st.skipped or self._stopping):
             self._permits -= 1
 
-    async def _run(self, kind: str, p: dict[str, Any], sampler: str, scheduler: str, task_id: str) -> Any:
+    async def _run(
+        self, kind: str, p: dict[str, Any], sampler: str, scheduler: str, task_id: str
+    ) -> Callable[[], bytes]:
+        """The generation itself (under the lock); returns the encoder of its answer."""
         self._check_checkpoints(p)
         effective = self._apply_overrides(p)
         model = self._loaded
@@ -1634,6 +1705,8 @@ class FakeWebui:
         extra.update(self._adetailer_params(kind, p))
         if kind == "img2img" and p.get("mask"):
             extra["Mask blur"] = int(p.get("mask_blur") or p.get("mask_blur_x") or 4)
+        if self.flavor == "forge" and body_has(p, "distilled_cfg_scale"):
+            extra["Distilled CFG Scale"] = float(p["distilled_cfg_scale"])
 
         def infotext_for(k: int) -> str:
             params: dict[str, Any] = {
@@ -1774,8 +1847,7 @@ class FakeWebui:
                 }
             ).encode()
 
-        body = await asyncio.to_thread(build)
-        return web.Response(body=body, content_type="application/json")
+        return build
 
 
 # ---------------------------------------------------------------------------------------------------

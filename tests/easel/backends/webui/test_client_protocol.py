@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from easel.backends.base import BackendClient, BackendKind, Capability, JobProgress
-from easel.backends.webui import Flavor, WebuiClient, WebuiRequestError, WrongModel
+from easel.backends.webui import Flavor, WebuiClient, WebuiRequestError, WebuiServerError, WrongModel
 from easel.request import DrawRequest
 from tests.fakes.webui_fake import FakeWebui
 
@@ -216,3 +216,41 @@ async def test_a_picture_from_another_model_than_asked_is_refused(session: aioht
     assert not ei.value.retryable
     assert ei.value.asked == titles["sdxl_base"]
     assert "v1-5-pruned-emaonly" in ei.value.used or ei.value.used == fake.models[0].hash
+
+
+# ---- what the flavours do differently (the fake's forge and sdnext modes) ------------------------------------
+
+
+@pytest.mark.parametrize(("flavor", "words"), [("a1111", "value is not a valid integer"), ("forge", "Input should be")])
+async def test_validation_errors_in_each_pydantic_shape_are_readable(
+    session: aiohttp.ClientSession, flavor: str, words: str
+) -> None:
+    async with FakeWebui(flavor=flavor) as fake:
+        client = make_client(fake, session)
+        with pytest.raises(WebuiRequestError) as ei:
+            await client.txt2img({"prompt": "p", "steps": "many"})
+        body = fake.responses[-1]
+    assert ei.value.status == 422
+    assert ei.value.message.startswith("steps: ") and words in ei.value.message
+    assert body == ("/sdapi/v1/txt2img", 422)
+
+
+async def test_forge_takes_distilled_cfg_strictly_and_has_no_sd_vae(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(flavor="forge") as fake:
+        client = make_client(fake, session)
+        result = await client.txt2img({"prompt": "p", "steps": 2, "distilled_cfg_scale": 3.0})
+        assert "Distilled CFG Scale: 3.0" in result.infotexts[0]
+        with pytest.raises(WebuiRequestError, match="distilled_cfg_scale"):
+            await client.txt2img({"prompt": "p", "distilled_cfg_scale": "3"})
+        with pytest.raises(WebuiServerError, match="sd_vae"):  # VAEs are forge_additional_modules there
+            await client.txt2img({"prompt": "p", "override_settings": {"sd_vae": "None"}})
+        await client.txt2img({"prompt": "p", "steps": 2, "override_settings": {"forge_additional_modules": []}})
+
+
+async def test_sdnext_ignores_scheduler_and_task_id(session: aiohttp.ClientSession) -> None:
+    async with FakeWebui(flavor="sdnext", internal_progress=True) as fake:
+        client = make_client(fake, session)
+        result = await client.txt2img({"prompt": "p", "steps": 2, "scheduler": "Karras"}, task_id="mine")
+        assert "Karras" not in result.infotexts[0]
+        assert fake.arrivals[-1][0] != "mine"  # the webui named the task itself
+        assert await client.task_progress("mine") is None  # and there is no per-task progress to ask
