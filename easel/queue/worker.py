@@ -41,6 +41,7 @@ from easel.queue.horde import HordeScheduling
 from easel.queue.publisher import Publisher
 from easel.request import DrawRequest
 from easel.store import Store, StoreError
+from easel.texts.results import capability_names
 from easel.tools import face_payload
 from easel.tools.images import with_parameters
 from easel.tools.outpaint import outpaint_inputs
@@ -224,12 +225,14 @@ class BackendWorkers(HordeScheduling):
                 if not any(needed <= can for can in abilities):
                     missing = needed - frozenset().union(*abilities)
                     self._take(job)
+                    set_locale(job.locale)
                     message = _("No image server of this bot can do this ({missing}).")
-                    await self._fail(job, message.format(missing=", ".join(sorted(missing))), error_id=None)
+                    await self._fail(job, message.format(missing=capability_names(missing)), error_id=None)
         if len(self.backends) == 0 or any(self.catalog.get(b) is None for b in self.backends):
             return
         for job in list(self._queued.values()):
             model = job.request.model
+            set_locale(job.locale)  # the failure is told in the requester's language
             if model is not None and not self.catalog.backends_with_model(self.catalog.resolve_model(model) or model):
                 self._take(job)
                 await self._fail(

@@ -8,8 +8,9 @@ limits: 2000 characters of content, 4096 per embed description, 6000 over a mess
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from easel.i18n import _, format_number, ngettext
+from easel.i18n import N_, _, format_number, ngettext
 from easel.infotext import parse_infotext
 from easel.jobs import Job, StoredImage
 from easel.options import OPTIONS, command_value, wrap_seed
@@ -234,3 +235,22 @@ def info_sections(job: Job, images: list[StoredImage], budget: int = 5800) -> li
 def image_info_section(infotext: str) -> tuple[str, str]:
     """(title, body) of the "Image info" embed for an image that is not a stored Easel result: its infotext."""
     return _("Image info"), code_block(infotext, 4000)
+
+
+# What each backend capability is called when a job needs one that no backend has (easel.backends.base.Capability).
+_CAPABILITY_NAMES = {
+    "txt2img": N_("drawing from a prompt"),
+    "img2img": N_("drawing from a picture"),
+    "inpaint": N_("repainting part of a picture (zoom out, pan)"),
+    "upscale": N_("upscaling"),
+    "interrogate": N_("describing pictures"),
+    "loras": N_("LoRAs"),
+    "models": N_("choosing the model"),
+    "face_fix": N_("face fix"),
+    "task_progress": N_("following one job"),
+}
+
+
+def capability_names(capabilities: Iterable[str]) -> str:
+    """The capabilities, named for people and comma-separated, in the current language."""
+    return ", ".join(sorted(_(_CAPABILITY_NAMES.get(str(c), str(c))) for c in capabilities))

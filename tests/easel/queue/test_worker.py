@@ -344,7 +344,7 @@ async def test_a_job_no_backend_can_run_fails_with_the_reason(tmp_path: Path, se
         await queue.submit(tagged)
         await rec.wait(lambda: any(job_id == tagged.id for job_id, _ in rec.of("failed")))
         [(_, message)] = rec.of("failed")
-        assert "loras" in message
+        assert "No image server of this bot can do this (LoRAs)" in message  # named for people, not "loras"
         assert fake.generations == []
         stored = await store.get_job(tagged.id)
         assert stored is not None and stored.state is JobState.FAILED
