@@ -137,6 +137,8 @@ KNOWN = {
     "sampler": ["Euler a", "DPM++ 2M", "UniPC"],
     "scheduler": ["Automatic", "Karras", "Exponential"],
     "style": ["cinematic", "none"],
+    "preset": ["none"],  # nobody has saved one here: a random name is refused (that answer is checked too)
+    "lora": ["add_detail", "add_detail:0.5", "add_detail:-1, lcm-lora-sdv1-5:0.8"],
 }
 
 
@@ -181,7 +183,9 @@ def random_options(rnd: random.Random, command: dict[str, Any], attachments: Att
         name, otype = odef["name"], odef["type"]
         if not odef.get("required") and rnd.random() > 0.4:
             continue
-        if otype == 3:
+        if odef.get("choices"):  # Discord's client sends only one of the choices
+            options[name] = rnd.choice(odef["choices"])["value"]
+        elif otype == 3:
             if name in KNOWN and rnd.random() < 0.7:
                 options[name] = rnd.choice(KNOWN[name])
             else:
