@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from easel import faces
 from easel.backends.base import CatalogSource, ModelInfo
 from easel.backends.credentials import scrub_credentials
 from easel.backends.errors import WebuiError
-from easel.loras import LoraInfo, lora_info_from_api
+from easel.loras import LoraInfo
 
 if TYPE_CHECKING:
     from easel.request import DrawRequest
@@ -93,7 +92,8 @@ class Catalog:
         if loaded_title:
             loaded = next((m.model_name for m in models if loaded_title.lower() in _model_keys(m)), None)
         cat = BackendCatalog(models, samplers, schedulers, styles, upscalers, loaded)
-        cat = replace(cat, **await _extras(client))
+        extras = await client.extras()
+        cat = replace(cat, **{f.name: getattr(extras, f.name) for f in fields(extras)})
         self._by_backend[backend] = cat
         log.info(
             "catalog: %s has %d models, %d samplers, %d styles, %d LoRAs, %d embeddings, face fix: %s (loaded: %s)",
@@ -239,49 +239,3 @@ class Catalog:
         hits = [i for i in items if low in i.lower()]
         hits.sort(key=lambda i: (not i.lower().startswith(low), i.lower()))
         return [h[:100] for h in hits[:limit]]
-
-
-async def _optional(client: CatalogSource, route: str) -> Any:
-    """A list a webui may not have (an extension's, or a route another flavour lacks): None when it can't answer,
-    and for a backend that has no webui routes at all (the Horde: no ``get_json``)."""
-    get_json = getattr(client, "get_json", None)
-    if get_json is None:
-        return None
-    try:
-        return await get_json(route)
-    except WebuiError as exc:
-        log.debug("catalog: %s unavailable: %s", route, exc)
-        return None
-
-
-def _embedding_names(data: Any) -> tuple[str, ...]:
-    """``{loaded: {name: item}, skipped: ...}`` (A1111, Forge) or ``{loaded: [names]}`` (SD.Next): the loaded ones."""
-    loaded = data.get("loaded") if isinstance(data, Mapping) else None
-    names = loaded.keys() if isinstance(loaded, Mapping) else loaded if isinstance(loaded, list) else ()
-    return tuple(sorted({n for n in names if isinstance(n, str) and n.strip()}, key=str.lower))
-
-
-def _restorer_names(data: Any) -> tuple[str, ...]:
-    items = data if isinstance(data, list) else ()
-    return tuple(str(i["name"]) for i in items if isinstance(i, Mapping) and isinstance(i.get("name"), str))
-
-
-async def _extras(client: CatalogSource) -> dict[str, Any]:
-    """LoRAs, embeddings, ADetailer and face restorers: each optional (a webui without one still draws)."""
-    loras = await _optional(client, "/sdapi/v1/loras")
-    infos = tuple(i for i in (lora_info_from_api(x) for x in (loras if isinstance(loras, list) else ())) if i)
-    scripts = await _optional(client, "/sdapi/v1/scripts")
-    txt2img = scripts.get("txt2img") if isinstance(scripts, Mapping) else None
-    adetailer = isinstance(txt2img, list) and any(str(s).casefold() == "adetailer" for s in txt2img)
-    ad_models: tuple[str, ...] = ()
-    if adetailer:
-        data = await _optional(client, "/adetailer/v1/ad_model")
-        models = data.get("ad_model") if isinstance(data, Mapping) else None
-        ad_models = tuple(m for m in models if isinstance(m, str)) if isinstance(models, list) else ()
-    return {
-        "loras": infos,
-        "embeddings": _embedding_names(await _optional(client, "/sdapi/v1/embeddings")),
-        "adetailer": adetailer,
-        "ad_models": ad_models,
-        "face_restorers": _restorer_names(await _optional(client, "/sdapi/v1/face-restorers")),
-    }

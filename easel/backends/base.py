@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from easel.config import BackendKind
 
 if TYPE_CHECKING:
+    from easel.loras import LoraInfo
     from easel.options import Flavor
     from easel.request import DrawRequest
 
@@ -33,6 +34,7 @@ __all__ = [
     "BackendDescription",
     "BackendKind",
     "Capability",
+    "CatalogExtras",
     "CatalogSource",
     "GenerationResult",
     "JobProgress",
@@ -132,6 +134,17 @@ class JobProgress:
 RemoteIdCallback = Callable[[str], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class CatalogExtras:
+    """The optional lists of a backend (a webui without one of them, or a backend without any, still draws)."""
+
+    loras: tuple[LoraInfo, ...] = ()
+    embeddings: tuple[str, ...] = ()  # textual inversions usable with the loaded model
+    adetailer: bool = False  # the ADetailer extension answers
+    ad_models: tuple[str, ...] = ()  # ADetailer's detection models (face_yolov8n.pt ...)
+    face_restorers: tuple[str, ...] = ()  # CodeFormer, GFPGAN (restore_faces)
+
+
 @runtime_checkable
 class CatalogSource(Protocol):
     """The lists ``easel.catalog.Catalog.refresh`` caches. A backend without one of them returns []."""
@@ -148,6 +161,10 @@ class CatalogSource(Protocol):
 
     async def loaded_model(self) -> str | None:
         """Title of the model the backend has loaded; None when it has no such notion (the Horde)."""
+        ...
+
+    async def extras(self) -> CatalogExtras:
+        """LoRAs, embeddings, ADetailer, face restorers: what the backend lists of them (``CatalogExtras()``: none)."""
         ...
 
 

@@ -34,6 +34,7 @@ from easel.backends.base import (
     BackendDescription,
     BackendKind,
     Capability,
+    CatalogExtras,
     GenerationResult,
     JobProgress,
     ModelInfo,
@@ -423,6 +424,9 @@ class HordeClient:
 
     async def loaded_model(self) -> str | None:
         return None
+
+    async def extras(self) -> CatalogExtras:
+        return CatalogExtras()  # LoRAs on the Horde are fetched by name from CivitAI: nothing to list here
 
     # ---- one job ----------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from easel.backends.base import (
     BackendDescription,
     BackendKind,
     Capability,
+    CatalogExtras,
     GenerationResult,
     JobProgress,
     ModelInfo,
@@ -46,6 +47,7 @@ from easel.backends.errors import (
     WebuiUnavailable,
     WrongModel,
 )
+from easel.backends.webui.lists import read_extras
 from easel.backends.webui.parsing import (
     _as_float,
     _as_int,
@@ -508,6 +510,10 @@ class WebuiClient:
     async def loras(self) -> list[str]:
         """LoRA names as used in ``<lora:name:weight>``."""
         return await self._names("/sdapi/v1/loras", "name")
+
+    async def extras(self) -> CatalogExtras:
+        """The optional lists (easel.backends.webui.lists)."""
+        return await read_extras(self)
 
     async def get_json(self, route: str) -> Any:
         """The JSON of a GET list route, as the webui answers it (the catalog reads LoRAs with their metadata,

@@ -18,6 +18,7 @@ from easel.backends.base import (
     BackendDescription,
     BackendKind,
     Capability,
+    CatalogExtras,
     GenerationResult,
     JobProgress,
     ModelInfo,
@@ -113,6 +114,9 @@ class MemoryBackend:
 
     async def loaded_model(self) -> str | None:
         return None
+
+    async def extras(self) -> CatalogExtras:
+        return CatalogExtras()
 
 
 @pytest.fixture
