@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from easel.backends.base import CatalogExtras
 from easel.backends.errors import WebuiError
 from easel.loras import lora_info_from_api
 
-if TYPE_CHECKING:
-    from easel.backends.webui.client import WebuiClient
-
 log = logging.getLogger(__name__)
 
 
-async def _optional(client: WebuiClient, route: str) -> Any:
+class JsonSource(Protocol):
+    """What the lists are read through (``WebuiClient.get_json``)."""
+
+    async def get_json(self, route: str) -> Any: ...
+
+
+async def _optional(client: JsonSource, route: str) -> Any:
     """A list a webui may not have (an extension's, or a route another flavour lacks): None when it can't answer."""
     try:
         return await client.get_json(route)
@@ -39,7 +42,7 @@ def _restorer_names(data: Any) -> tuple[str, ...]:
     return tuple(str(i["name"]) for i in items if isinstance(i, Mapping) and isinstance(i.get("name"), str))
 
 
-async def read_extras(client: WebuiClient) -> CatalogExtras:
+async def read_extras(client: JsonSource) -> CatalogExtras:
     """LoRAs, embeddings, ADetailer and face restorers: each optional (a webui without one still draws)."""
     loras = await _optional(client, "/sdapi/v1/loras")
     infos = tuple(i for i in (lora_info_from_api(x) for x in (loras if isinstance(loras, list) else ())) if i)
