@@ -30,7 +30,7 @@ from easel.config import Limits
 from easel.errors import RequestError
 from easel.i18n import N_, _, format_number
 from easel.jobs import Job, StoredImage, new_error_id
-from easel.queue.worker import Backend, can_describe, can_restore_faces
+from easel.queue.backend import Backend, can_describe, can_restore_faces
 from easel.request import DrawOptions
 from easel.texts import tools as texts
 from easel.tools import (

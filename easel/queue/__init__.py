@@ -28,9 +28,10 @@ from easel.i18n import _, format_number
 from easel.jobs import Job, JobState, StoredImage, new_error_id
 from easel.metrics import METRICS
 from easel.queue import scheduling
+from easel.queue.backend import Backend
 from easel.queue.horde import HordePolicy
 from easel.queue.publisher import CancelResult, Publisher
-from easel.queue.worker import Backend, BackendWorkers
+from easel.queue.worker import BackendWorkers
 from easel.store import Store, StoreError
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from easel.store import StoreError
 
 if TYPE_CHECKING:
     from easel.catalog import Catalog
+    from easel.queue.backend import Backend
     from easel.queue.publisher import Publisher
-    from easel.queue.worker import Backend
     from easel.store import Store
 
 log = logging.getLogger(__name__)
