@@ -39,7 +39,22 @@ T = TypeVar("T")
 
 
 class ConfigError(Exception):
-    """The config file is missing, unreadable or has a bad value. The message names the key."""
+    """The config file is missing, unreadable or has a bad value. The message names the key, on one line of at most
+    ``MAX_LENGTH`` characters (a long or multi-line value from the file is cut, never printed whole)."""
+
+    MAX_LENGTH = 300
+
+    def __init__(self, message: str) -> None:
+        line = " ".join(str(message).split())
+        if len(line) > self.MAX_LENGTH:
+            line = line[: self.MAX_LENGTH - 1] + "…"
+        super().__init__(line)
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -432,7 +447,7 @@ def _take(table: Mapping[str, Any], key: str, kind: type[T], default: T, where: 
     if kind is int and isinstance(value, bool):
         raise ConfigError(f"{name}: expected an integer, got {value!r}")
     if not isinstance(value, kind):
-        raise ConfigError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {_shown(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{name}: expected a finite number, got {value!r}")
     return value  # type: ignore[return-value]

@@ -275,3 +275,12 @@ def test_backend_kind_and_prefetch() -> None:
     assert cfg.backends[0].kind is BackendKind.WEBUI and cfg.queue.prefetch is False
     with pytest.raises(ConfigError, match=r"backends\[0\]\.kind: expected one of 'webui', 'horde', got 'comfy'"):
         parse_config({"backends": [{"url": "http://127.0.0.1:7860", "kind": "comfy"}]}, env={})
+
+
+def test_a_long_or_multiline_bad_value_is_cut_to_one_short_line() -> None:
+    raw = {"backends": [{"url": "http://127.0.0.1:7860"}], "defaults": {"steps": ["x\n" * 50, "\u205f" * 200] * 4}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, env={})
+    message = str(err.value)
+    assert message.startswith("defaults.steps: expected int, got list [")
+    assert "\n" not in message and len(message) <= 300
