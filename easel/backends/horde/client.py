@@ -53,6 +53,7 @@ from easel.backends.errors import (
 )
 from easel.backends.horde.infotext import UnreadableResult, horde_infotext, png_to_webp, webp_to_png_async
 from easel.backends.horde.translate import SAMPLERS, SCHEDULERS, HordeOptions, HordeRefusal, to_horde
+from easel.backends.http import TRANSFER_ALLOWANCE, BodyTooLarge, read_capped
 from easel.config import BackendConfig, HordeBackend
 from easel.i18n import N_, _
 from easel.request import DrawRequest
@@ -256,7 +257,11 @@ class HordeClient:
         self.impossible_grace = impossible_grace
         self.rate_limit_wait = rate_limit_wait
         self.max_download = max_download
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        # Every call (the API's JSON and the picture download) is bounded as a whole too: a server trickling its
+        # answer a byte at a time never trips sock_read.
+        self._timeout = aiohttp.ClientTimeout(
+            total=connect_timeout + read_timeout + TRANSFER_ALLOWANCE, connect=connect_timeout, sock_read=read_timeout
+        )
         self._clock = clock
         self._tasks: dict[str, _Task] = {}
         self.last_models: tuple[HordeModel, ...] = ()
@@ -726,19 +731,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int, route: str) -> bytes:
-    declared = resp.content_length
-    if declared is not None and declared > limit:
-        raise WebuiResponseTooLarge(
-            f"the answer is {declared} bytes, over the {limit} cap", route=route, backend="horde"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise WebuiResponseTooLarge(f"the answer is over the {limit} bytes cap", route=route, backend="horde")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_capped(resp, limit)
+    except BodyTooLarge:
+        raise WebuiResponseTooLarge(f"the answer is over the {limit} bytes cap", route=route, backend="horde") from None
 
 
 async def _json(raw: bytes) -> Any:

@@ -47,6 +47,7 @@ from easel.backends.errors import (
     WebuiUnavailable,
     WrongModel,
 )
+from easel.backends.http import TRANSFER_ALLOWANCE, BodyTooLarge, read_capped
 from easel.backends.webui.lists import read_extras
 from easel.backends.webui.parsing import (
     _as_float,
@@ -103,10 +104,6 @@ LARGE_INPUT = 256 * 1024
 # ~70 MB of base64. Short calls (lists, progress, version) get SHORT_BODY_LIMIT.
 MAX_RESPONSE_BYTES = 256 * 2**20
 SHORT_BODY_LIMIT = 16 * 2**20
-# A long call (generation) may wait read_timeout for its first byte; the whole answer must then arrive within
-# this many seconds more, or the call is cut off (a webui trickling one byte a second never trips sock_read).
-TRANSFER_ALLOWANCE = 120.0
-_CHUNK = 64 * 1024
 
 _API_HINT = "is the webui started with --api?"
 
@@ -284,17 +281,10 @@ class WebuiClient:
 
     async def _read_body(self, resp: aiohttp.ClientResponse, route: str, limit: int) -> bytes:
         """The (decompressed) body in chunks, stopping with WebuiResponseTooLarge past ``limit`` bytes."""
-        declared = resp.content_length
-        if declared is not None and declared > limit and resp.headers.get("Content-Encoding") is None:
-            raise self._too_large(route, resp.status, limit)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(route, resp.status, limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_capped(resp, limit)
+        except BodyTooLarge:
+            raise self._too_large(route, resp.status, limit) from None
 
     def _too_large(self, route: str, status: int, limit: int) -> WebuiError:
         log.warning("%s %s: answer larger than %d bytes, not read", self._label, route, limit)
