@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.attachments import DownloadTexts, check_size, read_attachment
 from cogs.utils.enqueue import admit
 from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
 from easel.errors import RequestError
-from easel.i18n import N_, _, format_number
+from easel.i18n import N_, _
 from easel.images import prepare_init_image
-from easel.jobs import new_error_id
 from easel.loras import complete
 from easel.options import OPTIONS, OptionType
 from easel.request import DrawOptions
@@ -173,20 +173,22 @@ def apply_bounds(command: app_commands.Command, limits: Limits) -> None:  # type
         params[opt.name].max_value = None if high is None else cast(high)
 
 
+INIT_IMAGE_DOWNLOAD = DownloadTexts(
+    too_large=lambda size, limit: _("init_image is {size} MiB; the limit is {limit} MiB.").format(
+        size=size, limit=limit
+    ),
+    failed=lambda error_id: _("Couldn't download the init image; try again (error id `{error_id}`).").format(
+        error_id=error_id
+    ),
+)
+
+
 def _attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.Attachment) -> InitImageLoader:
     """Checks, downloads and decodes the init image within the channel's limits, once every rule has passed."""
 
     async def load(limits: Limits) -> tuple[bytes, tuple[int, int]]:
         _check_attachment(att, limits.max_init_image_bytes)
-        await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
-        try:
-            data = await att.read()
-        except discord.HTTPException as exc:
-            error_id = new_error_id()
-            log.warning("draw: downloading the init image failed: %s [error %s]", exc, error_id)
-            raise RequestError(
-                _("Couldn't download the init image; try again (error id `{error_id}`).").format(error_id=error_id)
-            ) from exc
+        data = await read_attachment(interaction, att, limits.max_init_image_bytes, INIT_IMAGE_DOWNLOAD)
         return await prepare_init_image(
             data,
             max_bytes=limits.max_init_image_bytes,
@@ -205,12 +207,7 @@ def _check_attachment(att: discord.Attachment, max_bytes: int) -> None:
                 type=content_type or _("an unknown type")
             )
         )
-    if att.size > max_bytes:
-        raise RequestError(
-            _("init_image is {size} MiB; the limit is {limit} MiB.").format(
-                size=format_number(att.size / 2**20, 1), limit=format_number(max_bytes / 2**20, 0)
-            )
-        )
+    check_size(att, max_bytes, INIT_IMAGE_DOWNLOAD)
 
 
 async def setup(bot: EaselBot) -> None:

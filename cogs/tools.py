@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.utils.attachments import DownloadTexts, read_attachment
 from cogs.utils.enqueue import admit
 from cogs.utils.errors import guarded
 from cogs.utils.permissions import may_use_result, refusal_for
@@ -28,8 +29,8 @@ from cogs.utils.views import TOOLS_COG, outpaint_view
 from easel.admission import Ask, InitImageLoader
 from easel.config import Limits
 from easel.errors import RequestError
-from easel.i18n import N_, _, format_number
-from easel.jobs import Job, StoredImage, new_error_id
+from easel.i18n import N_, _
+from easel.jobs import Job, StoredImage
 from easel.queue.backend import Backend, can_describe, can_restore_faces
 from easel.request import DrawOptions
 from easel.texts import tools as texts
@@ -71,26 +72,19 @@ def usable_images(attachments: Sequence[discord.Attachment], limit: int) -> list
     return found[:limit]
 
 
+PICTURE_DOWNLOAD = DownloadTexts(
+    too_large=lambda size, limit: _("That picture is {size} MiB; the limit is {limit} MiB.").format(
+        size=size, limit=limit
+    ),
+    failed=lambda error_id: _("Couldn't download that picture; try again (error id `{id}`).").format(id=error_id),
+)
+
+
 def attachment_loader(interaction: discord.Interaction[EaselBot], att: discord.Attachment) -> InitImageLoader:
     """Downloads and checks the picture within the channel's limits, once every rule has passed."""
 
     async def load(limits: Limits) -> tuple[bytes, tuple[int, int]]:
-        if att.size > limits.max_init_image_bytes:
-            raise RequestError(
-                _("That picture is {size} MiB; the limit is {limit} MiB.").format(
-                    size=format_number(att.size / 2**20, 1), limit=format_number(limits.max_init_image_bytes / 2**20, 0)
-                )
-            )
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
-        try:
-            data = await att.read()
-        except discord.HTTPException as exc:
-            error_id = new_error_id()
-            log.warning("tools: downloading attachment %s failed: %s [error %s]", att.id, exc, error_id)
-            raise RequestError(
-                _("Couldn't download that picture; try again (error id `{id}`).").format(id=error_id)
-            ) from exc
+        data = await read_attachment(interaction, att, limits.max_init_image_bytes, PICTURE_DOWNLOAD)
         image = await load_tool_image(
             data, max_bytes=limits.max_init_image_bytes, max_pixels=limits.max_init_image_pixels
         )

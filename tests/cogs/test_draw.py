@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cogs.utils import attachments
 from easel.infotext import png_parameters
 from tests.cogs.harness import ALICE, BOB, CHANNEL, GUILD, png, running_easel
 from tests.fakes.discord_fake import FakeAttachment, FakeMessage
@@ -148,6 +149,21 @@ async def test_oversized_attachment_refused_before_download(tmp_path: Path) -> N
         inter = await e.draw(init_image=big)
         assert inter.response_type == 4 and "the limit is" in inter.response["data"]["content"]
         assert e.discord.attachment_downloads == [] and e.webui.generations == []
+
+
+async def test_a_hanging_attachment_download_is_refused_with_an_error_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attachments, "DOWNLOAD_TIMEOUT", 0.3)  # Easel's own bound, not a library's
+    async with running_easel(tmp_path) as e:
+        e.discord.cdn_open.clear()
+        try:
+            inter = await e.draw(init_image=FakeAttachment("cat.png", png(64, 64, (1, 2, 3)), content_type="image/png"))
+            text = await e.wait_reply(inter, lambda t: "download" in t)
+        finally:
+            e.discord.cdn_open.set()
+        assert "Couldn't download the init image; try again (error id `" in text
+        assert e.bot is not None and e.bot.queue.queued_jobs() == [] and e.webui.generations == []
 
 
 async def test_rate_limited_post_is_retried_and_posted_once(tmp_path: Path) -> None:

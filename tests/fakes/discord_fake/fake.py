@@ -133,6 +133,9 @@ class FakeDiscord(
         self.hold_ready: asyncio.Event | None = None
         self.ready_sent = 0  # READY dispatches sent
         self.attachment_downloads: list[int] = []  # ids of attachments the bot fetched from the fake CDN
+        # Cleared: the CDN answers no attachment until it is set again (a CDN that hangs); set by default.
+        self.cdn_open = asyncio.Event()
+        self.cdn_open.set()
         self.dms_disabled: set[int] = set()  # users whose DMs answer 403 50007
 
         self._global_commands: list[dict] = []
@@ -757,6 +760,7 @@ class FakeDiscord(
         if f is None:
             return web.Response(status=404, text="Not Found")
         self.attachment_downloads.append(f.id)
+        await self.cdn_open.wait()
         return web.Response(body=f.data, content_type=f.content_type)
 
     def _check_auth(self, request: web.Request) -> None:
