@@ -6,16 +6,10 @@ the URL-credential helpers (``easel.backends.credentials``) are re-exported here
 from the one-file client.
 """
 
-from easel.backends.webui.client import (
-    BackendInfo,
-    Flavor,
-    GenerationResult,
-    ModelInfo,
-    Progress,
-    PromptStyle,
-    TaskProgress,
+from easel.backends.base import GenerationResult, ModelInfo, PromptStyle
+from easel.backends.credentials import safe_url, scrub_credentials, url_credentials
+from easel.backends.errors import (
     WebuiAuthError,
-    WebuiClient,
     WebuiError,
     WebuiNotFound,
     WebuiRequestError,
@@ -24,12 +18,11 @@ from easel.backends.webui.client import (
     WebuiTimeout,
     WebuiUnavailable,
     WrongModel,
-    error_message,
-    image_kind,
-    safe_url,
-    scrub_credentials,
-    url_credentials,
 )
+from easel.backends.webui.client import WebuiClient
+from easel.backends.webui.parsing import error_message, image_kind
+from easel.backends.webui.values import BackendInfo, Progress, TaskProgress
+from easel.options import Flavor
 
 __all__ = [
     "BackendInfo",

@@ -37,10 +37,8 @@ from easel.backends.base import (
 )
 from easel.backends.credentials import safe_url, scrub_credentials, url_credentials
 from easel.backends.errors import (
-    WebuiAuthError,
     WebuiError,
     WebuiNotFound,
-    WebuiRequestError,
     WebuiResponseTooLarge,
     WebuiServerError,
     WebuiTimeout,
@@ -60,37 +58,13 @@ from easel.backends.webui.parsing import (
     _parse_generation,
     _preview,
     error_message,
-    image_kind,
 )
 from easel.backends.webui.values import BackendInfo, Progress, TaskProgress
 from easel.infotext import parse_infotext
 from easel.options import Flavor
 from easel.request import DrawRequest, build_payload
 
-__all__ = [
-    "BackendInfo",
-    "Flavor",
-    "GenerationResult",
-    "ModelInfo",
-    "Progress",
-    "PromptStyle",
-    "TaskProgress",
-    "WebuiAuthError",
-    "WebuiClient",
-    "WebuiError",
-    "WebuiNotFound",
-    "WebuiRequestError",
-    "WebuiResponseTooLarge",
-    "WebuiServerError",
-    "WebuiTimeout",
-    "WebuiUnavailable",
-    "WrongModel",
-    "error_message",
-    "image_kind",
-    "safe_url",
-    "scrub_credentials",
-    "url_credentials",
-]
+__all__ = ["FLAVOR_CAPABILITIES", "SdnextCaptions", "WebuiClient"]
 
 log = logging.getLogger(__name__)
 
